@@ -1,0 +1,3 @@
+from srgpu.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""The inference-engine protocol shared by every engine (numba CPU kernel, scikit-learn,
+nvForest on CPU or GPU).
+
+An engine converts a batch of fitted forests **once** (never per tile) and then predicts many
+tiles of rows. ``predict`` returns the mean over trees of each forest, as scikit-learn's
+``RandomForestRegressor.predict`` does (not quantregForest's one-random-value-per-leaf mean),
+with shape ``(n_replicates, n_rows)``. Rows are float32-representable predictors (scikit-learn
+casts X to float32 before comparing with its float64 thresholds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class CompiledForests(Protocol):
+    """A batch of forests in an engine's own format, ready to predict."""
+
+    n_replicates: int
+    n_features: int
+
+    def predict(self, X: Any) -> Any:
+        """Forest-mean predictions, shape ``(n_replicates, n_rows)``, in the engine's array
+        namespace (numpy on CPU, cupy for a GPU engine)."""
+        ...
+
+
+@runtime_checkable
+class InferenceEngine(Protocol):
+    """Converts fitted forests (scikit-learn ``RandomForestRegressor``) to a compiled batch."""
+
+    name: str
+
+    def compile(self, forests: Sequence[Any]) -> CompiledForests: ...
