@@ -178,7 +178,9 @@ class EnsembleConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+            raise ConfigError(
+                f"{source}: unknown key(s) {unknown}; expected some of {sorted(known)}"
+            )
         kw: dict[str, Any] = dict(data)
         if "drivers" in kw:
             drivers = kw["drivers"]

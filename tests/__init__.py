@@ -1,4 +1,4 @@
-"""Optional dependencies probed once, as xarray's tests do: ``has_X`` flags, ``requires_X`` marks."""
+"""Optional dependencies probed once, as xarray does: ``has_X`` flags, ``requires_X`` marks."""
 
 from __future__ import annotations
 

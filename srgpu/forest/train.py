@@ -1,0 +1,94 @@
+"""CPU training engine: scikit-learn trees grown with randomForest's settings.
+
+The paper used quantregForest 1.3-7, which passes its settings to randomForest: 500 trees,
+``nodesize = 5``, ``mtry = max(floor(p/3), 1)``, a bootstrap of n rows with replacement per tree.
+
+Mapping to scikit-learn, exactly:
+
+* randomForest (``regTree.c``) marks a child node terminal when ``nodepop <= nodeSize``, where
+  ``nodepop`` counts the rows of the *bootstrap sample*, duplicates included. scikit-learn's
+  ``RandomForestRegressor(bootstrap=True)`` passes the bootstrap as sample weights, so its
+  ``min_samples_split`` counts *distinct* rows (about 63 % of them): not the same rule.
+  srgpu therefore draws each tree's bootstrap itself and fits a ``DecisionTreeRegressor`` on the
+  resampled rows (duplicates are real rows) with ``min_samples_split = nodesize + 1`` and
+  ``min_samples_leaf = 1``: a node of at most ``nodesize`` rows is never split, as in randomForest.
+* ``max_features = mtry`` (an int): a fresh random subset of mtry predictors at every split.
+* Unlimited depth; splits at midpoints between sorted values (both libraries).
+* Prediction is the forest mean over trees (scikit-learn ``predict``), not quantregForest's own
+  ``predict(what=mean)``, which keeps one random training value per leaf: srgpu uses the forest
+  mean, i.e. randomForest's prediction.
+
+Remaining differences: randomForest stops splitting a node whose values are all equal and
+breaks ties between equally good splits differently; the random streams differ. None changes
+the statistical method.
+
+The fitted forest is returned as an ordinary ``RandomForestRegressor`` whose ``estimators_``
+are these trees, so every inference engine (scikit-learn, the numba kernel, nvForest's
+``load_from_sklearn``) takes it as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.tree import DecisionTreeRegressor
+
+from srgpu.config import ForestConfig
+
+
+def sklearn_tree_params(forest: ForestConfig, *, n_features: int) -> dict:
+    """Keyword arguments of each ``DecisionTreeRegressor`` (see the module docstring)."""
+    return {
+        "criterion": "squared_error",
+        "splitter": "best",
+        "max_depth": None,
+        "min_samples_split": forest.nodesize + 1,
+        "min_samples_leaf": 1,
+        "min_weight_fraction_leaf": 0.0,
+        "max_features": forest.mtry_for(n_features),
+        "max_leaf_nodes": None,
+        "min_impurity_decrease": 0.0,
+    }
+
+
+def fit_forest(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    forest: ForestConfig,
+    seed: np.random.SeedSequence,
+) -> RandomForestRegressor:
+    """Fit one randomForest-style regression forest on ``X`` (n, p) and ``y`` (n,).
+
+    Deterministic: the same ``seed`` gives the same trees (bootstrap rows and the trees'
+    ``random_state`` both come from it).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    n, p = X.shape
+    params = sklearn_tree_params(forest, n_features=p)
+    rng = np.random.default_rng(seed)
+    boot = rng.integers(0, n, size=(forest.trees, n)) if forest.bootstrap else None
+    tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
+    trees = []
+    for t in range(forest.trees):
+        tree = DecisionTreeRegressor(random_state=int(tree_seeds[t]), **params)
+        if boot is None:
+            tree.fit(X, y, check_input=False)
+        else:
+            tree.fit(X[boot[t]], y[boot[t]], check_input=False)
+        trees.append(tree)
+    return assemble_forest(trees, n_features=p, params=params)
+
+
+def assemble_forest(
+    trees: list[DecisionTreeRegressor], *, n_features: int, params: dict
+) -> RandomForestRegressor:
+    """Wrap fitted trees in a ``RandomForestRegressor`` that predicts their mean."""
+    forest_params = {k: v for k, v in params.items() if k != "splitter"}
+    rf = RandomForestRegressor(n_estimators=len(trees), bootstrap=False, n_jobs=1, **forest_params)
+    rf.estimator_ = DecisionTreeRegressor(**params)
+    rf.estimators_ = trees
+    rf.n_features_in_ = n_features
+    rf.n_outputs_ = 1
+    return rf
