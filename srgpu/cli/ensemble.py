@@ -1,0 +1,259 @@
+"""``srgpu ensemble``: run (or resume) the replicate random-forest ensemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from srgpu.cli._common import console, handle_errors
+from srgpu.config import FLUXES, EnsembleConfig, ForestConfig
+from srgpu.errors import ConfigError
+
+PAPER = {"SR": 85.5, "HR": 50.3, "AR": 35.2}
+
+
+def _parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        if "=" not in v:
+            raise ConfigError(f"{flag} {v!r}: expected NAME=VALUE")
+        k, val = v.split("=", 1)
+        out[k.strip()] = val.strip()
+    return out
+
+
+def build_config(
+    *,
+    config_file: Path | None,
+    srdb: str | None = None,
+    drivers: list[str] | None = None,
+    vegetation: str | None = None,
+    replicates: int | None = None,
+    trees: int | None = None,
+    seed: int | None = None,
+    sampling: str | None = None,
+    predictors: list[str] | None = None,
+    variables: list[str] | None = None,
+    backend: str | None = None,
+    engine: str | None = None,
+    train_on: str | None = None,
+    batch_size: int | None = None,
+) -> EnsembleConfig:
+    """Defaults, then the TOML file, then the flags (a flag wins)."""
+    cfg = EnsembleConfig.from_toml(config_file) if config_file else EnsembleConfig()
+    changes: dict = {}
+    if srdb is not None:
+        changes["srdb"] = srdb
+    if drivers:
+        changes["drivers"] = tuple(drivers)
+    if vegetation is not None:
+        changes["vegetation"] = vegetation
+    for name, value in (
+        ("replicates", replicates),
+        ("seed", seed),
+        ("sampling", sampling),
+        ("backend", backend),
+        ("engine", engine),
+        ("train_on", train_on),
+        ("batch_size", batch_size),
+    ):
+        if value is not None:
+            changes[name] = value
+    if predictors:
+        merged = dict(cfg.predictors)
+        for flux, names in _parse_pairs(predictors, "--predictors").items():
+            if flux not in FLUXES:
+                raise ConfigError(f"--predictors {flux}=...: unknown flux; expected SR or HR")
+            merged[flux] = tuple(n.strip() for n in names.split(",") if n.strip())
+        changes["predictors"] = tuple(sorted(merged.items()))
+    if variables:
+        merged_vars = dict(cfg.variables)
+        merged_vars.update(_parse_pairs(variables, "--var"))
+        changes["variables"] = tuple(sorted(merged_vars.items()))
+    forest = cfg.forest
+    if trees is not None:
+        forest = ForestConfig(**{**forest.__dict__, "trees": trees})
+    elif cfg.is_demo and (srdb is None and not drivers) and config_file is None:
+        from srgpu.config import DEMO_TREES
+
+        forest = ForestConfig(**{**forest.__dict__, "trees": DEMO_TREES})
+    changes["forest"] = forest
+    return cfg.replace(**changes)
+
+
+def print_summary(summary: dict) -> None:
+    """A readable table of the totals, uncertainty, ratios and validation."""
+    truth = summary.get("demo_truth_pg_per_yr")
+    t = Table(title="Global totals (Pg C / yr)")
+    for col in (
+        "flux",
+        "mean",
+        "sd",
+        "median",
+        "MAD",
+        "2.5 %",
+        "97.5 %",
+        "integrated SD",
+        "integrated MAD",
+    ):
+        t.add_column(col, justify="right")
+    t.add_column("demo truth" if truth else "paper", justify="right")
+    for f in ("SR", "HR", "AR"):
+        s = summary["fluxes"][f]
+        tot = s["total_pg_per_yr"]
+        ref = truth.get(f) if truth else PAPER[f]
+        t.add_row(
+            f,
+            *(f"{tot[k]:.2f}" for k in ("mean", "sd", "median", "mad", "q025", "q975")),
+            f"{s['integrated_sd_pg_per_yr']:.2f}",
+            f"{s['integrated_mad_pg_per_yr']:.2f}",
+            "-" if ref is None else f"{ref:.2f}",
+        )
+    console.print(t)
+    r = summary["ratios"]
+    console.print(f"AR/SR = {r['AR/SR']:.3f}   HR/SR = {r['HR/SR']:.3f}   (paper AR/SR 0.41)")
+    v = Table(title="Validation on held-out records (mean ± sd over replicates)")
+    for col in ("flux", "records", "R²", "RMSE (g C m-2 yr-1)", "r"):
+        v.add_column(col, justify="right")
+    for f in FLUXES:
+        val = summary["validation"][f]
+        v.add_row(
+            f,
+            str(summary["counts"][f]),
+            *(f"{val[m]['mean']:.3f} ± {val[m]['sd']:.3f}" for m in ("r2", "rmse", "r")),
+        )
+    console.print(v)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def ensemble(
+        srdb: Annotated[str | None, typer.Option(help="SRDB-format CSV (plain or gzip).")] = None,
+        drivers: Annotated[
+            list[str] | None,
+            typer.Option(help="Driver files (CF NetCDF/Zarr), a directory or a glob; repeatable."),
+        ] = None,
+        vegetation: Annotated[
+            str | None, typer.Option(help="IGBP land-cover map (majority class or fractions).")
+        ] = None,
+        config: Annotated[Path | None, typer.Option(help="TOML config; flags override it.")] = None,
+        replicates: Annotated[
+            int | None, typer.Option(help="Replicate models (paper: 2000).")
+        ] = None,
+        trees: Annotated[int | None, typer.Option(help="Trees per forest (paper: 500).")] = None,
+        seed: Annotated[int | None, typer.Option(help="Master seed.")] = None,
+        sampling: Annotated[str | None, typer.Option(help="area (paper) or equal.")] = None,
+        predictors: Annotated[
+            list[str] | None,
+            typer.Option(help="FLUX=NAME,NAME,... e.g. SR=MAT,Prec,Prec_GS; repeatable."),
+        ] = None,
+        var: Annotated[
+            list[str] | None, typer.Option(help="ROLE=VARIABLE override of driver names.")
+        ] = None,
+        backend: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+        engine: Annotated[
+            str | None, typer.Option(help="Inference engine: auto, numba, sklearn, nvforest.")
+        ] = None,
+        train_on: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+        batch_size: Annotated[int | None, typer.Option(help="Replicates per batch.")] = None,
+        out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
+        workers: Annotated[
+            int | None, typer.Option(help="Start a local Dask cluster with N workers.")
+        ] = None,
+        scheduler: Annotated[
+            str | None, typer.Option(help="Address of an existing Dask scheduler.")
+        ] = None,
+        overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+        quiet: Annotated[bool, typer.Option(help="No progress bar or tables.")] = False,
+    ) -> None:
+        """Train and predict the replicate ensemble; write OUT/ensemble.zarr and OUT/summary.json.
+
+        With no arguments, runs the embedded synthetic demo world and prints the totals next to
+        the demo's known truth.
+        """
+        from srgpu.ensemble import run_ensemble
+        from srgpu.inputs import prepare_inputs
+
+        cfg = build_config(
+            config_file=config,
+            srdb=srdb,
+            drivers=drivers,
+            vegetation=vegetation,
+            replicates=replicates,
+            trees=trees,
+            seed=seed,
+            sampling=sampling,
+            predictors=predictors,
+            variables=var,
+            backend=backend,
+            engine=engine,
+            train_on=train_on,
+            batch_size=batch_size,
+        )
+        if not quiet:
+            src = (
+                "embedded demo world"
+                if cfg.is_demo
+                else f"{cfg.srdb} + {len(cfg.drivers)} driver path(s)"
+            )
+            console.print(
+                f"srgpu ensemble: {src}; {cfg.n_replicates} replicates x {cfg.forest.trees} trees; "
+                f"sampling={cfg.sampling}; out={out}"
+            )
+        inputs = prepare_inputs(cfg)
+        if quiet:
+            summary = run_ensemble(
+                cfg,
+                out=out,
+                overwrite=overwrite,
+                workers=workers,
+                scheduler=scheduler,
+                inputs=inputs,
+            )
+        else:
+            with Progress(
+                TextColumn("replicates"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                import time
+
+                task = progress.add_task("ensemble", total=cfg.n_replicates, rate="")
+                t0 = time.perf_counter()
+                state = {"first": None}
+
+                def on_batch(res, done, total):
+                    if state["first"] is None:
+                        state["first"] = res.spec.start
+                    n = done - state["first"]
+                    rate = n / max(time.perf_counter() - t0, 1e-9)
+                    progress.update(task, completed=done, rate=f"{rate:.2f} rep/s")
+
+                summary = run_ensemble(
+                    cfg,
+                    out=out,
+                    overwrite=overwrite,
+                    workers=workers,
+                    scheduler=scheduler,
+                    inputs=inputs,
+                    on_batch=on_batch,
+                )
+            print_summary(summary)
+            console.print(f"wrote {out / 'ensemble.zarr'} and {out / 'summary.json'}")
