@@ -257,7 +257,8 @@ def _regular_spacing(values: np.ndarray, *, label: str, field: str) -> float:
 
 def normalise_grid(ds: xr.Dataset, *, label: str) -> xr.Dataset:
     """Rename the horizontal axes ``lat``/``lon``, sort latitude ascending and longitude into
-    ascending [-180, 180); check that both axes are regular and monotonic."""
+    ascending [-180, 180) (unless that breaks a regional grid crossing the antimeridian); check
+    that both axes are regular and monotonic."""
     ylat = _axis_name(ds, axis="Y")
     xlon = _axis_name(ds, axis="X")
     if ylat is None or xlon is None:
@@ -267,14 +268,20 @@ def normalise_grid(ds: xr.Dataset, *, label: str) -> xr.Dataset:
     _regular_spacing(np.asarray(ds["lon"].values, dtype=float), label=label, field="lon")
     lon = np.asarray(ds["lon"].values, dtype=float)
     wrapped = ((lon + 180.0) % 360.0) - 180.0
-    if not np.array_equal(wrapped, lon):
+    if not np.array_equal(wrapped, lon) and _stays_regular(wrapped):
         ds = ds.assign_coords(lon=("lon", wrapped, ds["lon"].attrs))
     if not _is_ascending(ds["lon"].values):
         ds = ds.sortby("lon")
     if not _is_ascending(ds["lat"].values):
         ds = ds.sortby("lat")
-    _regular_spacing(np.asarray(ds["lon"].values, dtype=float), label=label, field="lon")
     return ds
+
+
+def _stays_regular(lon: np.ndarray) -> bool:
+    """True when the longitudes, sorted, are still evenly spaced (a regional grid that crosses
+    the antimeridian is not, and keeps its original longitudes)."""
+    d = np.diff(np.sort(lon))
+    return bool(d.size and np.allclose(d, d[0], rtol=0.0, atol=1e-6 * abs(d[0]) + 1e-9))
 
 
 def _is_ascending(v: np.ndarray) -> bool:
