@@ -206,6 +206,9 @@ def open_source(src: str | Path | xr.Dataset, *, index: int = 0) -> Source:
                 ds = xr.open_zarr(path, chunks={})
             else:
                 ds = xr.open_dataset(path, chunks={})
+                if "time" in ds.dims and ds.sizes["time"] > 12:  # read a year at a time
+                    ds.close()
+                    ds = xr.open_dataset(path, chunks={"time": 12})
         except Exception as exc:  # noqa: BLE001 - any backend failure is an input problem
             raise InputError(f"cannot read as NetCDF or Zarr: {exc}", file=label) from None
     return Source(label, normalise_grid(ds, label=label))
@@ -543,12 +546,14 @@ def _time_dim(da: xr.DataArray) -> str | None:
 
 
 def _is_climatology(time: xr.DataArray, da: xr.DataArray) -> bool:
+    """CF ``climatology`` attribute on the time axis; or 12 steps, one per calendar month, with
+    ``cell_methods`` saying "within years"/"over years" (a flagged 12-month climatology)."""
+    if "climatology" in time.attrs or "climatology" in time.encoding:
+        return True
     methods = str(da.attrs.get("cell_methods", ""))
-    return (
-        "climatology" in time.attrs
-        or "climatology" in time.encoding
-        or ("within years" in methods or "over years" in methods)
-    )
+    flagged = "within years" in methods or "over years" in methods
+    months = np.asarray(time.dt.month.values)
+    return flagged and months.size == 12 and sorted(months.tolist()) == list(range(1, 13))
 
 
 def _climatology_years(ds_source: xr.Dataset | None, time: xr.DataArray) -> tuple[int, int]:
@@ -681,4 +686,6 @@ def monthly_layout(found: Found, *, source_ds: xr.Dataset | None = None) -> Mont
     period = (
         f"{int(complete[0])}-{int(complete[-1])}" if complete.size > 1 else f"{int(complete[0])}"
     )
+    if data.chunks is not None:  # dask-backed (files): one chunk per year keeps memory bounded
+        data = data.chunk({"year": 1, "month": 12, "lat": -1, "lon": -1})
     return Monthly(found, data, days, False, False, period)

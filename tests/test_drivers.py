@@ -144,7 +144,7 @@ def test_files_directories_and_globs(tmp_path):
     ds = make_drivers(years=(2003,))
     (tmp_path / "drv").mkdir()
     ds[["tas", "pr"]].to_netcdf(tmp_path / "drv" / "a_tas_pr.nc")
-    ds[["rsds"]].to_zarr(tmp_path / "drv" / "b_rsds.zarr")
+    ds[["rsds"]].to_zarr(tmp_path / "drv" / "b_rsds.zarr", zarr_format=2)
     files = expand_sources([tmp_path / "drv"])
     assert [p.name for p in files] == ["a_tas_pr.nc", "b_rsds.zarr"]
     assert [p.name for p in expand_sources([str(tmp_path / "drv" / "*.nc")])] == ["a_tas_pr.nc"]

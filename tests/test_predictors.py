@@ -171,6 +171,17 @@ def test_climatology_gives_one_period():
     np.testing.assert_allclose(ds["Prec"].values[0, 0, 0], 0.864 * 365, rtol=1e-6)
 
 
+def test_cell_methods_flag_only_for_twelve_months():
+    flagged = make_drivers(years=(2001,))
+    flagged["tas"].attrs["cell_methods"] = "time: mean within years time: mean over years"
+    ds = build_predictors(drivers=[flagged], vegetation=None, names=["MAT"])
+    assert ds.attrs["climatology"] == 1 and ds.attrs["period"] == "2001"
+    series = make_drivers(years=(2001, 2002))
+    series["tas"].attrs["cell_methods"] = "time: mean over years"
+    ds = build_predictors(drivers=[series], vegetation=None, names=["MAT"])
+    assert ds.attrs["climatology"] == 0 and ds["year"].values.tolist() == [2001, 2002]
+
+
 def test_month_axis_climatology_and_time_series_mix():
     clim = make_drivers(years=(2001,))[["rsds"]]
     clim = clim.assign_coords(time=np.arange(1, 13)).rename(time="month")
