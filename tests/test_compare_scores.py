@@ -136,3 +136,23 @@ def test_reference_table():
     assert ref[("ten-model mean", "SR")] == 76.9 and ref[("ten-model mean", "HR")] == 50.4
     assert ref[("ten-model mean", "AR")] == 26.5 and RF_VALUES["AR/SR"] == 0.41
     assert ref[("ten-model min", "SR")] == min(v for v in values.xs("SR", level=1) if v == v)
+
+
+def test_ilamb_reference(tmp_path):
+    from srgpu.compare import ilamb_reference
+    from tests.test_compare_synthetic import make_store_dataset
+
+    store = make_store_dataset()
+    ds = ilamb_reference(store, flux="HR")
+    assert ds["rh"].dims == ("time", "lat", "lon")
+    assert ds["rh"].attrs["ancillary_variables"] == "rh_sd"
+    assert ds["rh_sd"].dims == ds["rh"].dims
+    assert ds["rh"].attrs["units"] == "kg m-2 s-1"
+    back = float(ds["rh"].isel(time=0).max()) * 1e3 * 365.25 * 86400
+    assert back == pytest.approx(float(store["HR"].max()), rel=1e-12)
+    ds.to_netcdf(tmp_path / "rh.nc")
+    import xarray as xr
+
+    again = xr.open_dataset(tmp_path / "rh.nc", decode_times=xr.coders.CFDatetimeCoder(True))
+    assert again["time"].attrs["bounds"] == "time_bnds"
+    assert again["time_bnds"].values[0, 1].year == 2003
