@@ -54,8 +54,8 @@ FIXED_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 """Grid-cell area (m2) and land fraction (%, or 1) on the model grid, optional."""
 
-LAT_NAMES = ("lat", "latitude", "nav_lat", "y")
-LON_NAMES = ("lon", "longitude", "nav_lon", "x")
+LAT_NAMES = ("lat", "latitude")  # rectilinear grids only: curvilinear (nav_lat, y) is refused
+LON_NAMES = ("lon", "longitude")
 TIME_NAMES = ("time", "t")
 EARTH_RADIUS_M = 6371007.2
 """Authalic Earth radius (m), as in srgpu's store and ILAMB."""
