@@ -151,8 +151,8 @@ class EnsembleStore:
             "year": ("year", inputs.years, {"long_name": "year"}),
             "replicate": ("replicate", np.arange(n_rep), {"long_name": "replicate model index"}),
             "cell": ("cell", np.arange(inputs.n_cells), {"long_name": "prediction-domain cell"}),
-            "flux": ("flux", list(FLUXES)),
-            "metric": ("metric", list(METRICS)),
+            "flux": ("flux", np.array(FLUXES, dtype=object)),
+            "metric": ("metric", np.array(METRICS, dtype=object)),
         }
         ds = xr.Dataset(coords=coords)
         for name in ("lat_bnds", "lon_bnds"):
@@ -357,9 +357,8 @@ class EnsembleStore:
                     **attrs,
                     "long_name": f"{FLUX_LONG[f]}, time mean of the ensemble mean",
                     "cell_methods": "time: mean realization: mean",
-                    "ancillary_variables": " ".join(
-                        f"{f}_{k}" for k in ("sd_map", "mad", "median", "q025", "q975", "cv")
-                    ),
+                    # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
+                    "ancillary_variables": f"{f}_sd_map",
                 },
             )
             labels = {
@@ -413,7 +412,7 @@ def _site_variables(inputs: Inputs) -> xr.Dataset:
 
     t = pd.concat(frames, ignore_index=True)
     ds = xr.Dataset()
-    ds["site_flux"] = ("site", t["flux"].to_numpy().astype("U2"))
+    ds["site_flux"] = ("site", t["flux"].to_numpy().astype(object))
     ds["site_value"] = ("site", t["value"].to_numpy(np.float64), {"units": FLUX_UNITS})
     for col, name in (("lat", "site_lat"), ("lon", "site_lon"), ("year", "site_year")):
         ds[name] = ("site", t[col].to_numpy(np.float64))

@@ -94,8 +94,8 @@ def build_summary(
         "qc": inputs.qc,
     }
     truth = inputs.truth
-    if truth is not None and hasattr(truth, "totals"):
+    if truth is not None:
         summary["demo_truth_pg_per_yr"] = {
-            k: float(v) for k, v in dict(truth.totals).items() if k in OUTPUT_FLUXES
+            k: float(v) for k, v in dict(truth.mean_totals).items() if k in OUTPUT_FLUXES
         }
     return summary
