@@ -435,7 +435,6 @@ class _Climatology:
     pr_mm_day: np.ndarray
     mat: np.ndarray  # (lat, lon) degC
     prec: np.ndarray  # (lat, lon) mm/yr
-    amplitude: np.ndarray  # seasonal half range (signed by hemisphere), degC
     soc: np.ndarray  # kg m-2
 
 
@@ -476,9 +475,7 @@ def _climatology(geo: _Geography) -> _Climatology:
 
     cold = 1.0 / (1.0 + np.exp((mat - 2.0) / 6.0))
     soc = 2.0 + 16.0 * cold * prec / (prec + 500.0) + 3.0 * prec / (prec + 1500.0)
-    return _Climatology(
-        tas_c=tas_c, pr_mm_day=pr_mm_day, mat=mat, prec=prec, amplitude=amp, soc=soc
-    )
+    return _Climatology(tas_c=tas_c, pr_mm_day=pr_mm_day, mat=mat, prec=prec, soc=soc)
 
 
 def _smooth_anomaly(rng: np.random.Generator, n: int, grid: _Grid) -> np.ndarray:
@@ -549,8 +546,9 @@ def _monthly_drivers(
 
     month = np.tile(np.arange(12), n_years)
     year_idx = np.repeat(np.arange(n_years), 12)
-    tas_c = clim.tas_c[month] + d_tas[year_idx]
-    pr_mm_day = clim.pr_mm_day[month] * d_pr[year_idx]
+    f32 = np.float32  # the monthly cubes are large at fine resolution: build them in float32
+    tas_c = clim.tas_c.astype(f32)[month] + d_tas.astype(f32)[year_idx]
+    pr_mm_day = clim.pr_mm_day.astype(f32)[month] * d_pr.astype(f32)[year_idx]
 
     # Relative humidity: wetter climates and cold ones are more humid; wet months more so.
     prec_ann = clim.prec[None]
@@ -558,19 +556,20 @@ def _monthly_drivers(
         35.0
         + 50.0 * prec_ann / (prec_ann + 700.0)
         + 10.0 / (1.0 + np.exp((clim.mat[None] + 5.0) / 8.0))
-    )
-    ratio = pr_mm_day / np.maximum(clim.pr_mm_day.mean(axis=0, keepdims=True), 1e-6)
+    ).astype(f32)
+    ratio = pr_mm_day / np.maximum(clim.pr_mm_day.mean(axis=0, keepdims=True), 1e-6).astype(f32)
     hurs = np.clip(rh_base + np.clip(12.0 * (ratio - 1.0), -15.0, 15.0), 5.0, 100.0)
 
     # Leaf area: a climatic maximum, leaf-on above about 5 degC, dropped in dry months.
     warmest = clim.tas_c.max(axis=0)
     lai_max = 6.5 * prec_ann / (prec_ann + 800.0) / (1.0 + np.exp(-(warmest[None] - 8.0) / 3.0))
+    lai_max = lai_max.astype(f32)
     leaf_on = 1.0 / (1.0 + np.exp(-(tas_c - 5.0) / 2.5))
     water = np.sqrt(np.minimum(1.0, pr_mm_day * 30.0 / 60.0))
     lai = lai_max * (0.1 + 0.9 * leaf_on * water)
 
     # Shortwave: insolation x a transmissivity that falls with monthly rain (clouds).
-    toa = _insolation(geo.grid.lat, mid_doy)[:, :, None]
+    toa = _insolation(geo.grid.lat, mid_doy).astype(f32)[:, :, None]
     cloud = pr_mm_day * 30.0 / (pr_mm_day * 30.0 + 80.0)
     rsds = toa * (0.75 - 0.35 * cloud)
 
