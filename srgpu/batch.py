@@ -149,7 +149,9 @@ def run_batch(
             for f in FLUXES:
                 seg = pred[f][:, s0 - r0 : s1 - r0]
                 map_sum[f][:, c0:c1] += seg
-                totals[f][:, y] += seg @ w[c0:c1]
+                # row-wise sum, not a BLAS product: a replicate's total must not depend on
+                # how many replicates share its batch
+                totals[f][:, y] += (seg * w[c0:c1]).sum(axis=1)
             s0 = s1
     t3 = time.perf_counter()
 

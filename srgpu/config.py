@@ -126,6 +126,15 @@ class EnsembleConfig:
         if not 0.0 < self.par_fraction <= 1.0:
             raise ConfigError(f"par_fraction must be in (0, 1], got {self.par_fraction}")
         preds = dict(self.predictors)
+        # canonical order (FLUXES order, variables sorted) so equal configs compare equal
+        object.__setattr__(
+            self,
+            "predictors",
+            tuple((f, tuple(preds[f])) for f in FLUXES if f in preds)
+            + tuple((f, tuple(v)) for f, v in preds.items() if f not in FLUXES),
+        )
+        object.__setattr__(self, "variables", tuple(sorted(dict(self.variables).items())))
+        object.__setattr__(self, "drivers", tuple(self.drivers))
         for flux in FLUXES:
             if flux not in preds:
                 raise ConfigError(f"predictors: no predictor set for flux {flux}")

@@ -11,7 +11,6 @@ numbers.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -98,7 +97,6 @@ def run_ensemble(
     if max_batches is not None:
         todo = todo[:max_batches]
     merged = store.read_moments()
-    t0 = time.perf_counter()
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
         if client is None:
             stream = _serial(todo, inputs, config, config.engine, backend.device)
@@ -112,9 +110,6 @@ def run_ensemble(
             store.write_batch(res, merged)
             if on_batch is not None:
                 on_batch(res, res.spec.stop, config.n_replicates)
-    elapsed = time.perf_counter() - t0
     if store.batches_done < len(specs):
         return {"complete": False, "batches_done": store.batches_done, "batches": len(specs)}
-    summary = store.finalize(config=config, inputs=inputs)
-    summary["timing"] = {"batches_s_this_run": elapsed, "backend": backend.device}
-    return summary
+    return store.finalize(config=config, inputs=inputs)

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -386,6 +387,7 @@ class EnsembleStore:
             grid2d(ratio),
             {"units": "1", "long_name": "AR / SR"},
         )
+        final.attrs.update(ds.attrs)  # appending rewrites the root attributes
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False)
 
         summary = build_summary(
@@ -394,7 +396,11 @@ class EnsembleStore:
             store=xr.open_zarr(self.path, consolidated=False, zarr_format=3),
             cell_stats=cell_stats,
         )
-        zarr.consolidate_metadata(str(self.path), zarr_format=3)
+        with warnings.catch_warnings():
+            # consolidated metadata is a zarr-python extension of v3: readers may ignore it,
+            # xarray's default open uses it.
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(str(self.path), zarr_format=3)
         atomic_write_text(self.summary_path, json.dumps(summary, indent=1, default=_json_default))
         p = self.read_progress()
         self._write_progress(

@@ -1,0 +1,174 @@
+"""The ensemble engine end to end on the demo world: known answers, invariants, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from srgpu.batch import batch_specs, train_batch
+from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.ensemble import run_ensemble
+from srgpu.errors import StoreError
+from srgpu.inputs import prepare_inputs
+
+TINY = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=30), engine="sklearn")
+
+
+@pytest.fixture(scope="module")
+def demo_inputs():
+    return prepare_inputs(TINY)
+
+
+@pytest.fixture(scope="module")
+def reference_run(demo_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    summary = run_ensemble(TINY, out=out, inputs=demo_inputs)
+    return out, summary
+
+
+def _open(out):
+    return xr.open_zarr(out / "ensemble.zarr", consolidated=False)
+
+
+def test_demo_truth_recovered(reference_run):
+    """The demo's known global totals are recovered within 10 % (SR, HR) and 15 % (AR).
+
+    Observed on this world: SR -4.5 %, HR -4 %, AR -6 % (4 replicates x 30 trees); the
+    residual bias comes from the observation noise and the sparse tropical sites.
+    """
+    _, summary = reference_run
+    truth = summary["demo_truth_pg_per_yr"]
+    for flux, tol in (("SR", 0.10), ("HR", 0.10), ("AR", 0.15)):
+        got = summary["fluxes"][flux]["total_pg_per_yr"]["mean"]
+        assert got == pytest.approx(truth[flux], rel=tol), flux
+    assert summary["validation"]["SR"]["r2"]["mean"] > 0.5
+    assert summary["validation"]["HR"]["r2"]["mean"] > 0.5
+
+
+def test_moments_equal_numpy_reference(reference_run, demo_inputs):
+    """Per cell-year mean and SD equal np.mean / np.std(ddof=1) over the replicates' forests."""
+    out, _ = reference_run
+    ds = _open(out)
+    preds = {"SR": [], "HR": []}
+    for spec in batch_specs(TINY.n_replicates, TINY.batch_size):
+        trained = train_batch(spec, demo_inputs, TINY)
+        for f in preds:
+            preds[f] += [forest.predict(demo_inputs.grid_X[f]) for forest, _ in trained[f]]
+    sr, hr = np.array(preds["SR"]), np.array(preds["HR"])
+    ilat, ilon = demo_inputs.cell_ilat, demo_inputs.cell_ilon
+    n_years, n_cells = demo_inputs.n_years, demo_inputs.n_cells
+    for flux, p in (("SR", sr), ("HR", hr), ("AR", sr - hr)):
+        mean = ds[f"{flux}_mean"].values[:, ilat, ilon].reshape(-1)
+        sd = ds[f"{flux}_sd"].values[:, ilat, ilon].reshape(-1)
+        np.testing.assert_allclose(mean, p.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(sd, p.std(axis=0, ddof=1), rtol=1e-9, atol=1e-9)
+        maps = p.reshape(len(p), n_years, n_cells).mean(axis=1)
+        np.testing.assert_allclose(
+            ds[f"{flux}_replicate_map"].values, maps.astype(np.float32), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            ds[f"{flux}_median"].values[ilat, ilon], np.median(maps, axis=0), rtol=1e-6
+        )
+        q = np.quantile(maps, [0.025, 0.975], axis=0)
+        np.testing.assert_allclose(ds[f"{flux}_q025"].values[ilat, ilon], q[0], rtol=1e-6)
+        np.testing.assert_allclose(ds[f"{flux}_q975"].values[ilat, ilon], q[1], rtol=1e-6)
+        w = demo_inputs.weight_m2
+        totals = (p.reshape(len(p), n_years, n_cells) * w).sum(axis=2) / 1e15
+        np.testing.assert_allclose(ds[f"{flux}_replicate_total"].values, totals, rtol=1e-10)
+
+
+def test_ar_is_sr_minus_hr_replicate_by_replicate(reference_run):
+    out, summary = reference_run
+    ds = _open(out)
+    np.testing.assert_allclose(
+        ds["AR_replicate_total"].values,
+        ds["SR_replicate_total"].values - ds["HR_replicate_total"].values,
+        rtol=1e-12,
+    )
+    ratio = summary["ratios"]["AR/SR"]
+    sr = summary["fluxes"]["SR"]["total_pg_per_yr"]["mean"]
+    ar = summary["fluxes"]["AR"]["total_pg_per_yr"]["mean"]
+    assert ratio == pytest.approx(ar / sr)
+
+
+def test_summary_has_the_documented_keys(reference_run):
+    out, summary = reference_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["config_hash"] == TINY.hash()
+    for key in ("config", "counts", "fluxes", "ratios", "validation"):
+        assert key in on_disk
+    for flux in ("SR", "HR", "AR"):
+        f = on_disk["fluxes"][flux]
+        assert set(f["total_pg_per_yr"]) >= {"mean", "sd", "median", "mad", "q025", "q975"}
+        assert len(f["annual_pg_per_yr"]) == 5
+        lo, hi = f["interannual_range"]
+        assert lo <= np.mean(f["annual_pg_per_yr"]) <= hi
+        # the integrated per-cell spread is far larger than the spread of the global total
+        assert f["integrated_sd_pg_per_yr"] > f["total_pg_per_yr"]["sd"]
+    for flux in ("SR", "HR"):
+        assert set(on_disk["validation"][flux]) == {"r2", "rmse", "r"}
+
+
+def test_cf_attributes_on_outputs(reference_run):
+    ds = _open(reference_run[0])
+    for flux in ("SR", "HR", "AR"):
+        assert ds[flux].attrs["units"] == "g m-2 yr-1"
+        assert ds[f"{flux}_sd"].attrs["cell_methods"] == "realization: standard_deviation"
+        assert ds[flux].attrs["ancillary_variables"] == f"{flux}_sd_map"
+    assert ds["HR"].attrs["standard_name"].endswith("heterotrophic_respiration")
+    assert ds.attrs["config_hash"] == TINY.hash()
+    assert EnsembleConfig.from_dict(__import__("tomllib").loads(ds.attrs["config"])) == TINY
+
+
+def test_replicates_independent_of_batch_size(reference_run, demo_inputs, tmp_path):
+    """Replicate i is the same whatever the batch size; merged moments agree to rounding."""
+    ref = _open(reference_run[0])
+    cfg = TINY.replace(batch_size=3)
+    run_ensemble(cfg, out=tmp_path, inputs=demo_inputs)
+    got = _open(tmp_path)
+    for flux in ("SR", "HR", "AR"):
+        np.testing.assert_array_equal(
+            got[f"{flux}_replicate_map"].values, ref[f"{flux}_replicate_map"].values
+        )
+        np.testing.assert_array_equal(
+            got[f"{flux}_replicate_total"].values, ref[f"{flux}_replicate_total"].values
+        )
+        np.testing.assert_allclose(got[f"{flux}_sd"].values, ref[f"{flux}_sd"].values, rtol=1e-9)
+    np.testing.assert_array_equal(got["validation"].values, ref["validation"].values)
+
+
+def test_resume_equals_uninterrupted_run(reference_run, demo_inputs, tmp_path):
+    ref_out, ref_summary = reference_run
+    partial = run_ensemble(TINY, out=tmp_path, inputs=demo_inputs, max_batches=1)
+    assert partial == {"complete": False, "batches_done": 1, "batches": 2}
+    summary = run_ensemble(TINY, out=tmp_path, inputs=demo_inputs)
+    assert summary == ref_summary
+    ref, got = _open(ref_out), _open(tmp_path)
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+    # a finished store is not recomputed
+    again = run_ensemble(TINY, out=tmp_path, inputs=demo_inputs)
+    assert again == ref_summary
+
+
+def test_other_config_on_existing_store_is_refused(reference_run, demo_inputs, tmp_path):
+    run_ensemble(TINY, out=tmp_path, inputs=demo_inputs, max_batches=1)
+    other = TINY.replace(seed=1)
+    with pytest.raises(StoreError, match="different config"):
+        run_ensemble(other, out=tmp_path, inputs=demo_inputs)
+    summary = run_ensemble(other, out=tmp_path, inputs=demo_inputs, overwrite=True)
+    assert summary["config_hash"] == other.hash()
+
+
+@pytest.mark.slow
+def test_dask_workers_equal_serial(reference_run, demo_inputs, tmp_path):
+    """Two local Dask worker processes give the identical store."""
+    ref_out, ref_summary = reference_run
+    summary = run_ensemble(TINY, out=tmp_path, inputs=demo_inputs, workers=2)
+    assert summary == ref_summary
+    ref, got = _open(ref_out), _open(tmp_path)
+    for name in ("SR_mean", "SR_sd", "HR_replicate_map", "AR_replicate_total", "validation"):
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
