@@ -182,3 +182,51 @@ def test_explain_flux_end_to_end(tmp_path):
     figs = plot_explanation(ds, tmp_path)
     assert len(figs) == 3 and all(p.stat().st_size > 0 for p in figs)
     assert any("SR AOA" in line for line in summary_lines(ds))
+
+
+def test_cli_explain_demo(tmp_path):
+    pytest.importorskip("srgpu.forest.engines")
+    from typer.testing import CliRunner
+
+    from srgpu.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "ens"
+    res = runner.invoke(
+        app,
+        [
+            "ensemble",
+            "--replicates",
+            "2",
+            "--trees",
+            "5",
+            "--batch-size",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app,
+        [
+            "explain",
+            str(out),
+            "--replicates",
+            "2",
+            "--repeats",
+            "1",
+            "--points",
+            "4",
+            "--rows",
+            "50",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    ds = xr.open_dataset(out / "explain.nc")
+    assert ds["SR_perm_importance"].shape[0] == 2
+    assert 0.0 <= ds.attrs["HR_outside_area_share"] <= 1.0
+    assert (out / "SR_partial_dependence.png").exists()
+    res = runner.invoke(app, ["explain", str(tmp_path / "nothing")])
+    assert res.exit_code == 2

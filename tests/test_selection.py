@@ -170,3 +170,48 @@ def test_prepare_candidates_excludes_or_errors(monkeypatch):
         prepare_candidates(cfg, candidates=["Foo"], explicit=True)
     with pytest.raises(ConfigError):
         prepare_candidates(cfg, candidates=["RH", "SOC"], explicit=False)
+
+
+def test_cli_select_demo(tmp_path):
+    from typer.testing import CliRunner
+
+    from srgpu.cli import app
+
+    out = tmp_path / "sel"
+    res = CliRunner().invoke(
+        app,
+        [
+            "select",
+            "--flux",
+            "HR",
+            "--candidates",
+            "MAT,Prec,LAI",
+            "--repeats",
+            "2",
+            "--trees",
+            "5",
+            "--threads",
+            "2",
+            "--folds",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "selection_HR.csv")
+    assert len(table) == 7 and table["rank"].tolist() == list(range(1, 8))
+    assert (out / "selection_HR.png").stat().st_size > 0
+    val = pd.read_csv(out / "validation_HR.csv")
+    assert {"best", "paper"} <= set(val["set"])
+    assert "top 10" in res.output
+
+
+def test_cli_select_rejects_unknown_candidate(tmp_path):
+    from typer.testing import CliRunner
+
+    from srgpu.cli import app
+
+    res = CliRunner().invoke(app, ["select", "--candidates", "MAT,Foo", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "Foo" in res.output

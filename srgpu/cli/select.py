@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
                     forest=cfg.forest,
                     seed=cfg.seed,
                     flux=flux,
-                    reference="replicate 80/20",
+                    reference=f"random {folds}-fold",
                 )
                 v.insert(0, "subset", ",".join(subset))
                 v.insert(0, "set", label)
@@ -203,7 +203,7 @@ def register(app: typer.Typer) -> None:
             return
         t = Table(title=f"{flux}: top 10 of {len(table)} subsets ({repeats} paired 80/20 draws)")
         for col in ("rank", "subset", "RMSE", "R²", "ΔRMSE vs best"):
-            t.add_column(col, justify="right" if col != "subset" else "left")
+            t.add_column(col, justify="right" if col != "subset" else "left", overflow="fold")
         for _, row in table.head(10).iterrows():
             t.add_row(
                 str(row["rank"]),
@@ -221,7 +221,9 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
         if validation is not None:
-            v = Table(title=f"{flux}: honest validation (optimism vs the replicate 80/20 draws)")
+            v = Table(
+                title=f"{flux}: honest validation (optimism of random vs grouped {folds}-fold CV)"
+            )
             for col in ("set", "scheme", "RMSE", "R²", "optimism R²", "optimism RMSE"):
                 v.add_column(col)
             for _, row in validation.iterrows():
