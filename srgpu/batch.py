@@ -65,7 +65,11 @@ class BatchResult:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def _train_one(inputs: Inputs, config: EnsembleConfig, replicate: int, flux: str):
+def train_replicate(inputs: Inputs, config: EnsembleConfig, replicate: int, flux: str):
+    """Draw replicate ``replicate``'s split of ``flux`` and fit its forest: ``(forest, split)``.
+
+    A pure function of its arguments: ``srgpu explain`` re-grows the same forests with it.
+    """
     data = inputs.fluxes[flux]
     weights = bin_weights(scheme=config.sampling, area_shares=inputs.area_shares)
     split = replicate_split(
@@ -92,7 +96,7 @@ def train_batch(
     jobs = [(r, f) for r in spec.replicates for f in FLUXES]
     threads = threads or min(len(jobs), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        done = list(pool.map(lambda job: _train_one(inputs, config, *job), jobs))
+        done = list(pool.map(lambda job: train_replicate(inputs, config, *job), jobs))
     out: dict[str, list] = {f: [] for f in FLUXES}
     for (_, f), result in zip(jobs, done, strict=True):
         out[f].append(result)

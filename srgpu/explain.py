@@ -2,7 +2,7 @@
 replicate bands, and the area of applicability (AOA) of each flux's model.
 
 The store keeps no forests. Replicate ``i``'s forests are re-grown exactly as the ensemble grew
-them (:func:`srgpu.batch._train_one`: the same stratified draw, the same forest seed), so the
+them (:func:`srgpu.batch.train_replicate`: the same stratified draw, the same forest seed), so the
 explanation is of the very models whose maps are in the store, for a subset of replicates.
 
 * **Permutation importance** (scikit-learn ``permutation_importance``, scoring RMSE): the mean
@@ -32,9 +32,7 @@ import numpy as np
 
 from srgpu.config import FLUXES, EnsembleConfig
 from srgpu.errors import ConfigError
-
-PURPOSE_IMPORTANCE = 2
-"""Seed purpose of the permutation shuffles (0: sampling, 1: forest; see srgpu.sampling)."""
+from srgpu.sampling import PURPOSE_IMPORTANCE
 
 BAND = (0.025, 0.5, 0.975)
 
@@ -48,12 +46,12 @@ def regrow_replicates(
     threads: int | None = None,
 ) -> list[tuple[object, object]]:
     """``[(forest, split)]`` of the given replicates, re-grown exactly as the ensemble did."""
-    from srgpu.batch import _train_one
+    from srgpu.batch import train_replicate
 
     reps = list(replicates)
     threads = threads or min(len(reps), os.cpu_count() or 1) or 1
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda r: _train_one(inputs, config, r, flux), reps))
+        return list(pool.map(lambda r: train_replicate(inputs, config, r, flux), reps))
 
 
 def permutation_importances(

@@ -38,6 +38,7 @@ from srgpu.vegetation import VEG_BINS
 
 PURPOSE_SAMPLE = 0
 PURPOSE_FOREST = 1
+PURPOSE_IMPORTANCE = 2  # permutation shuffles of srgpu explain
 
 
 def replicate_seed(seed: int, replicate: int, flux: str, purpose: int) -> np.random.SeedSequence:

@@ -140,7 +140,7 @@ def _inputs():
 
 
 def test_explain_flux_end_to_end(tmp_path):
-    from srgpu.batch import _train_one
+    from srgpu.batch import train_replicate
 
     inputs = _inputs()
     cfg = EnsembleConfig(forest=ForestConfig(trees=10), seed=3)
@@ -157,7 +157,7 @@ def test_explain_flux_end_to_end(tmp_path):
     assert res.permutation.shape == (3, 3)
     assert res.pd.shape == (3, 5, 3)
     # the explained forests are the ensemble's: replicate 1 regrown gives the same predictions
-    rf, split = _train_one(inputs, cfg, 1, "SR")
+    rf, split = train_replicate(inputs, cfg, 1, "SR")
     X_t, y_t = inputs.fluxes["SR"].X[split.test], inputs.fluxes["SR"].y[split.test]
     np.testing.assert_allclose(
         res.test_rmse[1], np.sqrt(np.mean((rf.predict(X_t) - y_t) ** 2)), rtol=1e-12
