@@ -1,0 +1,194 @@
+"""Compact, engine-neutral arrays of a batch of fitted random forests.
+
+:func:`forest_arrays` flattens the trees of several fitted scikit-learn
+``RandomForestRegressor`` objects (one per replicate) into a handful of plain numpy arrays,
+:class:`ForestArrays`. They pickle cheaply (Dask ships them to workers as plain buffers), carry no
+Python objects, and hold everything another format (treelite, a GPU layout) needs.
+
+Node layout (``n_nodes`` nodes of all trees of all forests, in scikit-learn's node order, tree
+after tree):
+
+* ``feature[n]`` (int32): the column compared at node ``n``; 0 at a leaf.
+* ``threshold[n]`` (float32): the largest float32 not above scikit-learn's float64 threshold.
+  scikit-learn casts X to float32 and tests ``x <= threshold`` in float64; for every float32 ``x``
+  (and NaN) that test equals ``x <= threshold32``, so a float32 kernel is exact.
+* ``children[2 n]``, ``children[2 n + 1]`` (int32): global indices of the left and right child.
+  A leaf points to itself twice, so a walk that has reached a leaf stays there: a kernel can walk
+  a block of rows through a tree in lockstep without a per-row "am I done" branch, and the child
+  is ``children[2 n + (not x <= threshold)]``, an index computation that cannot become a jump.
+* ``nan_left[n]`` (uint8): 1 where a NaN goes left (scikit-learn's ``missing_go_to_left``: for a
+  tree fitted without missing values, NaN follows the child that held more training samples).
+* ``value[n]`` (float64): the leaf's prediction (scikit-learn's ``tree_.value[n, 0, 0]``), 0 at an
+  inner node.
+
+Tree and forest tables: ``tree_offsets`` (int64, ``n_trees + 1``): tree ``t``'s root is node
+``tree_offsets[t]``; ``tree_depth`` (int32): the longest root-to-leaf path of each tree (edges);
+``forest_offsets`` (int64, ``n_forests + 1``): forest ``r`` owns trees
+``forest_offsets[r]:forest_offsets[r + 1]``, in scikit-learn's estimator order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from srgpu.errors import InputError
+
+_LEAF = -1  # scikit-learn's TREE_LEAF in children_left / children_right
+
+
+@dataclass(frozen=True, eq=False)
+class ForestArrays:
+    """A batch of forests as flat arrays (see the module docstring for the layout)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    children: np.ndarray
+    nan_left: np.ndarray
+    value: np.ndarray
+    tree_offsets: np.ndarray
+    tree_depth: np.ndarray
+    forest_offsets: np.ndarray
+    n_features: int
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes of all trees."""
+        return int(self.feature.shape[0])
+
+    @property
+    def n_trees(self) -> int:
+        """Number of trees of all forests."""
+        return int(self.tree_offsets.shape[0] - 1)
+
+    @property
+    def n_forests(self) -> int:
+        """Number of forests (replicates) in the batch."""
+        return int(self.forest_offsets.shape[0] - 1)
+
+    @property
+    def trees_per_forest(self) -> np.ndarray:
+        """Number of trees of each forest, shape ``(n_forests,)``."""
+        return np.diff(self.forest_offsets)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays, in bytes."""
+        return sum(
+            a.nbytes
+            for a in (
+                self.feature,
+                self.threshold,
+                self.children,
+                self.nan_left,
+                self.value,
+                self.tree_offsets,
+                self.tree_depth,
+                self.forest_offsets,
+            )
+        )
+
+
+def float32_floor(threshold: np.ndarray) -> np.ndarray:
+    """The largest float32 not above each float64 ``threshold`` (NaN stays NaN).
+
+    For any float32 ``x``: ``x <= threshold`` (compared in float64) equals
+    ``x <= float32_floor(threshold)`` (compared in float32), NaN included (both false).
+    """
+    threshold = np.asarray(threshold, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        t32 = threshold.astype(np.float32)
+    up = t32.astype(np.float64) > threshold
+    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+    return t32
+
+
+def _check_forest(est: Any, index: int) -> None:
+    if not hasattr(est, "estimators_"):
+        raise InputError(
+            "forest is not fitted",
+            field=f"forests[{index}]",
+            value=type(est).__name__,
+            expected="a fitted RandomForestRegressor",
+        )
+    if getattr(est, "n_outputs_", 1) != 1:
+        raise InputError(
+            "multi-output forests are not supported",
+            field=f"forests[{index}]",
+            value=est.n_outputs_,
+            expected="n_outputs_ == 1",
+        )
+
+
+def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
+    """Flatten fitted scikit-learn ``RandomForestRegressor`` objects into :class:`ForestArrays`.
+
+    All forests must have been fitted on the same number of features; they may hold different
+    numbers of trees. The trees keep scikit-learn's estimator order, which fixes the order in
+    which an engine sums leaf values (and so makes its result bit-identical to ``predict``).
+    """
+    forests = list(forests)
+    if not forests:
+        raise InputError("no forests given", field="forests", expected="at least one forest")
+    for i, est in enumerate(forests):
+        _check_forest(est, i)
+    n_features = int(forests[0].n_features_in_)
+    for i, est in enumerate(forests):
+        if int(est.n_features_in_) != n_features:
+            raise InputError(
+                "forests of one batch must share their predictors",
+                field=f"forests[{i}].n_features_in_",
+                value=int(est.n_features_in_),
+                expected=f"{n_features} like forests[0]",
+            )
+
+    trees = [t.tree_ for est in forests for t in est.estimators_]
+    sizes = np.array([t.node_count for t in trees], dtype=np.int64)
+    tree_offsets = np.zeros(len(trees) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=tree_offsets[1:])
+    n_nodes = int(tree_offsets[-1])
+    if n_nodes >= 2**31 // 2:
+        raise InputError(
+            "batch too large for int32 node indices",
+            field="forests",
+            value=n_nodes,
+            expected="fewer than 2**30 nodes per batch (use smaller replicate batches)",
+        )
+
+    feature = np.zeros(n_nodes, dtype=np.int32)
+    threshold = np.zeros(n_nodes, dtype=np.float32)
+    children = np.empty(2 * n_nodes, dtype=np.int32)
+    nan_left = np.zeros(n_nodes, dtype=np.uint8)
+    value = np.zeros(n_nodes, dtype=np.float64)
+    tree_depth = np.empty(len(trees), dtype=np.int32)
+
+    for t, tree in enumerate(trees):
+        lo, hi = int(tree_offsets[t]), int(tree_offsets[t + 1])
+        left = tree.children_left
+        right = tree.children_right
+        leaf = left == _LEAF
+        own = np.arange(lo, hi, dtype=np.int64)
+        children[2 * lo : 2 * hi : 2] = np.where(leaf, own, left + lo)
+        children[2 * lo + 1 : 2 * hi : 2] = np.where(leaf, own, right + lo)
+        feature[lo:hi] = np.where(leaf, 0, tree.feature)
+        threshold[lo:hi] = np.where(leaf, np.float32(0), float32_floor(tree.threshold))
+        nan_left[lo:hi] = np.where(leaf, 0, tree.missing_go_to_left)
+        value[lo:hi] = np.where(leaf, tree.value[:, 0, 0], 0.0)
+        tree_depth[t] = tree.max_depth
+
+    forest_offsets = np.zeros(len(forests) + 1, dtype=np.int64)
+    np.cumsum([len(est.estimators_) for est in forests], out=forest_offsets[1:])
+    return ForestArrays(
+        feature=feature,
+        threshold=threshold,
+        children=children,
+        nan_left=nan_left,
+        value=value,
+        tree_offsets=tree_offsets,
+        tree_depth=tree_depth,
+        forest_offsets=forest_offsets,
+        n_features=n_features,
+    )
