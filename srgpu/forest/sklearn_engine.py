@@ -1,0 +1,78 @@
+"""The reference inference engine: scikit-learn's own ``RandomForestRegressor.predict``.
+
+Slow but unquestionable; every other engine is tested against it. A forest with ``n_jobs`` other
+than 1 is predicted through a shallow copy with ``n_jobs=1`` so that the trees are summed in
+estimator order (threads would add them in completion order, changing the last bits).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from srgpu.errors import InputError
+
+
+def _serial(est: Any) -> Any:
+    if getattr(est, "n_jobs", None) in (None, 1):
+        return est
+    twin = copy.copy(est)  # shares the fitted trees
+    twin.n_jobs = 1
+    return twin
+
+
+@dataclass(frozen=True, eq=False)
+class SklearnCompiledForests:
+    """The fitted forests themselves."""
+
+    forests: tuple[Any, ...]
+    n_features: int
+
+    @property
+    def n_replicates(self) -> int:
+        return len(self.forests)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Stack of ``est.predict(X)``, shape ``(n_replicates, n_rows)``, float64."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise InputError(
+                "prediction rows have the wrong shape",
+                field="X",
+                value=X.shape,
+                expected=f"(n_rows, {self.n_features})",
+            )
+        out = np.empty((self.n_replicates, X.shape[0]), dtype=np.float64)
+        if X.shape[0] == 0:  # scikit-learn refuses empty input
+            return out
+        for i, est in enumerate(self.forests):
+            out[i] = est.predict(X)
+        return out
+
+
+class SklearnEngine:
+    """Inference by scikit-learn (``name = "sklearn"``): the reference and the fallback."""
+
+    name = "sklearn"
+
+    def compile(self, forests: Sequence[Any]) -> SklearnCompiledForests:
+        forests = tuple(_serial(est) for est in forests)
+        if not forests:
+            raise InputError("no forests given", field="forests", expected="at least one forest")
+        n_features = int(forests[0].n_features_in_)
+        for i, est in enumerate(forests):
+            if int(est.n_features_in_) != n_features:
+                raise InputError(
+                    "forests of one batch must share their predictors",
+                    field=f"forests[{i}].n_features_in_",
+                    value=int(est.n_features_in_),
+                    expected=f"{n_features} like forests[0]",
+                )
+        return SklearnCompiledForests(forests=forests, n_features=n_features)
+
+    def __repr__(self) -> str:
+        return "SklearnEngine()"
