@@ -166,11 +166,12 @@ def register_srdb(
 
     A file whose content hash is that of a pinned release is registered under that release (a
     ``version`` that names a different pinned release is a :class:`DownloadError`). Any other
-    file must name no pinned ``version``; its columns and values are checked with
-    :func:`srgpu.observations.read_srdb` (an :class:`InputError` if bad) and it is registered
+    file must name no pinned ``version``; its columns, values and selection are checked with
+    :func:`srgpu.observations.load_observations` (an :class:`InputError` if bad, and nothing is
+    written to the cache) and it is registered
     as ``version`` or ``local-<first 12 hex of sha256>``, with a :class:`UserWarning`.
     """
-    from srgpu.observations import read_srdb
+    from srgpu.observations import load_observations
 
     src = Path(source)
     if not src.is_file():
@@ -190,7 +191,9 @@ def register_srdb(
             f"({SRDB_RELEASES[version].sha256})"
         )
     else:
-        read_srdb(src)  # raises InputError naming the file and the field
+        # raises InputError naming the file and the field: a file the ensemble could not use
+        # (bad columns or values, no record selected) is never put into the cache
+        load_observations(src)
         name, pinned = version or f"local-{sha[:12]}", False
         warnings.warn(
             f"{src} is not a pinned SRDB release (sha256 {sha}); registered as {name!r} "

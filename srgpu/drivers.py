@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import glob
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,15 +204,26 @@ def open_source(src: str | Path | xr.Dataset, *, index: int = 0) -> Source:
             raise InputError("file not found", file=label)
         try:
             if path.is_dir():
-                ds = xr.open_zarr(path, chunks={})
+                with warnings.catch_warnings():
+                    # a store without consolidated metadata is fine (read it key by key)
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    ds = xr.open_zarr(path, chunks={})
             else:
                 ds = xr.open_dataset(path, chunks={})
                 if "time" in ds.dims and ds.sizes["time"] > 12:  # read a year at a time
                     ds.close()
                     ds = xr.open_dataset(path, chunks={"time": 12})
         except Exception as exc:  # noqa: BLE001 - any backend failure is an input problem
-            raise InputError(f"cannot read as NetCDF or Zarr: {exc}", file=label) from None
+            raise InputError(
+                f"cannot read as NetCDF or Zarr: {one_line(exc)}", file=label
+            ) from None
     return Source(label, normalise_grid(ds, label=label))
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library messages can span several lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def open_sources(sources: Sequence[str | Path | xr.Dataset], *, start: int = 0) -> list[Source]:
@@ -267,7 +279,17 @@ def normalise_grid(ds: xr.Dataset, *, label: str) -> xr.Dataset:
     if ylat is None or xlon is None:
         return ds  # no horizontal grid (nothing to find in it); variables are checked on use
     ds = ds.rename({k: v for k, v in ((ylat, "lat"), (xlon, "lon")) if k != v})
-    _regular_spacing(np.asarray(ds["lat"].values, dtype=float), label=label, field="lat")
+    lat_values = np.asarray(ds["lat"].values, dtype=float)
+    outside = ~((lat_values >= -90.0) & (lat_values <= 90.0))
+    if outside.any():
+        raise GridMismatch(
+            "latitude outside [-90, 90]",
+            file=label,
+            field="lat",
+            value=float(lat_values[outside][0]),
+            expected="latitudes in degrees north",
+        )
+    _regular_spacing(lat_values, label=label, field="lat")
     _regular_spacing(np.asarray(ds["lon"].values, dtype=float), label=label, field="lon")
     lon = np.asarray(ds["lon"].values, dtype=float)
     wrapped = ((lon + 180.0) % 360.0) - 180.0

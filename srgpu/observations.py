@@ -74,6 +74,16 @@ _NA_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
 FLUX_COLUMNS: dict[str, str] = {"SR": "Rs_annual", "HR": "Rh_annual"}
 """Flux name -> SRDB column (g C m-2 yr-1)."""
 
+MAX_ANNUAL_FLUX = 10_000.0
+"""Largest plausible annual flux (g C m-2 yr-1). A value above it in a record the selection
+would otherwise use (kept, or dropped only by the Rh >= Rs test) is an :class:`InputError`
+(most likely a unit error: g CO2, mg C), not a silent QC drop. The largest selected SR of SRDB
+v5.0 and of the 2022 release is 8136; their 2 and 7 values above 10 000 (up to 40 997) are all
+in records the selection drops for another reason (treatments)."""
+
+YEAR_RANGE: tuple[float, float] = (1800.0, 2100.0)
+"""Plausible ``Study_midyear`` values; any other year is an :class:`InputError`."""
+
 UNTREATED_MANIPULATIONS: frozenset[str] = frozenset({"none", "control", "ambient"})
 """``Manipulation`` values (stripped, lower case) that count as untreated. A missing value also
 counts as untreated (``None`` is SRDB's default). SRDB v5.0 only uses ``None`` (6579 records);
@@ -173,13 +183,18 @@ def read_srdb(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     columns are float64; text columns are stripped strings (missing = NA); ``Manipulation``
     keeps SRDB's literal ``None``.
 
-    Raises :class:`InputError` for an unreadable, empty or non-CSV file, a missing required
-    column (naming it), or a non-numeric value in a numeric column (naming the file line).
+    Raises :class:`InputError` for an unreadable, empty or non-CSV file, a row with more fields
+    than the header, a missing required column (naming it), a non-numeric or infinite value in
+    a numeric column (naming the file line); for a file also a duplicated ``Record_number`` and
+    a ``Study_midyear`` outside :data:`YEAR_RANGE`.
     """
     if isinstance(source, pd.DataFrame):
         return _validate(source, file="<DataFrame>", line_offset=0)
     path = Path(source)
-    return _validate(_read_csv(path), file=path, line_offset=2)
+    raw = _read_csv(path)
+    table = _validate(raw, file=path, line_offset=2)
+    _check_records(table, raw=raw, file=path, line_offset=2)
+    return table
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -195,6 +210,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InputError(f"corrupt gzip file: {exc}", file=path) from None
     if not data.strip():
         raise InputError("empty file", file=path, expected="an SRDB data CSV")
+    if b"\x00" in data:
+        raise InputError("not a text (CSV) file", file=path, expected="an SRDB data CSV")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -208,12 +225,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             ) from None
     wanted = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     try:
-        return pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            usecols=lambda c: c.strip() in wanted,
-        ).rename(columns=str.strip)
+        # every column is parsed (no usecols) so that a row with more fields than the
+        # header is an error naming its line, not silently cut
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        frame = frame.rename(columns=lambda c: str(c).strip())
+        return frame[[c for c in frame.columns if c in wanted]]
     except pd.errors.EmptyDataError:
         raise InputError("empty file", file=path, expected="an SRDB data CSV") from None
     except (pd.errors.ParserError, ValueError) as exc:
@@ -241,22 +257,66 @@ def _validate(frame: pd.DataFrame, *, file: Any, line_offset: int) -> pd.DataFra
     return pd.DataFrame(out).reset_index(drop=True)
 
 
-def _to_float(col: pd.Series, *, file: Any, field: str, line_offset: int) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        return col.astype("float64")
-    text = col.astype("string").str.strip()
-    missing = text.isna() | text.str.lower().isin(_NA_TOKENS)
-    values = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
-    bad = values.isna() & ~missing
+def _where(pos: int, line_offset: int) -> str:
+    return f"line {pos + line_offset}" if line_offset else f"row {pos}"
+
+
+def _check_records(table: pd.DataFrame, *, raw: pd.DataFrame, file: Any, line_offset: int) -> None:
+    """Record-level checks that make the whole table unusable (see docs/reliability.md):
+    a duplicated ``Record_number`` and a ``Study_midyear`` outside :data:`YEAR_RANGE`."""
+    ids = table["Record_number"]
+    dup = ids.notna() & ids.duplicated(keep=False)
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())
+        first = rows[ids.iloc[rows] == ids.iloc[rows[0]]]
+        raise InputError(
+            f"duplicated record at {_where(int(first[0]), line_offset)} and "
+            f"{_where(int(first[1]), line_offset)}",
+            file=file,
+            field="Record_number",
+            value=str(raw["Record_number"].iloc[int(first[1])]).strip(),
+            expected="one row per record (unique Record_number)",
+        )
+    year = table["Study_midyear"]
+    lo, hi = YEAR_RANGE
+    bad = year.notna() & ~year.between(lo, hi)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        where = f"line {pos + line_offset}" if line_offset else f"row {pos}"
         raise InputError(
-            f"non-numeric value at {where}",
+            f"implausible year at {_where(pos, line_offset)}",
+            file=file,
+            field="Study_midyear",
+            value=str(raw["Study_midyear"].iloc[pos]).strip(),
+            expected=f"a year in [{lo:.0f}, {hi:.0f}] or an empty cell",
+        )
+
+
+def _to_float(col: pd.Series, *, file: Any, field: str, line_offset: int) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        values = col.astype("float64")
+    else:
+        text = col.astype("string").str.strip()
+        missing = text.isna() | text.str.lower().isin(_NA_TOKENS)
+        values = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+        bad = values.isna() & ~missing
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"non-numeric value at {_where(pos, line_offset)}",
+                file=file,
+                field=field,
+                value=str(col.iloc[pos]),
+                expected="a number or an empty cell",
+            )
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():  # "inf" parses as a number but is no measurement
+        pos = int(np.flatnonzero(infinite)[0])
+        raise InputError(
+            f"infinite value at {_where(pos, line_offset)}",
             file=file,
             field=field,
-            value=str(col.iloc[pos]),
-            expected="a number or an empty cell",
+            value=str(col.iloc[pos]).strip(),
+            expected="a finite number or an empty cell",
         )
     return values
 
@@ -479,6 +539,7 @@ def select_observations(
     exclude_quality_flags: Collection[str] = (),
     exclude_duplicates: bool = False,
     ecosystem_states: Collection[str] | None = None,
+    line_offset: int = 0,
 ) -> Observations:
     """Select annual field SR and HR under natural conditions (Lu et al. 2021, section 2.1).
 
@@ -493,8 +554,11 @@ def select_observations(
     (``"Q1"`` and ``"Q01"`` are the same code); ``exclude_duplicates`` drops records with
     ``Duplicate_record`` set; ``ecosystem_states`` keeps only these ``Ecosystem_state`` values
     (case-insensitive, e.g. ``("Natural", "Unmanaged")``).
+
+    A selected value above :data:`MAX_ANNUAL_FLUX` is an :class:`InputError`; ``line_offset``
+    (2 for a CSV file: header + 1-based) turns row positions into file lines in its message.
     """
-    raw = _validate(raw, file=source, line_offset=0)
+    raw = _validate(raw, file=source, line_offset=line_offset)
     n = len(raw)
     criteria: dict[str, Any] = {"untreated_manipulation": sorted(UNTREATED_MANIPULATIONS)}
 
@@ -560,6 +624,18 @@ def select_observations(
         slot[(slot == "") & inconsistent] = "rh_ge_rs"
         slot[slot == ""] = "kept"
         status[flux] = slot
+        absurd = np.isin(slot, ["kept", "rh_ge_rs"]) & (values > MAX_ANNUAL_FLUX)
+        if absurd.any():
+            pos = int(np.flatnonzero(absurd)[0])
+            raise InputError(
+                f"implausible annual flux at {_where(pos, line_offset)} (record "
+                f"{raw['Record_number'].iloc[pos]:g}); check the units (g C m-2 yr-1, not "
+                "g CO2 or mg C) or remove the record",
+                file=source,
+                field=FLUX_COLUMNS[flux],
+                value=f"{values[pos]:g}",
+                expected=f"at most {MAX_ANNUAL_FLUX:g} g C m-2 yr-1",
+            )
 
     order = {r: i for i, r in enumerate(QC_REASONS)}
     rank = np.vectorize(order.__getitem__, otypes=[np.int64])
@@ -617,5 +693,24 @@ def select_observations(
 
 
 def load_observations(path: str | Path, **options: Any) -> Observations:
-    """:func:`read_srdb` then :func:`select_observations` (``options`` are passed on)."""
-    return select_observations(read_srdb(path), source=str(path), **options)
+    """:func:`read_srdb` then :func:`select_observations` (``options`` are passed on).
+
+    A file from which the selection keeps no record at all is an :class:`InputError` that
+    names the most frequent reasons (e.g. every latitude out of range).
+    """
+    obs = select_observations(read_srdb(path), source=str(path), line_offset=2, **options)
+    if obs.n_sr == 0 and obs.n_hr == 0:
+        lost = {
+            r: n
+            for r, n in sorted(obs.qc.records.items(), key=lambda kv: -kv[1])
+            if n and r != "kept"
+        }
+        top = ", ".join(f"{n} {r}" for r, n in list(lost.items())[:3])
+        raise InputError(
+            f"no record passes the selection ({obs.qc.n_records} records: {top})",
+            file=path,
+            field="Rs_annual/Rh_annual",
+            expected="untreated records with coordinates, a year and a positive flux "
+            "(see docs/observations.md)",
+        )
+    return obs

@@ -140,8 +140,8 @@ def _missing(predictor: str, role_name: str, labels: list[str]) -> InputError:
     )
     return InputError(
         f"predictor {predictor} needs {what.split(':')[0]}, but no source provides it",
+        file=", ".join(labels),
         field=predictor,
-        value=labels,
         expected=f"{what}; or map one with --var {predictor}=NAME, "
         f"or leave {predictor} out of the predictor set",
     )
@@ -353,7 +353,9 @@ def build_predictors(
     lon = lon.reset_coords(drop=True)
     out = {k: v.reset_coords(drop=True) for k, v in out.items()}
     ds = xr.Dataset(out, coords={"year": ("year", years.astype(np.int64)), "lat": lat, "lon": lon})
-    ds = ds.compute()
+    ds = _compute(ds, list(found.values()))
+    for n in names:
+        check_predictor(ds[n], found=found[_BASE_ROLE[n]])
 
     # -- static fields ----------------------------------------------------------------
     finite = np.ones((lat.size, lon.size), dtype=bool)
@@ -370,6 +372,124 @@ def build_predictors(
         "sources": " ".join(labels + [s.label for s in veg]),
     }
     return ds
+
+
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "MAT": (-70.0, 50.0),
+    "Prec": (0.0, 30_000.0),
+    "RH": (0.0, 105.0),
+    "LAI": (0.0, 20.0),
+    "PAR": (0.0, 15_000.0),
+    "SOC": (0.0, 2_000.0),
+    "Prec_GS": (0.0, 30_000.0),
+    "RH_GS": (0.0, 105.0),
+    "LAI_GS": (0.0, 20.0),
+    "PAR_GS": (0.0, 15_000.0),
+}
+"""Plausible range of each predictor (its units in :data:`PREDICTOR_ATTRS`). A value outside
+is an :class:`InputError` naming the driver file, the variable and its units: most often a
+unit label that does not match the data (kelvin labelled ``degC``, a rate labelled as an
+amount). Earth's extremes are well inside (annual mean temperature -57..35 degC, precipitation
+up to ~12 000 mm yr-1, annual PAR up to ~4 000 MJ m-2 yr-1)."""
+
+
+def _compute(ds: xr.Dataset, found: Sequence[Found]) -> xr.Dataset:
+    """Load ``ds``; a failure to read a source (truncated file, corrupt chunk) becomes an
+    :class:`InputError` naming the source file and variable that cannot be read."""
+    from srgpu.drivers import one_line
+
+    try:
+        return ds.compute()
+    except Exception as exc:  # noqa: BLE001 - any backend failure is an input problem
+        for f in found:  # find the culprit (reads each variable once more; error path only)
+            try:
+                f.da.compute()
+            except Exception as inner:  # noqa: BLE001
+                raise InputError(
+                    f"cannot read the data: {one_line(inner)}", file=f.label, field=f.name
+                ) from None
+        raise InputError(
+            f"cannot read the driver data: {one_line(exc)}",
+            value=sorted({f.label for f in found}),
+        ) from None
+
+
+def check_predictor(da: xr.DataArray, *, found: Found) -> None:
+    """Raise :class:`InputError` naming ``found``'s file and variable when the predictor ``da``
+    has no finite value, an infinite value or a value outside :data:`PLAUSIBLE`."""
+    name = str(da.name)
+    values = np.asarray(da.values)
+    units = da.attrs.get("units", "")
+    src_units = found.da.attrs.get("units")
+
+    def where(mask: np.ndarray) -> str:
+        iy, ila, ilo = (int(i[0]) for i in np.nonzero(mask))
+        return (
+            f"year {int(da['year'].values[iy])}, lat {float(da['lat'].values[ila]):g}, "
+            f"lon {float(da['lon'].values[ilo]):g}"
+        )
+
+    if not np.isfinite(values).any():
+        raise InputError(
+            f"no finite value: predictor {name} is missing everywhere",
+            file=found.label,
+            field=found.name,
+            expected="data on at least part of the grid (a deleted or empty chunk, or a "
+            "variable of missing values?)",
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise InputError(
+            f"infinite value gives predictor {name} = {values[infinite][0]} at {where(infinite)}",
+            file=found.label,
+            field=found.name,
+            value=float(values[infinite][0]),
+            expected="finite values or missing values (NaN / _FillValue)",
+        )
+    lo, hi = PLAUSIBLE[name]
+    with np.errstate(invalid="ignore"):
+        outside = np.isfinite(values) & ((values < lo) | (values > hi))
+    if outside.any():
+        v = float(values[outside][0])
+        raise InputError(
+            f"implausible predictor {name} = {v:.6g} {units} at {where(outside)}; check the "
+            "units attribute against the data",
+            file=found.label,
+            field=found.name,
+            value=src_units,
+            expected=f"{name} within [{lo:g}, {hi:g}] {units}",
+        )
+
+
+IGBP_CODES = frozenset(range(18)) | {254, 255}
+"""Land-cover codes accepted in a majority-class map: IGBP 0..17 and the MODIS fill values."""
+
+
+def _check_classes(classes: xr.DataArray, *, found: Found) -> None:
+    codes = np.asarray(classes.values, dtype=np.float64)
+    finite = np.isfinite(codes)
+    bad = finite & ~np.isin(np.where(finite, codes, 0), sorted(IGBP_CODES))
+    if bad.any():
+        raise InputError(
+            "unknown land-cover class code",
+            file=found.label,
+            field=found.name,
+            value=float(codes[bad][0]),
+            expected="IGBP codes 0..17 (254/255 = fill)",
+        )
+
+
+def _check_fractions(fractions: xr.DataArray, *, found: Found) -> None:
+    values = np.asarray(fractions.values, dtype=np.float64)
+    bad = (values < -1e-6) | (values > 1.0 + 1e-3) | np.isinf(values)
+    if bad.any():
+        raise InputError(
+            "class fraction outside [0, 1]",
+            file=found.label,
+            field=found.name,
+            value=float(values[bad][0]),
+            expected=f"fractions in [0, 1] (units {found.da.attrs.get('units')!r})",
+        )
 
 
 def static_fields(
@@ -399,6 +519,7 @@ def static_fields(
                 expected="(class, lat, lon)",
             )
         fractions = da.rename({cls_dim[0]: "class"}).transpose("class", *dims).fillna(0.0).compute()
+        _check_fractions(fractions, found=f)
         if "class" not in fractions.coords:
             fractions = fractions.assign_coords(
                 {"class": np.arange(1, fractions.sizes["class"] + 1)}
@@ -407,6 +528,7 @@ def static_fields(
     if "land_cover" in vfound:
         f = vfound["land_cover"]
         classes = f.da.transpose(*dims).compute()
+        _check_classes(classes, found=f)
 
     # land fraction
     if "sftlf" in vfound:

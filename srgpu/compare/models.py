@@ -295,7 +295,10 @@ def _standardise_grid(da: xr.DataArray, *, file: Any, field: str) -> xr.DataArra
     lat_values = da["lat"].values
     if np.any(np.abs(lat_values) > 90):
         raise InputError(
-            "latitude outside [-90, 90]", file=file, field=f"{field}:lat", value=lat_values.max()
+            "latitude outside [-90, 90]",
+            file=file,
+            field=f"{field}:lat",
+            value=float(lat_values.max()),
         )
     if da.sizes["lat"] > 1 and not (
         np.all(np.diff(lat_values) > 0) or np.all(np.diff(lat_values) < 0)
@@ -354,6 +357,30 @@ def model_files(path: str | Path) -> list[Path]:
     return [path]
 
 
+def _checked_values(da: xr.DataArray, *, file: Path, field: str) -> xr.DataArray:
+    """Load ``da``; a read failure, no finite value or an infinite value is an
+    :class:`InputError` naming the file and the variable."""
+    try:
+        da = da.load()
+    except Exception as exc:  # noqa: BLE001 - truncated file, corrupt chunk, ...
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read the data: {text}", file=file, field=field) from None
+    values = np.asarray(da.values)
+    if not np.isfinite(values).any():
+        raise InputError(
+            "no finite value", file=file, field=field, expected="data on part of the grid"
+        )
+    if np.isinf(values).any():
+        raise InputError(
+            "infinite value",
+            file=file,
+            field=field,
+            value=float(values[np.isinf(values)][0]),
+            expected="finite values or missing values (_FillValue)",
+        )
+    return da
+
+
 def read_model(
     path: str | Path, *, name: str | None = None, root_fraction: float | None = None
 ) -> ModelOutput:
@@ -394,6 +421,7 @@ def read_model(
         elif kind == "flux":
             da = da * 365.0 * 86400.0  # a time-invariant rate: a 365-day year
         units = "g C m-2 yr-1" if kind == "flux" else "kg C m-2"
+        da = _checked_values(da, file=file, field=str(found[canon][0].name))
         fields[canon] = da.assign_attrs(units=units, source_file=file.name)
     fields = _align_grids(fields, files=files)
     ref = next(iter(fields.values()))

@@ -1,0 +1,252 @@
+"""Bad input: every broken file gives exit code 2 and one line naming the file, field and value.
+
+The corpus (``tests/badinputs.py``) is generated into temporary directories from the demo
+world: SRDB CSVs, driver NetCDF/Zarr, vegetation maps and model files with missing or renamed
+columns, wrong types, NaN/inf, absurd values, duplicated records, wrong or missing units,
+non-monotonic/irregular/mismatched grids, unknown calendars, empty and truncated files. Each is
+driven through the CLI (``srgpu ensemble``, ``srgpu fetch srdb --from``, ``srgpu compare``);
+hypothesis fuzzes SRDB cells and bytes and driver units. Record-level problems that SRDB itself
+contains (missing or out-of-range coordinates, non-positive fluxes) are QC drops, counted by
+reason, not errors: see ``docs/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from srgpu.cli import app
+from srgpu.errors import InputError, SrgpuError
+from tests.badinputs import CASES, MODEL_CASES, write_good_files, write_good_model
+
+SRDB_CASES = [c for c in CASES if c.option == "srdb"]
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return write_good_files(tmp_path_factory.mktemp("good"))
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory):
+    return write_good_model(tmp_path_factory.mktemp("model"))
+
+
+def _one_error_line(result, *, names: list[str], expect: tuple[str, ...]) -> str:
+    """The CLI failed with exit 2 and exactly one line on stderr that names the file(s)."""
+    err = result.stderr
+    assert result.exit_code == 2, (result.exit_code, err, result.exception)
+    assert "Traceback" not in result.output + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert line.startswith("srgpu: error: "), line
+    assert any(n in line for n in names), (names, line)
+    for text in expect:
+        assert text in line, (text, line)
+    return line
+
+
+def _ensemble_args(good, case, bad, out: Path) -> list[str]:
+    srdb, drivers, veg = good.srdb, [good.drivers], good.vegetation
+    if case.option == "srdb":
+        srdb = bad
+    elif case.option == "drivers":
+        drivers = bad if isinstance(bad, list) else [bad]
+    elif case.option == "vegetation":
+        veg = bad
+    args = ["ensemble", "--srdb", str(srdb), "--vegetation", str(veg)]
+    for d in drivers:
+        args += ["--drivers", str(d)]
+    return [*args, "--out", str(out), "--replicates", "2", "--trees", "5", "--quiet"]
+
+
+def _never_complete(out: Path) -> None:
+    progress = out / "progress.json"
+    assert not progress.exists() or not json.loads(progress.read_text())["complete"]
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_ensemble_exit_2(case, good, tmp_path):
+    bad = case.make(good, tmp_path / case.name)
+    bad_file = bad[-1] if isinstance(bad, list) else bad
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, _ensemble_args(good, case, bad, out))
+    _one_error_line(result, names=[bad_file.name], expect=case.expect)
+    _never_complete(out)
+
+
+@pytest.mark.parametrize("case", SRDB_CASES, ids=[c.name for c in SRDB_CASES])
+def test_bad_srdb_refused_by_fetch(case, good, tmp_path):
+    """``srgpu fetch srdb --from BAD`` fails the same way and caches nothing."""
+    bad = case.make(good, tmp_path / case.name)
+    cache = tmp_path / "cache"
+    result = CliRunner().invoke(app, ["fetch", "srdb", "--from", str(bad), "--cache", str(cache)])
+    _one_error_line(result, names=[bad.name], expect=case.expect)
+    assert not list(cache.glob("srdb-data_*")) if cache.exists() else True
+
+
+@pytest.mark.parametrize("name,make,expect", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+def test_bad_model_file_compare_exit_2(name, make, expect, good_model, tmp_path):
+    store, model = good_model
+    bad = make(model, tmp_path / name)
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(
+        app, ["compare", str(store), "--model", f"M={bad}", "--out", str(out)]
+    )
+    _one_error_line(result, names=[bad.name], expect=expect)
+
+
+def test_wrong_hash_is_refused(good, tmp_path):
+    """A local file registered as a pinned release must have its hash; a download whose bytes
+    do not match the pinned sha256 is refused and not cached."""
+    from srgpu.download import fetch_srdb
+
+    cache = tmp_path / "cache"
+    result = CliRunner().invoke(
+        app,
+        ["fetch", "srdb", "--from", str(good.srdb), "--version", "v5.0", "--cache", str(cache)],
+    )
+    _one_error_line(result, names=[good.srdb.name], expect=("sha256", "does not match"))
+
+    def fake_download(url, output_file, pooch):
+        Path(output_file).write_bytes(good.srdb.read_bytes())
+
+    with pytest.raises(SrgpuError, match="cannot download SRDB v5.0.*[Hh]ash|SHA256"):
+        fetch_srdb(version="v5.0", cache_dir=cache, downloader=fake_download)
+    assert not (cache / "srdb-data_v5.0.csv").exists()
+
+
+# ------------------------------------------------------------------------ QC drops, not errors
+def test_bad_records_are_qc_drops(good, tmp_path):
+    """A few records with missing/out-of-range coordinates, a missing or non-positive flux are
+    dropped and counted by reason; the rest of the file is used."""
+    from srgpu.observations import load_observations
+
+    ref = load_observations(good.srdb).qc
+    frame = good.srdb_frame()
+    kept = [i for i in range(len(frame)) if frame.loc[i, "Manipulation"] == "None"]
+    kept = [i for i in kept if frame.loc[i, "Rs_annual"] and frame.loc[i, "Study_midyear"]]
+    kept = [i for i in kept if not frame.loc[i, "Rh_annual"]][:6]
+    frame.loc[kept[0], "Latitude"] = "95"
+    frame.loc[kept[1], "Longitude"] = "-181"
+    frame.loc[kept[2], "Latitude"] = "NA"
+    frame.loc[kept[3], "Rs_annual"] = "-20"
+    frame.loc[kept[4], "Rs_annual"] = "0"
+    path = tmp_path / "srdb.csv"
+    frame.to_csv(path, index=False)
+    qc = load_observations(path).qc
+    assert qc.sr["invalid_coordinates"] == ref.sr["invalid_coordinates"] + 3
+    assert qc.sr["nonpositive"] == ref.sr["nonpositive"] + 2
+    assert qc.n_sr == ref.n_sr - 5
+    assert qc.n_hr == ref.n_hr
+
+
+# ------------------------------------------------------------------------ property-based
+NUMERIC = ("Record_number", "Latitude", "Longitude", "Study_midyear", "Rs_annual", "Rh_annual")
+cell_text = st.one_of(
+    st.text(alphabet=string.printable.replace("\r", "").replace("\n", ""), max_size=12),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["inf", "-inf", "nan", "1e308", "-0", "1,5", "NA", "", " ", "None", '"']),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(row=st.integers(min_value=0, max_value=39), column=st.sampled_from(NUMERIC), text=cell_text)
+def test_fuzz_srdb_cell(good, tmp_path, row, column, text):
+    """Any text in any numeric cell gives a result or an InputError naming the file; never
+    another exception, never a multi-line message."""
+    from srgpu.observations import load_observations
+
+    frame = good.srdb_frame().iloc[:40].copy()
+    frame.loc[frame.index[row], column] = text
+    path = tmp_path / "fuzz.csv"
+    frame.to_csv(path, index=False)
+    try:
+        obs = load_observations(path)
+    except InputError as exc:
+        message = str(exc)
+        assert "\n" not in message and str(path) in message
+    else:
+        assert np.isfinite(obs.table["value"]).all()
+        assert (obs.table["value"] > 0).all() and (obs.table["value"] <= 10_000).all()
+        assert obs.table["lat"].between(-90, 90).all()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=400), gz=st.booleans())
+def test_fuzz_srdb_bytes(tmp_path, data, gz):
+    """Arbitrary bytes (plain or gzip-framed) never escape as anything but InputError."""
+    import gzip
+
+    from srgpu.observations import read_srdb
+
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(InputError) as info:
+        read_srdb(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    role=st.sampled_from(["tas", "pr", "hurs", "lai", "rsds", "par", "soc", "sftlf"]),
+    units=st.one_of(st.none(), st.text(max_size=15), st.sampled_from(["K", "degC", "W m-2"])),
+)
+def test_fuzz_driver_units(role, units):
+    """Any units attribute either converts or is a UnitError naming the file and variable."""
+    from srgpu.drivers import Found, convert_units
+    from srgpu.errors import UnitError
+
+    attrs = {} if units is None else {"units": units}
+    da = xr.DataArray(np.ones((2, 2)), dims=("lat", "lon"), attrs=attrs, name="v")
+    found = Found(role, "drivers.nc", "v", da)
+    try:
+        out = convert_units(da, found=found, days=30.0)
+    except UnitError as exc:
+        assert "drivers.nc" in str(exc) and "'v'" in str(exc) and "\n" not in str(exc)
+    else:
+        assert np.isfinite(out.values).all()
+
+
+# ------------------------------------------------------------------------ output directory
+def test_out_under_a_regular_file_fails_cleanly(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a regular file")
+    out = blocker / "out"
+    result = CliRunner().invoke(
+        app, ["ensemble", "--replicates", "2", "--trees", "5", "--quiet", "--out", str(out)]
+    )
+    _one_error_line(result, names=[str(out)], expect=("output directory",))
+    assert blocker.read_text() == "a regular file"
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="running as root: chmod does not stop writes (the regular-file test covers it)",
+)
+def test_read_only_out_fails_cleanly(tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        result = CliRunner().invoke(
+            app, ["ensemble", "--replicates", "2", "--trees", "5", "--quiet", "--out", str(out)]
+        )
+        _one_error_line(result, names=[str(out)], expect=("not writable",))
+    finally:
+        out.chmod(0o755)
