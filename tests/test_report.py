@@ -1,0 +1,249 @@
+"""``srgpu report`` on a tiny demo-world ensemble: sections, embedded figures, Chromium render."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import xarray as xr
+from PIL import Image
+from typer.testing import CliRunner
+
+from srgpu.cli import app
+from srgpu.cli.compare import write_tables
+from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.report import SECTIONS, run_compare, site_predictions, zonal_totals
+
+TINY = EnsembleConfig(replicates=3, batch_size=3, forest=ForestConfig(trees=20), engine="sklearn")
+FIGURES = (
+    "map_SR",
+    "map_HR",
+    "map_AR",
+    "map_AR_SR",
+    "latitude",
+    "annual",
+    "validation_hist",
+    "sites",
+    "global",
+)
+IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+class _StandInCompiled:
+    def __init__(self, forests):
+        self.forests = list(forests)
+        self.n_replicates = len(self.forests)
+        self.n_features = self.forests[0].n_features_in_
+
+    def predict(self, X):
+        return np.stack([f.predict(X) for f in self.forests])
+
+
+class _StandInEngine:
+    name = "sklearn-standin"
+
+    def compile(self, forests):
+        return _StandInCompiled(forests)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo ensemble (3 replicates x 20 trees). Until ``srgpu.forest.engines`` exists, a
+    stand-in scikit-learn inference engine is registered for this fixture only."""
+    from srgpu.ensemble import run_ensemble
+
+    out = tmp_path_factory.mktemp("run")
+    stand_in = False
+    try:
+        import srgpu.forest.engines  # noqa: F401
+    except ModuleNotFoundError:
+        module = types.ModuleType("srgpu.forest.engines")
+        module.get_engine = lambda name="auto", *, device="cpu": _StandInEngine()
+        sys.modules["srgpu.forest.engines"] = module
+        stand_in = True
+    try:
+        run_ensemble(TINY, out=out)
+    finally:
+        if stand_in:
+            del sys.modules["srgpu.forest.engines"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_run):
+    result = CliRunner().invoke(app, ["report", str(demo_run)])
+    assert result.exit_code == 0, result.output
+    return demo_run / "report" / "report.html"
+
+
+def _write_model(directory, run, *, scale=1.1):
+    """CMOR-like monthly rh and raRoot (noleap, kg m-2 s-1) = ``scale`` x the ensemble's
+    HR and AR of each year, on the ensemble grid, with sftlf in %."""
+    store = xr.open_zarr(run / "ensemble.zarr", consolidated=False).load()
+    years = store["year"].values
+    directory.mkdir(parents=True)
+    time = xr.date_range(
+        f"{years[0]}-01-01", periods=12 * years.size, freq="MS", calendar="noleap", use_cftime=True
+    )
+    coords = {
+        "time": time,
+        "lat": ("lat", store["lat"].values, {"units": "degrees_north"}),
+        "lon": ("lon", store["lon"].values, {"units": "degrees_east"}),
+    }
+    for var, flux in (("rh", "HR"), ("raRoot", "AR")):
+        rate = store[f"{flux}_mean"].values * scale / 1000.0 / (365 * 86400.0)
+        data = np.repeat(rate, 12, axis=0).astype("float32")
+        xr.Dataset(
+            {var: (("time", "lat", "lon"), data, {"units": "kg m-2 s-1"})}, coords=coords
+        ).to_netcdf(directory / f"M_{var}.nc")
+    land = np.where(store["domain"].values.astype(bool), store["land_fraction"].values, np.nan)
+    xr.Dataset(
+        {"sftlf": (("lat", "lon"), land * 100.0, {"units": "%"})},
+        coords={k: v for k, v in coords.items() if k != "time"},
+    ).to_netcdf(directory / "M_sftlf.nc")
+    return directory
+
+
+def _images(text: str) -> list[Image.Image]:
+    out = []
+    for data in IMG.findall(text):
+        img = Image.open(io.BytesIO(base64.b64decode(data)))
+        img.load()
+        out.append(img)
+    return out
+
+
+def test_report_sections_and_figures(demo_report):
+    text = demo_report.read_text(encoding="utf-8")
+    for key, title in SECTIONS:
+        assert f'<section id="{key}">' in text and title in text
+    images = _images(text)
+    assert len(images) == len(FIGURES) == text.count('<img src="data:image/png;base64,')
+    for img in images:
+        assert img.format == "PNG" and img.width > 400 and img.height > 200
+    for name in FIGURES:
+        assert f'id="fig-{name}"' in text
+        png = Image.open(demo_report.parent / f"{name}.png")
+        assert png.width > 400
+    # self-contained: no external resource
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+    for needle in (
+        "g C m-2 yr-1",
+        "Pg C yr-1",
+        "config hash",
+        "demo truth",
+        "Lu et al. 2021, Environ. Res. Lett. 16 054048",
+        "76.9",
+        "Observation QC",
+        "No model compared",
+    ):
+        assert needle in text, needle
+
+
+def test_zonal_totals_add_up_to_global_totals(demo_run):
+    store = xr.open_zarr(demo_run / "ensemble.zarr", consolidated=False).load()
+    for flux in ("SR", "HR", "AR"):
+        lat, z = zonal_totals(store, flux)
+        height = np.full(lat.size, float(lat[1] - lat[0]))
+        global_pg = (z * height).sum(axis=1) / 1e3
+        expected = store[f"{flux}_replicate_total"].values.mean(axis=1)
+        np.testing.assert_allclose(global_pg, expected, rtol=1e-5)
+
+
+def test_site_predictions_index_the_mean_cube(demo_run):
+    store = xr.open_zarr(demo_run / "ensemble.zarr", consolidated=False).load()
+    obs, sim = site_predictions(store, "HR")
+    is_hr = np.array([str(v) for v in store["site_flux"].values]) == "HR"
+    assert obs.size == sim.size == is_hr.sum()
+    k = int(np.flatnonzero(is_hr)[0])
+    cube = store["HR_mean"].values
+    iy, ia, io_ = (int(store[f"site_{c}"].values[k]) for c in ("iyear", "ilat", "ilon"))
+    assert sim[0] == cube[iy, ia, io_]
+
+
+def test_report_with_model(demo_run, tmp_path):
+    model = _write_model(tmp_path / "M", demo_run)
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(
+        app, ["report", str(demo_run / "ensemble.zarr"), "--model", f"M={model}", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert len(_images(text)) == len(FIGURES)
+    assert "Taylor statistics" in text and "Against the SRDB sites" in text
+    assert '<td class="l">M</td>' in text
+    assert "No model compared" not in text
+
+
+def test_report_from_compare_dir(demo_run, tmp_path):
+    """A directory laid out as ``srgpu compare`` writes it (its ``write_tables``)."""
+    model = _write_model(tmp_path / "M", demo_run)
+    cmp_dir = tmp_path / "cmp"
+    tables, meta = run_compare(demo_run / "ensemble.zarr", {"M": model})
+    write_tables(tables, cmp_dir)
+    (cmp_dir / "compare.json").write_text(json.dumps(meta))
+    runner = CliRunner()
+    out = tmp_path / "rep"
+    result = runner.invoke(
+        app, ["report", str(demo_run), "--compare", str(cmp_dir), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "Taylor statistics" in text and '<td class="l">M</td>' in text
+    # --compare and --model together are refused
+    result = runner.invoke(
+        app, ["report", str(demo_run), "--compare", str(cmp_dir), "--model", f"M={model}"]
+    )
+    assert result.exit_code == 2
+    assert "not both" in result.output
+
+
+def test_report_bad_input_exit_2(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "no such ensemble output" in result.output
+    (tmp_path / "ensemble.zarr").mkdir()
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "summary.json" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path), "--compare", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(demo_report, tmp_path):
+    """Every <img> decodes in a real browser (the page's script counts naturalWidth > 0)."""
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        demo_report.as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = re.search(r'data-images-loaded="(\d+)"', proc.stdout)
+    total = re.search(r'data-images-total="(\d+)"', proc.stdout)
+    assert loaded and total, proc.stdout[:500]
+    assert int(total.group(1)) == len(FIGURES)
+    assert int(loaded.group(1)) == len(FIGURES)
