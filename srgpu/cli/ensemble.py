@@ -95,20 +95,13 @@ def build_config(
 def print_summary(summary: dict) -> None:
     """A readable table of the totals, uncertainty, ratios and validation."""
     truth = summary.get("demo_truth_pg_per_yr")
-    t = Table(title="Global totals (Pg C / yr)")
-    for col in (
-        "flux",
-        "mean",
-        "sd",
-        "median",
-        "MAD",
-        "2.5 %",
-        "97.5 %",
-        "integrated SD",
-        "integrated MAD",
-    ):
+    t = Table(
+        title="Global totals (Pg C / yr): spread of the total across replicates, and the "
+        "per-cell SD/MAD integrated over area (intSD, intMAD)"
+    )
+    for col in ("flux", "mean", "sd", "median", "MAD", "q2.5", "q97.5", "intSD", "intMAD"):
         t.add_column(col, justify="right")
-    t.add_column("demo truth" if truth else "paper", justify="right")
+    t.add_column("truth" if truth else "paper", justify="right")
     for f in ("SR", "HR", "AR"):
         s = summary["fluxes"][f]
         tot = s["total_pg_per_yr"]
