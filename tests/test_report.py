@@ -8,8 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -37,43 +35,13 @@ FIGURES = (
 IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
-class _StandInCompiled:
-    def __init__(self, forests):
-        self.forests = list(forests)
-        self.n_replicates = len(self.forests)
-        self.n_features = self.forests[0].n_features_in_
-
-    def predict(self, X):
-        return np.stack([f.predict(X) for f in self.forests])
-
-
-class _StandInEngine:
-    name = "sklearn-standin"
-
-    def compile(self, forests):
-        return _StandInCompiled(forests)
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """The demo ensemble (3 replicates x 20 trees). Until ``srgpu.forest.engines`` exists, a
-    stand-in scikit-learn inference engine is registered for this fixture only."""
+    """The demo ensemble (3 replicates x 20 trees)."""
     from srgpu.ensemble import run_ensemble
 
     out = tmp_path_factory.mktemp("run")
-    stand_in = False
-    try:
-        import srgpu.forest.engines  # noqa: F401
-    except ModuleNotFoundError:
-        module = types.ModuleType("srgpu.forest.engines")
-        module.get_engine = lambda name="auto", *, device="cpu": _StandInEngine()
-        sys.modules["srgpu.forest.engines"] = module
-        stand_in = True
-    try:
-        run_ensemble(TINY, out=out)
-    finally:
-        if stand_in:
-            del sys.modules["srgpu.forest.engines"]
+    run_ensemble(TINY, out=out)
     return out
 
 
