@@ -698,7 +698,8 @@ def load_observations(path: str | Path, **options: Any) -> Observations:
     A file from which the selection keeps no record at all is an :class:`InputError` that
     names the most frequent reasons (e.g. every latitude out of range).
     """
-    obs = select_observations(read_srdb(path), source=str(path), line_offset=2, **options)
+    source = "<DataFrame>" if isinstance(path, pd.DataFrame) else str(path)
+    obs = select_observations(read_srdb(path), source=source, line_offset=2, **options)
     if obs.n_sr == 0 and obs.n_hr == 0:
         lost = {
             r: n

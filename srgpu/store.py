@@ -12,7 +12,10 @@ data is fully written. The merged moments alternate between two slots (``a``/``b
 writes its merge into the slot that ``progress.json`` does *not* point at, then flips the
 pointer. A run killed at any point therefore resumes from the last completed batch, rewrites
 the rows of the batch it lost (same values: replicates are pure functions of the seed) and ends
-bit for bit where an uninterrupted run ends.
+bit for bit where an uninterrupted run ends. ``progress.json`` is written before the arrays are
+created, with ``"created": false`` until they all exist: a run killed while creating the store
+creates it again. Zarr chunks are written atomically (temporary file + rename), so a kill never
+leaves a torn chunk; ``docs/reliability.md`` lists the kill points that are tested.
 """
 
 from __future__ import annotations
@@ -36,11 +39,11 @@ from srgpu.errors import StoreError
 from srgpu.inputs import Inputs
 from srgpu.stats import Moments, moments_sd, replicate_summary
 
-FLUX_UNITS = "g m-2 yr-1"
+FLUX_UNITS = "g m-2 yr-1"  # of carbon: CF/UDUNITS has no "g C"; long names say so
 FLUX_LONG = {
-    "SR": "soil respiration (total soil CO2 efflux)",
-    "HR": "heterotrophic respiration",
-    "AR": "autotrophic (root) respiration, SR - HR",
+    "SR": "soil respiration (total soil CO2 efflux, as carbon)",
+    "HR": "heterotrophic respiration (as carbon)",
+    "AR": "autotrophic (root) respiration, SR - HR (as carbon)",
 }
 # Only HR has a CF standard name we are sure of (CMIP's ``rh``); SR and AR carry long names.
 FLUX_STANDARD_NAME = {
@@ -109,7 +112,9 @@ class EnsembleStore:
                     f"(hash {progress.get('config_hash', '?')[:12]} != {config.hash()[:12]}); "
                     "use --overwrite to replace it, or another --out"
                 )
-            return store
+            if progress.get("created", True):
+                return store
+            store.clear()  # a run killed while creating the store: create it again
         store._create(config, inputs)
         return store
 
@@ -144,6 +149,9 @@ class EnsembleStore:
     def _create(self, config: EnsembleConfig, inputs: Inputs) -> None:
         import dask.array as da
 
+        # the progress record comes first, marked "created": false until every array exists,
+        # so that a run killed while creating the store is recognised and started again
+        self._write_progress(config=config, batches_done=0, slot=None, count=0, created=False)
         n_rep = config.n_replicates
         preds = inputs.predictors
         coords = {
@@ -156,9 +164,9 @@ class EnsembleStore:
             "metric": ("metric", np.array(METRICS, dtype=object)),
         }
         ds = xr.Dataset(coords=coords)
-        for name in ("lat_bnds", "lon_bnds"):
-            if name in preds:
-                ds[name] = preds[name]
+        for axis in ("lat", "lon"):
+            ds[f"{axis}_bnds"] = ((axis, "bnds"), _bounds(preds[axis].values))
+            ds[axis].attrs["bounds"] = f"{axis}_bnds"
         ds["cell_ilat"] = ("cell", inputs.cell_ilat.astype(np.int32))
         ds["cell_ilon"] = ("cell", inputs.cell_ilon.astype(np.int32))
         ds["cell_area"] = preds["cell_area"].astype(np.float64)
@@ -235,6 +243,7 @@ class EnsembleStore:
         slot: str | None,
         count: int,
         complete: bool = False,
+        created: bool = True,
     ) -> None:
         old = self.read_progress() or {}
         record = {
@@ -243,6 +252,7 @@ class EnsembleStore:
             "replicates_done": count,
             "moments_slot": slot,
             "complete": complete,
+            "created": created,
         }
         atomic_write_text(self.progress_path, json.dumps(record, indent=1))
 
@@ -409,7 +419,15 @@ class EnsembleStore:
             count=p["replicates_done"],
             complete=True,
         )
+        shutil.rmtree(self.work, ignore_errors=True)  # the merged moments are in the store now
         return summary
+
+
+def _bounds(centres: np.ndarray) -> np.ndarray:
+    """Cell edges of a regular axis from its centres (half a step either side)."""
+    c = np.asarray(centres, dtype=np.float64)
+    step = np.diff(c).mean() if c.size > 1 else 1.0
+    return np.stack([c - step / 2, c + step / 2], axis=1)
 
 
 def _site_variables(inputs: Inputs) -> xr.Dataset:

@@ -331,7 +331,8 @@ def site_scores(cmp: Comparison) -> pd.DataFrame:
         return pd.DataFrame(
             columns=["source", "flux", "n", "r", "rmse", "bias", "obs_mean", "sim_mean"]
         )
-    flux_of = np.asarray(store["site_flux"].values).astype(str)
+    # the store's strings may be numpy StringDType or objects: normalise to plain str
+    flux_of = np.array([str(v) for v in np.asarray(store["site_flux"].values)])
     ilat = np.asarray(store["site_ilat"].values, dtype=int)
     ilon = np.asarray(store["site_ilon"].values, dtype=int)
     obs = np.asarray(store["site_value"].values, dtype=float)
