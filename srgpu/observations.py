@@ -709,7 +709,7 @@ def load_observations(path: str | Path, **options: Any) -> Observations:
         top = ", ".join(f"{n} {r}" for r, n in list(lost.items())[:3])
         raise InputError(
             f"no record passes the selection ({obs.qc.n_records} records: {top})",
-            file=path,
+            file=source,
             field="Rs_annual/Rh_annual",
             expected="untreated records with coordinates, a year and a positive flux "
             "(see docs/observations.md)",
