@@ -119,13 +119,16 @@ class EnsembleStore:
         return store
 
     def clear(self) -> None:
-        """Remove this run's files (only the ones srgpu writes, inside ``out``)."""
-        for p in (self.path, self.work):
-            if p.exists():
-                shutil.rmtree(p)
-        for p in (self.progress_path, self.summary_path):
-            if p.exists():
-                p.unlink()
+        """Remove this run's files (only the ones srgpu writes, inside ``out``; a symbolic link
+        in their place is removed, never followed)."""
+        try:
+            for p in (self.path, self.work, self.progress_path, self.summary_path):
+                if p.is_symlink() or p.is_file():
+                    p.unlink()
+                elif p.is_dir():
+                    shutil.rmtree(p)
+        except OSError as exc:
+            raise StoreError(f"{self.out}: cannot remove the old run: {exc}") from None
 
     def read_progress(self) -> dict[str, Any] | None:
         if not self.progress_path.exists():

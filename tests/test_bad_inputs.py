@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from srgpu.cli import app
+from srgpu.ensemble import run_ensemble
 from srgpu.errors import InputError, SrgpuError
 from tests.badinputs import CASES, MODEL_CASES, write_good_files, write_good_model
 
@@ -250,3 +251,103 @@ def test_read_only_out_fails_cleanly(tmp_path):
         _one_error_line(result, names=[str(out)], expect=("not writable",))
     finally:
         out.chmod(0o755)
+
+
+# ------------------------------------------------------------------------ safety
+UNSAFE_LOADS = (
+    "pickle.load",
+    "pickle.loads",
+    "cloudpickle.load",
+    "joblib.load",
+    "dill.load",
+    "torch.load",
+    "read_pickle",
+    "allow_pickle=True",
+    "shelve.open",
+    "marshal.load",
+)
+
+
+def test_no_code_path_loads_pickles():
+    """No module of the package deserialises pickle/joblib files (only Dask's own transport
+    pickles between processes of the same run)."""
+    package = Path(__file__).resolve().parents[1] / "srgpu"
+    hits = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        hits += [f"{path.name}: {pat}" for pat in UNSAFE_LOADS if pat in text]
+    assert hits == []
+
+
+def _demo_cli(out: Path, *extra: str):
+    args = ["ensemble", "--replicates", "2", "--trees", "5", "--quiet", "--out", str(out)]
+    return CliRunner().invoke(app, [*args, *extra])
+
+
+def test_out_with_dotdot_writes_only_inside_resolved_dir(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "sibling" / "keep.txt").write_text("user data")
+    result = _demo_cli(tmp_path / "a" / ".." / "b")
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == {"b", "sibling"}
+    assert (tmp_path / "b" / "summary.json").exists()
+    assert list((tmp_path / "a").iterdir()) == []
+    assert (tmp_path / "sibling" / "keep.txt").read_text() == "user data"
+
+
+def test_overwrite_clears_only_srgpu_files(tmp_path):
+    """``--overwrite`` removes srgpu's own files, nothing else in ``--out``, and never follows
+    a symbolic link out of it."""
+    from srgpu.store import EnsembleStore
+
+    out = tmp_path / "out"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("user data")
+    out.mkdir()
+    (out / "notes.txt").write_text("user notes")
+    (out / "figures").mkdir()
+    (out / "figures" / "f.png").write_bytes(b"png")
+    (out / "work.zarr").symlink_to(outside, target_is_directory=True)
+    EnsembleStore(out).clear()
+    assert (outside / "precious.txt").read_text() == "user data"
+    assert not (out / "work.zarr").exists() and not (out / "work.zarr").is_symlink()
+    result = _demo_cli(out)
+    assert result.exit_code == 0, result.output
+    result = _demo_cli(out, "--overwrite", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "user notes"
+    assert (out / "figures" / "f.png").read_bytes() == b"png"
+    assert (outside / "precious.txt").read_text() == "user data"
+
+
+def test_unwritable_store_fails_cleanly_then_resumes(tmp_path):
+    """A store that cannot be written (here a chunk directory replaced by a regular file: tests
+    run as root, where chmod does not stop writes) fails with exit 2 and one line, records
+    nothing, and the same command resumes once the store is writable again."""
+    from srgpu.cli.ensemble import build_config
+
+    flags = ("--batch-size", "1", "--replicates", "3")
+    cfg = build_config(config_file=None, replicates=3, trees=5, batch_size=1)
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert _demo_cli(ref, *flags).exit_code == 0
+    partial = run_ensemble(cfg, out=out, max_batches=1)
+    assert partial["batches_done"] == 1
+    chunks = out / "ensemble.zarr" / "SR_replicate_map" / "c"
+    aside = tmp_path / "aside"
+    chunks.rename(aside)
+    chunks.write_text("not a directory")
+    result = _demo_cli(out, *flags)
+    _one_error_line(result, names=[str(out)], expect=("writing batch 1 failed", "rerun"))
+    assert json.loads((out / "progress.json").read_text())["batches_done"] == 1
+    _never_complete(out)
+    chunks.unlink()
+    aside.rename(chunks)
+    result = _demo_cli(out, *flags)
+    assert result.exit_code == 0, result.output
+    a = xr.open_zarr(out / "ensemble.zarr", consolidated=False)
+    b = xr.open_zarr(ref / "ensemble.zarr", consolidated=False)
+    for name in b.variables:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
