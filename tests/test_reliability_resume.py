@@ -64,10 +64,12 @@ main()
 # (zarr key substring or "replace:<file>", n-th matching write): kills inside store writes
 WRITE_KILLS = [
     ("ensemble.zarr/HR_replicate_map", 1),  # store creation, arrays half-declared
-    ("replace:progress.json", 1),  # store created, first progress record not in place
+    ("replace:progress.json", 1),  # before the first ("created": false) record is in place
     ("ensemble.zarr/HR_replicate_map/c/", 1),  # batch 0: SR rows written, HR rows not
-    ("work.zarr/a_SR_m2/c/", 1),  # batch 0: rows written, moments slot half-written
-    ("replace:progress.json", 2),  # batch 1 (resumed): all data written, record not renamed
+    # a moments slot half-written (batch 0's m2 is all zeros = the fill value, so zarr writes
+    # no chunk for it: this kill lands in batch 2)
+    ("work.zarr/a_SR_m2/c/", 1),
+    ("replace:progress.json", 2),  # a resumed batch: all data written, record not renamed
     ("ensemble.zarr/validation/c/", 2),  # mid-region write of a later batch
     ("ensemble.zarr/SR_mean/", 1),  # finalisation: gridded results half-written
 ]
