@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +105,87 @@ def train_batch(
     return out
 
 
+def array_namespace_for(device: str) -> Any:
+    """The array-API namespace of a device: ``array_api_compat.numpy`` or ``.cupy``."""
+    if device == "gpu":
+        import array_api_compat.cupy as xp_gpu
+
+        return xp_gpu
+    import array_api_compat.numpy as xp_cpu
+
+    return xp_cpu
+
+
+def _to_host(x: Any) -> np.ndarray:
+    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):
+        return np.asarray(x.get())
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError):
+        return np.from_dlpack(x)
+
+
+def stream_statistics(
+    predict: dict[str, Callable[[Any], Any]],
+    rows: dict[str, Any],
+    *,
+    weight_m2: np.ndarray,
+    n_cells: int,
+    n_years: int,
+    tile_rows: int,
+    xp: Any,
+) -> tuple[dict[str, Moments], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Predict the rows tile by tile and reduce them, written once against the array API.
+
+    ``predict[f](X)`` returns ``(b, n)`` predictions of flux ``f`` (SR, HR) for the rows ``X``;
+    rows are year-major (``row = iyear * n_cells + icell``). Returns, on the host: per-row
+    moments over the ``b`` replicates for SR, HR and AR = SR - HR; per-replicate time-mean
+    maps ``(b, n_cells)``; per-replicate annual totals ``(b, n_years)`` in Pg C / yr.
+    """
+    n_rows = n_cells * n_years
+    f64 = xp.float64
+    w = xp.asarray(np.asarray(weight_m2, dtype=np.float64))
+    means = {f: xp.zeros((n_rows,), dtype=f64) for f in OUTPUT_FLUXES}
+    m2s = {f: xp.zeros((n_rows,), dtype=f64) for f in OUTPUT_FLUXES}
+    map_sum: dict[str, Any] = {}
+    totals: dict[str, Any] = {}
+    count = 0
+    for r0 in range(0, n_rows, tile_rows):
+        r1 = min(r0 + tile_rows, n_rows)
+        pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in FLUXES}
+        pred["AR"] = pred["SR"] - pred["HR"]
+        b = pred["SR"].shape[0]
+        if not map_sum:
+            map_sum = {f: xp.zeros((b, n_cells), dtype=f64) for f in FLUXES}
+            totals = {f: xp.zeros((b, n_years), dtype=f64) for f in FLUXES}
+        for f in OUTPUT_FLUXES:
+            m = moments_of(pred[f], axis=0)
+            means[f][r0:r1] = m.mean
+            m2s[f][r0:r1] = m.m2
+            count = m.count
+        # year segments of this tile: rows [s0, s1) all belong to year y, cells c0..c1
+        s0 = r0
+        while s0 < r1:
+            y, c0 = divmod(s0, n_cells)
+            s1 = min(r1, (y + 1) * n_cells)
+            c1 = c0 + (s1 - s0)
+            for f in FLUXES:
+                seg = pred[f][:, s0 - r0 : s1 - r0]
+                map_sum[f][:, c0:c1] = map_sum[f][:, c0:c1] + seg
+                # row-wise sum, not a BLAS product: a replicate's total must not depend on
+                # how many replicates share its batch
+                totals[f][:, y] = totals[f][:, y] + xp.sum(seg * w[c0:c1], axis=1)
+            s0 = s1
+    maps = {f: _to_host(map_sum[f]) / n_years for f in FLUXES}
+    maps["AR"] = maps["SR"] - maps["HR"]
+    tot = {f: _to_host(totals[f]) / 1e15 for f in FLUXES}
+    tot["AR"] = tot["SR"] - tot["HR"]
+    moments = {
+        f: Moments(count=count, mean=_to_host(means[f]), m2=_to_host(m2s[f])) for f in OUTPUT_FLUXES
+    }
+    return moments, maps, tot
+
+
 def run_batch(
     spec: BatchSpec,
     inputs: Inputs,
@@ -110,8 +193,13 @@ def run_batch(
     *,
     engine_name: str = "auto",
     device: str = "cpu",
+    xp: Any = None,
 ) -> BatchResult:
-    """Train, validate and predict one batch of replicates (see the module docstring)."""
+    """Train, validate and predict one batch of replicates (see the module docstring).
+
+    ``xp`` is the array namespace of the streaming statistics (default: numpy on CPU, cupy on
+    GPU, through array-api-compat); only reduced results come back to the host.
+    """
     from srgpu.forest.engines import get_engine
 
     t0 = time.perf_counter()
@@ -130,40 +218,21 @@ def run_batch(
             validation[i, j] = [m[k] for k in METRICS]
     t2 = time.perf_counter()
 
-    n_cells, n_years, n_rows = inputs.n_cells, inputs.n_years, inputs.n_rows
-    means = {f: np.empty(n_rows) for f in OUTPUT_FLUXES}
-    m2s = {f: np.empty(n_rows) for f in OUTPUT_FLUXES}
-    map_sum = {f: np.zeros((b, n_cells)) for f in FLUXES}
-    totals = {f: np.zeros((b, n_years)) for f in FLUXES}
-    w = inputs.weight_m2
-    for r0 in range(0, n_rows, config.tile_rows):
-        r1 = min(r0 + config.tile_rows, n_rows)
-        pred = {f: np.asarray(compiled[f].predict(inputs.grid_X[f][r0:r1])) for f in FLUXES}
-        pred["AR"] = pred["SR"] - pred["HR"]
-        for f in OUTPUT_FLUXES:
-            m = moments_of(pred[f], axis=0)
-            means[f][r0:r1] = m.mean
-            m2s[f][r0:r1] = m.m2
-        # year segments of this tile: rows [s0, s1) all belong to year y, cells c0..c1
-        s0 = r0
-        while s0 < r1:
-            y, c0 = divmod(s0, n_cells)
-            s1 = min(r1, (y + 1) * n_cells)
-            c1 = c0 + (s1 - s0)
-            for f in FLUXES:
-                seg = pred[f][:, s0 - r0 : s1 - r0]
-                map_sum[f][:, c0:c1] += seg
-                # row-wise sum, not a BLAS product: a replicate's total must not depend on
-                # how many replicates share its batch
-                totals[f][:, y] += (seg * w[c0:c1]).sum(axis=1)
-            s0 = s1
+    xp = xp if xp is not None else array_namespace_for(device)
+    if device == "gpu":  # rows go to the device once per batch and stay there
+        rows = {f: xp.asarray(inputs.grid_X[f]) for f in FLUXES}
+    else:
+        rows = inputs.grid_X
+    moments, maps, tot = stream_statistics(
+        {f: compiled[f].predict for f in FLUXES},
+        rows,
+        weight_m2=inputs.weight_m2,
+        n_cells=inputs.n_cells,
+        n_years=inputs.n_years,
+        tile_rows=config.tile_rows,
+        xp=xp,
+    )
     t3 = time.perf_counter()
-
-    maps = {f: map_sum[f] / n_years for f in FLUXES}
-    maps["AR"] = maps["SR"] - maps["HR"]
-    tot = {f: totals[f] / 1e15 for f in FLUXES}
-    tot["AR"] = tot["SR"] - tot["HR"]
-    moments = {f: Moments(count=b, mean=means[f], m2=m2s[f]) for f in OUTPUT_FLUXES}
     return BatchResult(
         spec=spec,
         moments=moments,
