@@ -82,12 +82,23 @@ def train_replicate(inputs: Inputs, config: EnsembleConfig, replicate: int, flux
         replicate=replicate,
         flux=flux,
     )
-    forest = fit_forest(
-        data.X[split.train],
-        data.y[split.train],
-        forest=config.forest,
-        seed=replicate_seed(config.seed, replicate, flux, PURPOSE_FOREST),
-    )
+    seed = replicate_seed(config.seed, replicate, flux, PURPOSE_FOREST)
+    if config.train_on == "gpu":
+        from srgpu.forest.cuml_train import fit_cuml_forest
+
+        # cuML takes a 32-bit integer seed: the first word of the same seed sequence
+        forest = fit_cuml_forest(
+            data.X[split.train],
+            data.y[split.train],
+            forest=config.forest,
+            seed=int(seed.generate_state(1)[0]),
+        )
+    else:
+        # "cpu" and "auto": scikit-learn on the host's cores, also while a GPU infers (the
+        # training tables have a few thousand rows; cuML's speed on them is unmeasured)
+        forest = fit_forest(
+            data.X[split.train], data.y[split.train], forest=config.forest, seed=seed
+        )
     return forest, split
 
 

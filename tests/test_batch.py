@@ -58,3 +58,18 @@ def test_batch_specs_cover_replicates_once():
     assert [(s.start, s.stop) for s in specs] == [(0, 4), (4, 8), (8, 10)]
     assert [s.index for s in specs] == [0, 1, 2]
     assert sum(s.size for s in specs) == 10
+
+
+def test_train_on_gpu_without_cuml_is_a_backend_error():
+    from srgpu.batch import train_replicate
+    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.errors import BackendError
+    from srgpu.inputs import prepare_inputs
+    from tests import has_cuml
+
+    if has_cuml:
+        pytest.skip("cuML is installed")
+    cfg = EnsembleConfig(replicates=1, forest=ForestConfig(trees=3), train_on="gpu")
+    inputs = prepare_inputs(cfg)
+    with pytest.raises(BackendError):
+        train_replicate(inputs, cfg, 0, "SR")
