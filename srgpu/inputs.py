@@ -109,7 +109,12 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
     cell_ilat, cell_ilon = np.nonzero(domain)
     n_cells = int(cell_ilat.size)
     if n_cells == 0:
-        raise InputError("the prediction domain (vegetated land with all predictors) is empty")
+        raise InputError(
+            "the prediction domain (vegetated land with every predictor finite) is empty",
+            file=", ".join(map(str, config.drivers)) or "demo drivers",
+            field="domain",
+            expected="land cells whose vegetated classes hold >= 50 % of the land",
+        )
     years = np.asarray(preds["year"].values, dtype=np.int64)
     weight = (preds["cell_area"].values * preds["land_fraction"].values)[cell_ilat, cell_ilon]
 
@@ -132,7 +137,10 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
         )
         if len(t) < 10:
             raise InputError(
-                f"only {len(t)} usable {flux} records after joining to the drivers",
+                f"only {len(t)} usable {flux} records after joining to the drivers "
+                f"({site_counts.get('dropped_no_cell', 0)} sites found no valid cell)",
+                file=config.srdb if isinstance(config.srdb, str) else "demo SRDB table",
+                field="Rs_annual" if flux == "SR" else "Rh_annual",
                 expected="at least 10",
             )
     qc = {"observations": obs.qc.to_dict(), "sites": site_counts}

@@ -25,7 +25,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except SrgpuError as exc:
             # plain print: rich would wrap the line and interpret [brackets]
-            print(f"srgpu: error: {exc}", file=sys.stderr)
+            line = " ".join(str(exc).split())  # always one line, whatever the message holds
+            print(f"srgpu: error: {line}", file=sys.stderr)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper
