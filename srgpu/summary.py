@@ -86,6 +86,11 @@ def build_summary(
         "counts": {f: int(inputs.fluxes[f].y.size) for f in FLUXES},
         "area_shares": {str(k): v for k, v in inputs.area_shares.items()},
         "fluxes": fluxes,
+        # the same figures gathered per flux, at the top level as well
+        "integrated_sd_pg_per_yr": {f: fluxes[f]["integrated_sd_pg_per_yr"] for f in OUTPUT_FLUXES},
+        "integrated_mad_pg_per_yr": {
+            f: fluxes[f]["integrated_mad_pg_per_yr"] for f in OUTPUT_FLUXES
+        },
         "ratios": {
             "AR/SR": mean_totals["AR"] / mean_totals["SR"],
             "HR/SR": mean_totals["HR"] / mean_totals["SR"],
