@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from srgpu.errors import InputError
+from srgpu.forest.protocol import batch_n_features
 
 _LEAF = -1  # scikit-learn's TREE_LEAF in children_left / children_right
 
@@ -135,15 +136,7 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
         raise InputError("no forests given", field="forests", expected="at least one forest")
     for i, est in enumerate(forests):
         _check_forest(est, i)
-    n_features = int(forests[0].n_features_in_)
-    for i, est in enumerate(forests):
-        if int(est.n_features_in_) != n_features:
-            raise InputError(
-                "forests of one batch must share their predictors",
-                field=f"forests[{i}].n_features_in_",
-                value=int(est.n_features_in_),
-                expected=f"{n_features} like forests[0]",
-            )
+    n_features = batch_n_features(forests)
 
     trees = [t.tree_ for est in forests for t in est.estimators_]
     sizes = np.array([t.node_count for t in trees], dtype=np.int64)

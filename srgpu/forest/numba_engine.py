@@ -29,8 +29,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from srgpu.errors import ConfigError, InputError
+from srgpu.errors import ConfigError
 from srgpu.forest.arrays import ForestArrays, forest_arrays
+from srgpu.forest.protocol import check_rows
 
 BLOCK = 16
 """Rows walked through one tree in lockstep (independent dependency chains in flight)."""
@@ -152,13 +153,7 @@ class NumbaCompiledForests:
         setting (all cores unless changed).
         """
         X = np.ascontiguousarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise InputError(
-                "prediction rows have the wrong shape",
-                field="X",
-                value=X.shape,
-                expected=f"(n_rows, {self.n_features})",
-            )
+        check_rows(X, self.n_features)
         if X.shape[0] == 0:
             return np.empty((self.n_replicates, 0), dtype=np.float64)
         a = self.arrays

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from srgpu.errors import InputError
+from srgpu.forest.protocol import batch_n_features, check_rows
 
 
 def _serial(est: Any) -> Any:
@@ -39,13 +39,7 @@ class SklearnCompiledForests:
     def predict(self, X: Any) -> np.ndarray:
         """Stack of ``est.predict(X)``, shape ``(n_replicates, n_rows)``, float64."""
         X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise InputError(
-                "prediction rows have the wrong shape",
-                field="X",
-                value=X.shape,
-                expected=f"(n_rows, {self.n_features})",
-            )
+        check_rows(X, self.n_features)
         out = np.empty((self.n_replicates, X.shape[0]), dtype=np.float64)
         if X.shape[0] == 0:  # scikit-learn refuses empty input
             return out
@@ -61,17 +55,7 @@ class SklearnEngine:
 
     def compile(self, forests: Sequence[Any]) -> SklearnCompiledForests:
         forests = tuple(_serial(est) for est in forests)
-        if not forests:
-            raise InputError("no forests given", field="forests", expected="at least one forest")
-        n_features = int(forests[0].n_features_in_)
-        for i, est in enumerate(forests):
-            if int(est.n_features_in_) != n_features:
-                raise InputError(
-                    "forests of one batch must share their predictors",
-                    field=f"forests[{i}].n_features_in_",
-                    value=int(est.n_features_in_),
-                    expected=f"{n_features} like forests[0]",
-                )
+        n_features = batch_n_features(forests)
         return SklearnCompiledForests(forests=forests, n_features=n_features)
 
     def __repr__(self) -> str:
