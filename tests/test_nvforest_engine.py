@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
-from srgpu.errors import BackendError, ConfigError
+from srgpu.errors import BackendError, ConfigError, InputError
 from srgpu.forest.nvforest_engine import NvForestEngine
 from srgpu.forest.protocol import CompiledForests, InferenceEngine
 from tests import has_gpu, has_nvforest, requires_gpu, requires_nvforest
@@ -48,7 +48,7 @@ def test_protocol_and_validation():
         NvForestEngine(device="tpu")
     with pytest.raises(ConfigError, match="precision"):
         NvForestEngine(precision="half")
-    with pytest.raises(ConfigError, match="no forests"):
+    with pytest.raises(InputError, match="no forests"):
         engine.compile([])
     with pytest.raises(ConfigError, match="not a fitted"):
         engine.compile([RandomForestRegressor()])
@@ -91,7 +91,7 @@ def test_predict_shapes_and_errors(forests, data):
     assert compiled.predict(Xt[:0]).shape == (1, 0)
     one = compiled.predict(Xt[:1])
     assert one.shape == (1, 1)
-    with pytest.raises(ConfigError, match="rows, 5"):
+    with pytest.raises(InputError, match="n_rows, 5"):
         compiled.predict(Xt[:, :4])
     # replicate order is kept: forest i gives row i
     both = NvForestEngine().compile(forests[::-1]).predict(Xt[:50])
@@ -102,7 +102,7 @@ def test_predict_shapes_and_errors(forests, data):
 def test_mixed_feature_counts_rejected(forests, data):
     X, y, _ = data
     other = RandomForestRegressor(n_estimators=2, random_state=0).fit(X[:, :3], y)
-    with pytest.raises(ConfigError, match="share predictors"):
+    with pytest.raises(InputError, match="share their predictors"):
         NvForestEngine().compile([forests[0], other])
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from srgpu.errors import BackendError, ConfigError
+from srgpu.forest.protocol import batch_n_features, check_rows
 
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("single", "double")
@@ -89,10 +90,7 @@ class NvForestCompiled:
         xp = self._namespace()
         dtype = xp.float32 if self.models[0].precision == "single" else xp.float64
         X = xp.asarray(X, dtype=dtype, order="C")
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ConfigError(
-                f"nvforest engine: X must be (rows, {self.n_features}); got {tuple(X.shape)}"
-            )
+        check_rows(X, self.n_features)
         out = xp.empty((self.n_replicates, X.shape[0]), dtype=dtype)
         if X.shape[0] == 0:
             return out
@@ -130,14 +128,9 @@ class NvForestEngine:
     def compile(self, forests: Sequence[Any]) -> NvForestCompiled:
         """Load each fitted scikit-learn ``RandomForestRegressor`` into nvForest, once."""
         forests = list(forests)
-        if not forests:
-            raise ConfigError("nvforest engine: no forests to compile")
-        n_features = {_check_forest(m, i) for i, m in enumerate(forests)}
-        if len(n_features) != 1:
-            raise ConfigError(
-                f"nvforest engine: forests of one batch must share predictors; "
-                f"got feature counts {sorted(n_features)}"
-            )
+        for i, m in enumerate(forests):
+            _check_forest(m, i)
+        n_features = batch_n_features(forests)
         nvforest = _import_nvforest()
         models = []
         with warnings.catch_warnings():
@@ -156,4 +149,4 @@ class NvForestEngine:
                     if self.device == "gpu":
                         raise BackendError(f"nvforest on GPU: {exc}".replace("\n", " ")) from None
                     raise
-        return NvForestCompiled(models=models, n_features=n_features.pop(), device=self.device)
+        return NvForestCompiled(models=models, n_features=n_features, device=self.device)
