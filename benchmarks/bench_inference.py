@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,30 +23,11 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
+from benchmarks.common import cpu_model, git_commit
 from srgpu.forest.numba_engine import BLOCK, TILE, NumbaEngine
 
 JOB_ROWS = 1_900_000
 N_TRAIN, N_PRED = 2665, 5
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _data(*, seed: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,14 +102,14 @@ def run(*, fraction: float, repeats: int, trees: int, seed: int) -> dict:
         "benchmark": "inference",
         "date": dt.date.today().isoformat(),
         "machine": {
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "logical_cores": os.cpu_count(),
             "python": platform.python_version(),
             "numpy": np.__version__,
             "numba": numba.__version__,
             "sklearn": sklearn.__version__,
             "platform": platform.platform(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "load_average_1_5_15min_after": list(os.getloadavg()),
         },
         "setup": {
