@@ -50,6 +50,7 @@ from srgpu.drivers import (
     resolve_overrides,
 )
 from srgpu.errors import ConfigError, InputError
+from srgpu.stats import bounds_from_centres, cell_area_m2
 from srgpu.vegetation import (
     VEG_BINS,
     bin_fractions_from_classes,
@@ -157,12 +158,11 @@ def _source_ds(sources: Sequence[Source], label: str) -> xr.Dataset | None:
 def cell_area(lat: np.ndarray, lon: np.ndarray, *, radius_m: float = EARTH_RADIUS_M) -> np.ndarray:
     """Areas (m2) of a regular lat/lon grid's cells on a sphere, edges midway between centres
     (clipped to +-90 degrees latitude); shape ``(nlat, nlon)``."""
-    dlat = float(np.abs(np.diff(lat)).mean())
-    dlon = float(np.abs(np.diff(lon)).mean())
-    lo = np.clip(lat - dlat / 2, -90.0, 90.0)
-    hi = np.clip(lat + dlat / 2, -90.0, 90.0)
-    band = np.sin(np.deg2rad(hi)) - np.sin(np.deg2rad(lo))
-    return radius_m**2 * np.deg2rad(dlon) * band[:, None] * np.ones(lon.size)[None, :]
+    return cell_area_m2(
+        bounds_from_centres(np.asarray(lat), lower=-90.0, upper=90.0),
+        bounds_from_centres(np.asarray(lon)),
+        radius_m=radius_m,
+    )
 
 
 def _align_years(m: Monthly, conv: xr.DataArray, ref: Monthly, years: np.ndarray) -> xr.DataArray:

@@ -325,6 +325,27 @@ def cell_area_m2(lat_bounds: Array, lon_bounds: Array, *, radius_m: float = 6_37
     return (radius_m * radius_m) * band[:, None] * (dlon * rad)[None, :]
 
 
+def bounds_from_centres(
+    centres: Array, *, lower: float | None = None, upper: float | None = None
+) -> Array:
+    """CF-style cell bounds ``(n, 2)`` of an axis given only its centres: edges midway between
+    neighbours, the outer edges mirrored; clipped to ``[lower, upper]`` (e.g. ±90 for latitude).
+    A single centre gets a 1-degree cell."""
+    xp = _ns(centres)
+    c = _as_float64(xp, centres)
+    n = c.shape[0]
+    if n == 1:
+        edges = xp.concat([c - 0.5, c + 0.5])
+    else:
+        mid = (c[:-1] + c[1:]) / 2
+        first = c[:1] - (mid[:1] - c[:1])
+        last = c[-1:] + (c[-1:] - mid[-1:])
+        edges = xp.concat([first, mid, last])
+    if lower is not None or upper is not None:
+        edges = xp.clip(edges, min=lower, max=upper)
+    return xp.stack([edges[:-1], edges[1:]], axis=1)
+
+
 def global_total_pg(flux: Array, weight_m2: Array, *, axis: int | tuple[int, ...] = -1) -> Array:
     """Global total in Pg C/yr: ``sum(flux · weight) / 1e15`` over ``axis``.
 

@@ -37,7 +37,7 @@ from srgpu.batch import METRICS, OUTPUT_FLUXES, BatchResult
 from srgpu.config import FLUXES, EnsembleConfig
 from srgpu.errors import StoreError
 from srgpu.inputs import Inputs
-from srgpu.stats import Moments, moments_sd, replicate_summary
+from srgpu.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
 
 FLUX_UNITS = "g m-2 yr-1"  # of carbon: CF/UDUNITS has no "g C"; long names say so
 FLUX_LONG = {
@@ -168,7 +168,7 @@ class EnsembleStore:
         }
         ds = xr.Dataset(coords=coords)
         for axis in ("lat", "lon"):
-            ds[f"{axis}_bnds"] = ((axis, "bnds"), _bounds(preds[axis].values))
+            ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values))
             ds[axis].attrs["bounds"] = f"{axis}_bnds"
         ds["cell_ilat"] = ("cell", inputs.cell_ilat.astype(np.int32))
         ds["cell_ilon"] = ("cell", inputs.cell_ilon.astype(np.int32))
@@ -424,13 +424,6 @@ class EnsembleStore:
         )
         shutil.rmtree(self.work, ignore_errors=True)  # the merged moments are in the store now
         return summary
-
-
-def _bounds(centres: np.ndarray) -> np.ndarray:
-    """Cell edges of a regular axis from its centres (half a step either side)."""
-    c = np.asarray(centres, dtype=np.float64)
-    step = np.diff(c).mean() if c.size > 1 else 1.0
-    return np.stack([c - step / 2, c + step / 2], axis=1)
 
 
 def _site_variables(inputs: Inputs) -> xr.Dataset:

@@ -391,3 +391,21 @@ def test_every_function_stays_on_a_non_default_device():
         assert out.device == dev
     metrics = stats.validation_metrics(block[:, 0], block[:, 1])
     assert all(isinstance(v, float) for v in metrics.values())
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict"])
+def test_bounds_from_centres(name):
+    xp = np if name == "numpy" else pytest.importorskip("array_api_strict")
+    from srgpu.stats import bounds_from_centres, cell_area_m2
+
+    lat = xp.asarray(np.arange(-89.75, 90.0, 0.5))
+    lon = xp.asarray(np.arange(-179.75, 180.0, 0.5))
+    b = np.asarray(bounds_from_centres(lat, lower=-90.0, upper=90.0))
+    assert b[0, 0] == -90.0 and b[-1, 1] == 90.0
+    np.testing.assert_allclose(b[:, 1] - b[:, 0], 0.5)
+    total = np.asarray(
+        cell_area_m2(bounds_from_centres(lat, lower=-90.0, upper=90.0), bounds_from_centres(lon))
+    ).sum()
+    assert total == pytest.approx(4 * np.pi * 6_371_000.0**2, rel=1e-12)
+    one = np.asarray(bounds_from_centres(xp.asarray([10.0])))
+    np.testing.assert_array_equal(one, [[9.5, 10.5]])

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError, UnitError
+from srgpu.stats import bounds_from_centres, cell_area_m2
 
 FLUX_VARIABLES: dict[str, tuple[str, ...]] = {
     "rh": ("rh",),
@@ -236,21 +237,10 @@ def _is_monthly(time: xr.DataArray) -> bool:
 
 def spherical_cell_area(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Areas (m2) of the cells of a regular lat/lon grid given its centres (degrees)."""
-    lat = np.asarray(lat, dtype=float)
-    lon = np.asarray(lon, dtype=float)
-    lat_edges = _edges(lat).clip(-90.0, 90.0)
-    lon_edges = _edges(lon)
-    band = np.abs(np.diff(np.sin(np.radians(lat_edges))))
-    width = np.abs(np.radians(np.diff(lon_edges)))
-    return EARTH_RADIUS_M**2 * band[:, None] * width[None, :]
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    if centres.size == 1:
-        return np.array([centres[0] - 0.5, centres[0] + 0.5])
-    mid = 0.5 * (centres[:-1] + centres[1:])
-    return np.concatenate(
-        [[centres[0] - (mid[0] - centres[0])], mid, [centres[-1] + (centres[-1] - mid[-1])]]
+    return cell_area_m2(
+        bounds_from_centres(np.asarray(lat, dtype=float), lower=-90.0, upper=90.0),
+        bounds_from_centres(np.asarray(lon, dtype=float)),
+        radius_m=EARTH_RADIUS_M,
     )
 
 
