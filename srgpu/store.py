@@ -305,7 +305,20 @@ class EnsembleStore:
 
     # -- finalisation --------------------------------------------------------------------
     def finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int = 8192) -> dict:
-        """Write the gridded results and ``summary.json``; return the summary."""
+        """Write the gridded results and ``summary.json``; return the summary.
+
+        Idempotent: a finalisation that fails (disk full, killed) is simply run again by the
+        same command; a failed write is a :class:`StoreError`, never a traceback.
+        """
+        try:
+            return self._finalize(config=config, inputs=inputs, cell_chunk=cell_chunk)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.out}: writing the final results failed ({exc.strerror or exc}); "
+                "all batches are kept: rerun the same command once there is space"
+            ) from None
+
+    def _finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int) -> dict:
         from srgpu.summary import build_summary
 
         moments = self.read_moments()

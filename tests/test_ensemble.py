@@ -172,3 +172,29 @@ def test_dask_workers_equal_serial(reference_run, demo_inputs, tmp_path):
     ref, got = _open(ref_out), _open(tmp_path)
     for name in ("SR_mean", "SR_sd", "HR_replicate_map", "AR_replicate_total", "validation"):
         np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+
+
+def test_disk_full_during_finalize_fails_cleanly_then_resumes(
+    reference_run, demo_inputs, tmp_path, monkeypatch
+):
+    """ENOSPC while the final results are written: a StoreError (exit 2 in the CLI), nothing
+    marked complete; the same call completes once space is back, with the reference numbers."""
+    import errno
+
+    from srgpu.store import EnsembleStore
+
+    real_to_zarr = xr.Dataset.to_zarr
+
+    def full_disk(self, *args, **kwargs):
+        if kwargs.get("mode") == "a":  # the finalisation's append
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_to_zarr(self, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", full_disk)
+    with pytest.raises(StoreError, match="No space left on device"):
+        run_ensemble(TINY, out=tmp_path, inputs=demo_inputs)
+    store = EnsembleStore(tmp_path)
+    assert not store.complete and store.batches_done == 2
+    assert not (tmp_path / "summary.json").exists()
+    monkeypatch.setattr(xr.Dataset, "to_zarr", real_to_zarr)
+    assert run_ensemble(TINY, out=tmp_path, inputs=demo_inputs) == reference_run[1]
