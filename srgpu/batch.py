@@ -136,6 +136,118 @@ def _to_host(x: Any) -> np.ndarray:
         return np.from_dlpack(x)
 
 
+@dataclass
+class TilePartial:
+    """Reduced predictions of rows ``r0 .. r1-1`` for one batch (arrays of namespace ``xp``)."""
+
+    r0: int
+    r1: int
+    count: int
+    means: dict[str, Any]  # SR/HR/AR -> (r1 - r0,) mean over the batch's replicates
+    m2s: dict[str, Any]  # SR/HR/AR -> (r1 - r0,) sum of squared deviations
+    map_sum: dict[str, Any]  # SR/HR -> (b, n_cells) sum over this tile's years
+    totals: dict[str, Any]  # SR/HR -> (b, n_years) g C / yr of this tile's cells
+
+
+def tile_partial(
+    predict: dict[str, Callable[[Any], Any]],
+    rows: dict[str, Any],
+    r0: int,
+    r1: int,
+    *,
+    weight_m2: Any,
+    n_cells: int,
+    n_years: int,
+    xp: Any,
+) -> TilePartial:
+    """Predict rows ``r0 .. r1-1`` of every flux and reduce them (array API throughout).
+
+    ``predict[f](X)`` returns ``(b, n)`` predictions of flux ``f`` (SR, HR) for rows ``X``;
+    rows are year-major (``row = iyear * n_cells + icell``).
+    """
+    f64 = xp.float64
+    w = xp.asarray(weight_m2, dtype=f64)
+    pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in FLUXES}
+    pred["AR"] = pred["SR"] - pred["HR"]
+    b = pred["SR"].shape[0]
+    moments = {f: moments_of(pred[f], axis=0) for f in OUTPUT_FLUXES}
+    map_sum = {f: xp.zeros((b, n_cells), dtype=f64) for f in FLUXES}
+    totals = {f: xp.zeros((b, n_years), dtype=f64) for f in FLUXES}
+    # year segments of this tile: rows [s0, s1) all belong to year y, cells c0..c1
+    s0 = r0
+    while s0 < r1:
+        y, c0 = divmod(s0, n_cells)
+        s1 = min(r1, (y + 1) * n_cells)
+        c1 = c0 + (s1 - s0)
+        for f in FLUXES:
+            seg = pred[f][:, s0 - r0 : s1 - r0]
+            map_sum[f][:, c0:c1] = map_sum[f][:, c0:c1] + seg
+            # row-wise sum, not a BLAS product: a replicate's total must not depend on how
+            # many replicates share its batch
+            totals[f][:, y] = xp.sum(seg * w[c0:c1], axis=1)
+        s0 = s1
+    return TilePartial(
+        r0=r0,
+        r1=r1,
+        count=moments["SR"].count,
+        means={f: m.mean for f, m in moments.items()},
+        m2s={f: m.m2 for f, m in moments.items()},
+        map_sum=map_sum,
+        totals=totals,
+    )
+
+
+def tile_ranges(n_rows: int, tile_rows: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges ``[r0, r1)`` of at most ``tile_rows`` rows."""
+    return [(r0, min(r0 + tile_rows, n_rows)) for r0 in range(0, n_rows, tile_rows)]
+
+
+class TileReducer:
+    """Merges the tiles of one batch **in row order** (the same order in every path, so that
+    serial and distributed runs give the same bits) into per-row moments, per-replicate
+    time-mean maps and per-replicate annual totals (Pg C / yr), returned on the host."""
+
+    def __init__(self, *, n_cells: int, n_years: int, xp: Any):
+        self.n_cells, self.n_years, self.xp = n_cells, n_years, xp
+        n_rows = n_cells * n_years
+        self.means = {f: xp.zeros((n_rows,), dtype=xp.float64) for f in OUTPUT_FLUXES}
+        self.m2s = {f: xp.zeros((n_rows,), dtype=xp.float64) for f in OUTPUT_FLUXES}
+        self.map_sum: dict[str, Any] | None = None
+        self.totals: dict[str, Any] | None = None
+        self.count = 0
+        self.next_row = 0
+
+    def add(self, part: TilePartial) -> None:
+        if part.r0 != self.next_row:
+            raise ValueError(
+                f"tile at row {part.r0} merged out of order (expected {self.next_row})"
+            )
+        for f in OUTPUT_FLUXES:
+            self.means[f][part.r0 : part.r1] = part.means[f]
+            self.m2s[f][part.r0 : part.r1] = part.m2s[f]
+        if self.map_sum is None:
+            self.map_sum, self.totals = dict(part.map_sum), dict(part.totals)
+        else:
+            for f in FLUXES:
+                self.map_sum[f] = self.map_sum[f] + part.map_sum[f]
+                self.totals[f] = self.totals[f] + part.totals[f]
+        self.count = part.count
+        self.next_row = part.r1
+
+    def result(self) -> tuple[dict[str, Moments], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if self.next_row != self.n_cells * self.n_years:
+            raise ValueError(f"only rows < {self.next_row} of {self.n_cells * self.n_years} merged")
+        maps = {f: _to_host(self.map_sum[f]) / self.n_years for f in FLUXES}
+        maps["AR"] = maps["SR"] - maps["HR"]
+        tot = {f: _to_host(self.totals[f]) / 1e15 for f in FLUXES}
+        tot["AR"] = tot["SR"] - tot["HR"]
+        moments = {
+            f: Moments(count=self.count, mean=_to_host(self.means[f]), m2=_to_host(self.m2s[f]))
+            for f in OUTPUT_FLUXES
+        }
+        return moments, maps, tot
+
+
 def stream_statistics(
     predict: dict[str, Callable[[Any], Any]],
     rows: dict[str, Any],
@@ -148,53 +260,96 @@ def stream_statistics(
 ) -> tuple[dict[str, Moments], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Predict the rows tile by tile and reduce them, written once against the array API.
 
-    ``predict[f](X)`` returns ``(b, n)`` predictions of flux ``f`` (SR, HR) for the rows ``X``;
-    rows are year-major (``row = iyear * n_cells + icell``). Returns, on the host: per-row
-    moments over the ``b`` replicates for SR, HR and AR = SR - HR; per-replicate time-mean
-    maps ``(b, n_cells)``; per-replicate annual totals ``(b, n_years)`` in Pg C / yr.
+    Returns, on the host: per-row moments over the ``b`` replicates for SR, HR and
+    AR = SR - HR; per-replicate time-mean maps ``(b, n_cells)``; per-replicate annual totals
+    ``(b, n_years)`` in Pg C / yr. See :func:`tile_partial` and :class:`TileReducer`.
     """
-    n_rows = n_cells * n_years
-    f64 = xp.float64
     w = xp.asarray(np.asarray(weight_m2, dtype=np.float64))
-    means = {f: xp.zeros((n_rows,), dtype=f64) for f in OUTPUT_FLUXES}
-    m2s = {f: xp.zeros((n_rows,), dtype=f64) for f in OUTPUT_FLUXES}
-    map_sum: dict[str, Any] = {}
-    totals: dict[str, Any] = {}
-    count = 0
-    for r0 in range(0, n_rows, tile_rows):
-        r1 = min(r0 + tile_rows, n_rows)
-        pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in FLUXES}
-        pred["AR"] = pred["SR"] - pred["HR"]
-        b = pred["SR"].shape[0]
-        if not map_sum:
-            map_sum = {f: xp.zeros((b, n_cells), dtype=f64) for f in FLUXES}
-            totals = {f: xp.zeros((b, n_years), dtype=f64) for f in FLUXES}
-        for f in OUTPUT_FLUXES:
-            m = moments_of(pred[f], axis=0)
-            means[f][r0:r1] = m.mean
-            m2s[f][r0:r1] = m.m2
-            count = m.count
-        # year segments of this tile: rows [s0, s1) all belong to year y, cells c0..c1
-        s0 = r0
-        while s0 < r1:
-            y, c0 = divmod(s0, n_cells)
-            s1 = min(r1, (y + 1) * n_cells)
-            c1 = c0 + (s1 - s0)
-            for f in FLUXES:
-                seg = pred[f][:, s0 - r0 : s1 - r0]
-                map_sum[f][:, c0:c1] = map_sum[f][:, c0:c1] + seg
-                # row-wise sum, not a BLAS product: a replicate's total must not depend on
-                # how many replicates share its batch
-                totals[f][:, y] = totals[f][:, y] + xp.sum(seg * w[c0:c1], axis=1)
-            s0 = s1
-    maps = {f: _to_host(map_sum[f]) / n_years for f in FLUXES}
-    maps["AR"] = maps["SR"] - maps["HR"]
-    tot = {f: _to_host(totals[f]) / 1e15 for f in FLUXES}
-    tot["AR"] = tot["SR"] - tot["HR"]
-    moments = {
-        f: Moments(count=count, mean=_to_host(means[f]), m2=_to_host(m2s[f])) for f in OUTPUT_FLUXES
-    }
-    return moments, maps, tot
+    reducer = TileReducer(n_cells=n_cells, n_years=n_years, xp=xp)
+    for r0, r1 in tile_ranges(n_cells * n_years, tile_rows):
+        reducer.add(
+            tile_partial(
+                predict, rows, r0, r1, weight_m2=w, n_cells=n_cells, n_years=n_years, xp=xp
+            )
+        )
+    return reducer.result()
+
+
+@dataclass
+class CompiledBatch:
+    """A batch's forests compiled for inference, and their validation (the training stage)."""
+
+    spec: BatchSpec
+    compiled: dict[str, Any]  # flux -> CompiledForests of the engine
+    validation: np.ndarray  # (b, 2 fluxes, 3 metrics)
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def train_and_compile(
+    spec: BatchSpec,
+    inputs: Inputs,
+    config: EnsembleConfig,
+    *,
+    engine_name: str = "auto",
+    device: str = "cpu",
+) -> CompiledBatch:
+    """Train every forest of the batch, validate it on its held-out records, and convert each
+    flux's forests into the inference engine's format once."""
+    from srgpu.forest.engines import get_engine
+
+    t0 = time.perf_counter()
+    trained = train_batch(spec, inputs, config)
+    t1 = time.perf_counter()
+    engine = get_engine(engine_name, device=device)
+    compiled = {f: engine.compile([forest for forest, _ in trained[f]]) for f in FLUXES}
+    validation = np.empty((spec.size, len(FLUXES), len(METRICS)))
+    for j, flux in enumerate(FLUXES):
+        data = inputs.fluxes[flux]
+        for i, (forest, split) in enumerate(trained[flux]):
+            y_hat = np.asarray(forest.predict(data.X[split.test]))
+            m = validation_metrics(data.y[split.test], y_hat)
+            validation[i, j] = [m[k] for k in METRICS]
+    t2 = time.perf_counter()
+    return CompiledBatch(
+        spec=spec,
+        compiled=compiled,
+        validation=validation,
+        timing={"train_s": t1 - t0, "validate_s": t2 - t1},  # validate_s includes compiling
+    )
+
+
+def predict_tile(batch: CompiledBatch, inputs: Inputs, r0: int, r1: int) -> TilePartial:
+    """A Dask task: rows ``r0 .. r1-1`` of a CPU batch (numpy arrays, picklable result)."""
+    import array_api_compat.numpy as xp
+
+    return tile_partial(
+        {f: batch.compiled[f].predict for f in FLUXES},
+        inputs.grid_X,
+        r0,
+        r1,
+        weight_m2=np.asarray(inputs.weight_m2, dtype=np.float64),
+        n_cells=inputs.n_cells,
+        n_years=inputs.n_years,
+        xp=xp,
+    )
+
+
+def assemble_batch(batch: CompiledBatch, parts: list[TilePartial], inputs: Inputs) -> BatchResult:
+    """A Dask task: merge a batch's tiles in row order into its :class:`BatchResult`."""
+    import array_api_compat.numpy as xp
+
+    reducer = TileReducer(n_cells=inputs.n_cells, n_years=inputs.n_years, xp=xp)
+    for part in sorted(parts, key=lambda p: p.r0):
+        reducer.add(part)
+    moments, maps, tot = reducer.result()
+    return BatchResult(
+        spec=batch.spec,
+        moments=moments,
+        maps=maps,
+        totals=tot,
+        validation=batch.validation,
+        timing=dict(batch.timing),
+    )
 
 
 def run_batch(
@@ -206,36 +361,21 @@ def run_batch(
     device: str = "cpu",
     xp: Any = None,
 ) -> BatchResult:
-    """Train, validate and predict one batch of replicates (see the module docstring).
+    """Train, validate and predict one batch of replicates in this process (tiles streamed
+    here; :mod:`srgpu.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
 
     ``xp`` is the array namespace of the streaming statistics (default: numpy on CPU, cupy on
     GPU, through array-api-compat); only reduced results come back to the host.
     """
-    from srgpu.forest.engines import get_engine
-
+    batch = train_and_compile(spec, inputs, config, engine_name=engine_name, device=device)
     t0 = time.perf_counter()
-    trained = train_batch(spec, inputs, config)
-    t1 = time.perf_counter()
-    engine = get_engine(engine_name, device=device)
-    compiled = {f: engine.compile([forest for forest, _ in trained[f]]) for f in FLUXES}
-
-    b = spec.size
-    validation = np.empty((b, len(FLUXES), len(METRICS)))
-    for j, flux in enumerate(FLUXES):
-        data = inputs.fluxes[flux]
-        for i, (forest, split) in enumerate(trained[flux]):
-            y_hat = np.asarray(forest.predict(data.X[split.test]))
-            m = validation_metrics(data.y[split.test], y_hat)
-            validation[i, j] = [m[k] for k in METRICS]
-    t2 = time.perf_counter()
-
     xp = xp if xp is not None else array_namespace_for(device)
     if device == "gpu":  # rows go to the device once per batch and stay there
         rows = {f: xp.asarray(inputs.grid_X[f]) for f in FLUXES}
     else:
         rows = inputs.grid_X
     moments, maps, tot = stream_statistics(
-        {f: compiled[f].predict for f in FLUXES},
+        {f: batch.compiled[f].predict for f in FLUXES},
         rows,
         weight_m2=inputs.weight_m2,
         n_cells=inputs.n_cells,
@@ -243,12 +383,11 @@ def run_batch(
         tile_rows=config.tile_rows,
         xp=xp,
     )
-    t3 = time.perf_counter()
     return BatchResult(
         spec=spec,
         moments=moments,
         maps=maps,
         totals=tot,
-        validation=validation,
-        timing={"train_s": t1 - t0, "validate_s": t2 - t1, "infer_s": t3 - t2},
+        validation=batch.validation,
+        timing={**batch.timing, "infer_s": time.perf_counter() - t0},
     )

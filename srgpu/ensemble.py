@@ -14,7 +14,17 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from srgpu.batch import OUTPUT_FLUXES, BatchResult, BatchSpec, batch_specs, run_batch
+from srgpu.batch import (
+    OUTPUT_FLUXES,
+    BatchResult,
+    BatchSpec,
+    assemble_batch,
+    batch_specs,
+    predict_tile,
+    run_batch,
+    tile_ranges,
+    train_and_compile,
+)
 from srgpu.config import EnsembleConfig
 from srgpu.inputs import Inputs, prepare_inputs
 from srgpu.stats import merge_moments
@@ -42,22 +52,61 @@ def _serial(
 
 
 def _distributed(client, todo, inputs, config, engine: str, device: str):
+    """Batches on a Dask cluster. On CPU every stage is its own task: training (one per batch),
+    prediction of each tile of rows (many per batch, any worker), and the merge of a batch's
+    tiles in row order; on GPU a batch is one task (its nvForest models stay on that GPU)."""
     from distributed import as_completed
 
     inputs_f = client.scatter(inputs, broadcast=True)
-    futures = [
-        client.submit(
-            run_batch,
+    tag = f"srgpu-{config.hash()[:8]}"
+    futures = []
+    for spec in todo:
+        if device == "gpu":
+            futures.append(
+                client.submit(
+                    run_batch,
+                    spec,
+                    inputs_f,
+                    config,
+                    engine_name=engine,
+                    device=device,
+                    key=f"{tag}-batch-{spec.index}",
+                    pure=False,
+                )
+            )
+            continue
+        trained = client.submit(
+            train_and_compile,
             spec,
             inputs_f,
             config,
             engine_name=engine,
             device=device,
-            key=f"srgpu-batch-{config.hash()[:8]}-{spec.index}",
+            key=f"{tag}-train-{spec.index}",
             pure=False,
         )
-        for spec in todo
-    ]
+        parts = [
+            client.submit(
+                predict_tile,
+                trained,
+                inputs_f,
+                r0,
+                r1,
+                key=f"{tag}-tile-{spec.index}-{r0}",
+                pure=False,
+            )
+            for r0, r1 in tile_ranges(inputs.n_rows, config.tile_rows)
+        ]
+        futures.append(
+            client.submit(
+                assemble_batch,
+                trained,
+                parts,
+                inputs_f,
+                key=f"{tag}-batch-{spec.index}",
+                pure=False,
+            )
+        )
     for fut in as_completed(futures):
         res = fut.result()
         fut.release()
