@@ -58,8 +58,17 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         )["peak_rss_mb"]
         for t in (trees, 500)
     }
+    # full-size forests over many batches on a tiny grid: heap fragmentation would show here
+    forest_points = []
+    for r in (batch_size, 4 * batch_size, 8 * batch_size):
+        res = run_child(
+            "benchmarks.bench_memory:measure",
+            {"replicates": r, "batch_size": batch_size, "trees": 500, "n_cells": 200},
+        )
+        print(f"{r:5d} replicates x 500 trees (tiny grid): peak RSS {res['peak_rss_mb']:.0f} MiB")
+        forest_points.append({"replicates": r, "peak_rss_mb": res["peak_rss_mb"]})
     per_row_mb = (min(peaks) - forests[trees]) / points[0]["rows"]
-    full_mb = forests[500] + per_row_mb * JOB_ROWS
+    full_mb = max(p["peak_rss_mb"] for p in forest_points) + per_row_mb * JOB_ROWS
     return {
         "benchmark": "memory-vs-replicates",
         "machine": machine_info(),
@@ -75,6 +84,7 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         "peak_rss_mb_max": max(peaks),
         "growth_mb_per_replicate": (peaks[-1] - peaks[0]) / (replicates[-1] - replicates[0]),
         "batch_of_forests_peak_rss_mb": {str(t): v for t, v in forests.items()},
+        "forests_500_trees_vs_replicates": forest_points,
         "rows_mb_per_million": per_row_mb * 1e6,
         "full_job_peak_rss_mb_estimate": full_mb,
         "full_job_estimate": "500-tree batch of 8 on a tiny grid + measured MiB per row x 1.9 M "

@@ -11,6 +11,7 @@ which worker or in which order it runs.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Callable
@@ -275,6 +276,20 @@ def stream_statistics(
     return reducer.result()
 
 
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    A batch's scikit-learn trees are many mid-sized allocations freed at once; without a trim,
+    glibc's heap fragments and the next batch's trees raise the peak step by step (measured:
+    64 replicates in batches of 8 x 500 trees peaked at 2.06 GB without, 1.24 GB with a trim
+    after each batch, whose resident set then stays at ~0.5-0.6 GB).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class CompiledBatch:
     """A batch's forests compiled for inference, and their validation (the training stage)."""
@@ -309,6 +324,8 @@ def train_and_compile(
             y_hat = np.asarray(forest.predict(data.X[split.test]))
             m = validation_metrics(data.y[split.test], y_hat)
             validation[i, j] = [m[k] for k in METRICS]
+    del trained  # the scikit-learn trees: the engine holds its own compact copy
+    release_memory()
     t2 = time.perf_counter()
     return CompiledBatch(
         spec=spec,
