@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -129,6 +131,34 @@ def print_summary(summary: dict) -> None:
     console.print(v)
 
 
+@contextlib.contextmanager
+def _progress(total: int, *, enabled: bool):
+    """A rich progress bar with replicates per second; yields the ensemble's batch callback
+    (``None`` when disabled)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("replicates"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("ensemble", total=total, rate="")
+        t0 = time.perf_counter()
+        first: list[int] = []  # first replicate of this run (a resumed run starts later)
+
+        def on_batch(res, done, _total):
+            first[:] = first or [res.spec.start]
+            rate = (done - first[0]) / max(time.perf_counter() - t0, 1e-9)
+            progress.update(task, completed=done, rate=f"{rate:.2f} rep/s")
+
+        yield on_batch
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -206,7 +236,7 @@ def register(app: typer.Typer) -> None:
                 f"sampling={cfg.sampling}; out={out}"
             )
         inputs = prepare_inputs(cfg)
-        if quiet:
+        with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
             summary = run_ensemble(
                 cfg,
                 out=out,
@@ -214,39 +244,8 @@ def register(app: typer.Typer) -> None:
                 workers=workers,
                 scheduler=scheduler,
                 inputs=inputs,
+                on_batch=on_batch,
             )
-        else:
-            with Progress(
-                TextColumn("replicates"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            ) as progress:
-                import time
-
-                task = progress.add_task("ensemble", total=cfg.n_replicates, rate="")
-                t0 = time.perf_counter()
-                state = {"first": None}
-
-                def on_batch(res, done, total):
-                    if state["first"] is None:
-                        state["first"] = res.spec.start
-                    n = done - state["first"]
-                    rate = n / max(time.perf_counter() - t0, 1e-9)
-                    progress.update(task, completed=done, rate=f"{rate:.2f} rep/s")
-
-                summary = run_ensemble(
-                    cfg,
-                    out=out,
-                    overwrite=overwrite,
-                    workers=workers,
-                    scheduler=scheduler,
-                    inputs=inputs,
-                    on_batch=on_batch,
-                )
+        if not quiet:
             print_summary(summary)
             console.print(f"wrote {out / 'ensemble.zarr'} and {out / 'summary.json'}")
