@@ -103,3 +103,21 @@ def test_cli_bench_rejects_unknown_suite():
 
     res = CliRunner().invoke(app, ["bench", "huge"])
     assert res.exit_code != 0
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_script_runs_through_nvforest_cpu(tmp_path):
+    """The GPU benchmark's code path, checked on CPU (nvForest device="cpu"): valid figures."""
+    pytest.importorskip("nvforest")
+    import math
+
+    from benchmarks.bench_gpu import run
+
+    res = run(suite="tiny", device="cpu")
+    inf = res["inference"]
+    assert inf["nvforest_cpu_traversals_per_s"] > 0 and inf["numba_host_traversals_per_s"] > 0
+    assert inf["max_rel_diff_nvforest_vs_numba"] < 1e-5  # single precision vs exact
+    e2e = res["end_to_end"]
+    assert e2e["extrapolated"] is True and math.isfinite(e2e["full_job_seconds_extrapolated"])
+    assert res["training"]["host_cpu_replicates_per_s"] > 0
+    assert res["device"] == {"device": "cpu"} and res["target"]["met"] is None
