@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from srgpu.errors import InputError
+from srgpu.store import open_ensemble_dataset
 
 FLUXES = ("SR", "HR", "AR")
 FLUX_NAMES = {
@@ -97,24 +98,9 @@ def open_store(path: str | Path) -> tuple[xr.Dataset, dict, Path]:
     """Open the ensemble store and its summary; the store is loaded into memory (it holds
     time-mean maps and per-replicate maps, not the forests)."""
     zarr, summary_path = locate_store(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            store = xr.open_zarr(zarr, consolidated=None)
-    except Exception as exc:
-        raise InputError(
-            f"cannot be opened as Zarr ({type(exc).__name__})",
-            file=zarr,
-            expected="an srgpu ensemble store (docs/store.md)",
-        ) from None
-    for name in ("SR", "HR", "AR", "cell_area", "land_fraction", "domain"):
-        if name not in store.variables:
-            raise InputError(
-                "ensemble store lacks a variable",
-                file=zarr,
-                field=name,
-                expected="the layout of docs/store.md",
-            )
+    store = open_ensemble_dataset(
+        zarr, required=("SR", "HR", "AR", "cell_area", "land_fraction", "domain")
+    )
     try:
         summary = json.loads(summary_path.read_text())
     except json.JSONDecodeError as exc:

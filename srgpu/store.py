@@ -35,7 +35,7 @@ import zarr
 from srgpu import __version__
 from srgpu.batch import METRICS, OUTPUT_FLUXES, BatchResult
 from srgpu.config import FLUXES, EnsembleConfig
-from srgpu.errors import StoreError
+from srgpu.errors import InputError, StoreError
 from srgpu.inputs import Inputs
 from srgpu.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
 
@@ -68,6 +68,33 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def open_ensemble_dataset(zarr_path: Path, *, required: tuple[str, ...] = ()) -> xr.Dataset:
+    """Open a finished ensemble store for reading (lazy) and check that it holds ``required``.
+
+    Readers (``srgpu compare``, ``srgpu report``) call this: a path that is not a Zarr store or
+    a store without a needed variable is an :class:`InputError` naming the file and field.
+    """
+    try:
+        with warnings.catch_warnings():  # stores written without consolidated metadata
+            warnings.simplefilter("ignore")
+            store = xr.open_zarr(zarr_path, consolidated=None)
+    except Exception as exc:
+        raise InputError(
+            f"cannot be opened as Zarr ({type(exc).__name__})",
+            file=zarr_path,
+            expected="an srgpu ensemble store (docs/store.md)",
+        ) from None
+    for name in required:
+        if name not in store.variables:
+            raise InputError(
+                "ensemble store lacks a variable",
+                file=zarr_path,
+                field=name,
+                expected="the layout of docs/store.md",
+            )
+    return store
 
 
 class EnsembleStore:

@@ -9,7 +9,6 @@ over its prediction domain, restricted to cells where both compared fields are f
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -56,27 +55,14 @@ def open_ensemble(path) -> xr.Dataset:
     """Open an ensemble store (Zarr) and check the variables the comparison needs."""
     from pathlib import Path
 
+    from srgpu.store import open_ensemble_dataset
+
     path = Path(path)
     if not path.exists():
         raise InputError("no such ensemble store", file=path, expected="OUT/ensemble.zarr")
-    try:
-        with warnings.catch_warnings():  # stores written without consolidated metadata
-            warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
-            store = xr.open_zarr(path, consolidated=None)
-    except Exception as exc:
-        raise InputError(
-            f"cannot be opened as Zarr ({type(exc).__name__})",
-            file=path,
-            expected="an srgpu ensemble store (docs/store.md)",
-        ) from None
-    for name in ("lat", "lon", "cell_area", "land_fraction", "domain"):
-        if name not in store.variables:
-            raise InputError(
-                "ensemble store lacks a variable",
-                file=path,
-                field=name,
-                expected="the layout of docs/store.md",
-            )
+    store = open_ensemble_dataset(
+        path, required=("lat", "lon", "cell_area", "land_fraction", "domain")
+    )
     if not any(f in store for f in FLUXES):
         raise InputError(
             "ensemble store has no flux map",
