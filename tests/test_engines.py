@@ -9,9 +9,10 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from srgpu.errors import BackendError, ConfigError, InputError
+from srgpu.forest import numba_engine
 from srgpu.forest.arrays import float32_floor, forest_arrays
 from srgpu.forest.engines import get_engine
-from srgpu.forest.numba_engine import BLOCK, TILE, NumbaEngine
+from srgpu.forest.numba_engine import BLOCK, ORDER_MIN_TREES, TILE, NumbaEngine, row_order
 from srgpu.forest.protocol import CompiledForests, InferenceEngine
 from srgpu.forest.sklearn_engine import SklearnEngine
 from tests import requires_nvforest
@@ -141,6 +142,48 @@ def test_threads_do_not_change_result(threads):
     b = NumbaEngine().compile(forests).predict(Q, threads=min(threads, _max_threads()))
     assert np.array_equal(a, b)
     assert np.array_equal(a, _reference(forests, Q))
+
+
+def test_ordered_walk_equals_sklearn(monkeypatch):
+    """Calls with many trees and rows walk the rows in Morton order: results stay bit-identical
+    and land on their own rows (NaN rows, duplicates, ties at thresholds, shuffled input)."""
+    forests = [_fit(50, trees=ORDER_MIN_TREES - 40)[0], _fit(51, trees=40)[0]]
+    rng = np.random.default_rng(2)
+    Q = np.concatenate(
+        [
+            rng.normal(size=(2 * TILE, 5)),
+            _at_thresholds(forests, 5, 3),
+            np.repeat(rng.normal(size=(7, 5)), 30, axis=0),
+        ]
+    )
+    Q[rng.random(Q.shape) < 0.01] = np.nan
+    Q = Q[rng.permutation(len(Q))]
+    calls = []
+    monkeypatch.setattr(numba_engine, "row_order", lambda X: calls.append(len(X)) or row_order(X))
+    got = NumbaEngine().compile(forests).predict(Q)
+    assert calls == [len(Q)]  # the ordered path ran
+    assert np.array_equal(got, _reference(forests, Q))
+    few = NumbaEngine().compile(forests[1:]).predict(Q)  # 40 trees: given order
+    assert calls == [len(Q)]
+    assert np.array_equal(few, _reference(forests[1:], Q))
+
+
+@pytest.mark.parametrize(("p", "closer"), [(1, 0.01), (3, 0.2), (7, 0.5), (70, 0.65)])
+def test_row_order_is_a_local_permutation(p, closer):
+    rng = np.random.default_rng(p)
+    X = rng.lognormal(size=(5000, p)).astype(np.float32)  # skewed, like precipitation
+    X[rng.random(X.shape) < 0.002] = np.nan
+    order = row_order(X)
+    assert order.dtype == np.int64
+    assert np.array_equal(np.sort(order), np.arange(len(X)))
+    assert np.array_equal(order, row_order(X.copy()))  # deterministic
+    # neighbours in the order are neighbours in (rank) space: much closer than in input order
+    ranks = np.argsort(np.argsort(np.nan_to_num(X, nan=np.inf), axis=0), axis=0)[:, :10]
+    step = lambda r: np.abs(np.diff(r, axis=0)).sum(axis=1).mean()  # noqa: E731
+    assert step(ranks[order]) < closer * step(ranks)  # 5000 rows: 0.004, 0.12, 0.41, 0.54
+    if p == 1:  # one feature: sorted up to the width of a quantile bin (256 bins); NaN in the last
+        assert np.all(np.diff(ranks[order, 0]) >= -2 * len(X) / 256)
+        assert np.nonzero(np.isnan(X[order, 0]))[0].min() >= len(X) * (1 - 2 / 256)
 
 
 def _max_threads():
