@@ -168,6 +168,28 @@ def test_ordered_walk_equals_sklearn(monkeypatch):
     assert np.array_equal(few, _reference(forests[1:], Q))
 
 
+def test_repeated_rows_are_walked_once(monkeypatch):
+    """A climatology repeated over years: each distinct row is walked once, every copy gets
+    the same bits as scikit-learn's own prediction of it."""
+    forests = [_fit(52, trees=ORDER_MIN_TREES)[0]]
+    rng = np.random.default_rng(4)
+    cells = rng.normal(size=(300, 5))
+    cells[:3, 1] = np.nan  # rows with a NaN repeat too
+    Q = np.tile(cells, (31, 1))
+    Q[-1, 0] = -0.0 if Q[-1, 0] == 0 else Q[-1, 0] + 1  # one row differs from its copies
+    walked = []
+    monkeypatch.setattr(numba_engine, "row_order", lambda X: walked.append(len(X)) or row_order(X))
+    got = NumbaEngine().compile(forests).predict(Q)
+    assert walked == [301]
+    assert np.array_equal(got, _reference(forests, Q))
+    U, inverse = numba_engine.distinct_rows(Q.astype(np.float32))
+    assert len(U) == 301 and np.array_equal(U[inverse], Q.astype(np.float32), equal_nan=True)
+    few = rng.normal(size=(2000, 5)).astype(np.float32)
+    few[:50] = few[50:100]  # 2.5 % repeats: not worth a copy
+    same, none = numba_engine.distinct_rows(few)
+    assert none is None and same is few
+
+
 @pytest.mark.parametrize(("p", "closer"), [(1, 0.01), (3, 0.2), (7, 0.5), (70, 0.65)])
 def test_row_order_is_a_local_permutation(p, closer):
     rng = np.random.default_rng(p)
