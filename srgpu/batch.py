@@ -95,8 +95,9 @@ def train_replicate(inputs: Inputs, config: EnsembleConfig, replicate: int, flux
             seed=int(seed.generate_state(1)[0]),
         )
     else:
-        # "cpu" and "auto": scikit-learn on the host's cores, also while a GPU infers (the
-        # training tables have a few thousand rows; cuML's speed on them is unmeasured)
+        # "cpu" and "auto": the host's cores (config.forest.trainer: srgpu's numba grower or
+        # scikit-learn, the same trees), also while a GPU infers (the training tables have a
+        # few thousand rows; cuML's speed on them is unmeasured)
         forest = fit_forest(
             data.X[split.train], data.y[split.train], forest=config.forest, seed=seed
         )
@@ -320,8 +321,10 @@ def train_and_compile(
     validation = np.empty((spec.size, len(FLUXES), len(METRICS)))
     for j, flux in enumerate(FLUXES):
         data = inputs.fluxes[flux]
+        by_engine = getattr(compiled[flux], "predict_forest", None)  # same bits, no objects
         for i, (forest, split) in enumerate(trained[flux]):
-            y_hat = np.asarray(forest.predict(data.X[split.test]))
+            X_test = data.X[split.test]
+            y_hat = np.asarray(by_engine(i, X_test) if by_engine else forest.predict(X_test))
             m = validation_metrics(data.y[split.test], y_hat)
             validation[i, j] = [m[k] for k in METRICS]
     del trained  # the scikit-learn trees: the engine holds its own compact copy

@@ -46,6 +46,7 @@ PAPER_PREDICTORS: dict[str, tuple[str, ...]] = {
 SAMPLING_SCHEMES = ("area", "equal")
 BACKENDS = ("auto", "cpu", "gpu")
 ENGINES = ("auto", "numba", "sklearn", "nvforest")
+TRAINERS = ("numba", "sklearn")
 
 DEMO_REPLICATES = 24
 DEMO_TREES = 200
@@ -60,12 +61,18 @@ class ForestConfig:
     scikit-learn's ``min_samples_split = nodesize + 1`` on an explicit bootstrap sample whose
     duplicated rows are real rows, so that the count includes duplicates as randomForest's does
     (see :mod:`srgpu.forest.train`). ``mtry=None`` means ``max(floor(p / 3), 1)``.
+
+    ``trainer``: who grows the trees on CPU: ``"numba"`` (srgpu's own grower,
+    :mod:`srgpu.forest.numba_train`, the default: the same rules, several times faster) or
+    ``"sklearn"`` (``DecisionTreeRegressor``, the reference). GPU training (``train_on = "gpu"``)
+    uses cuML whatever this says.
     """
 
     trees: int = 500
     nodesize: int = 5
     mtry: int | None = None
     bootstrap: bool = True
+    trainer: str = "numba"
 
     def __post_init__(self) -> None:
         if self.trees < 1:
@@ -74,6 +81,8 @@ class ForestConfig:
             raise ConfigError(f"forest.nodesize must be >= 1, got {self.nodesize}")
         if self.mtry is not None and self.mtry < 1:
             raise ConfigError(f"forest.mtry must be >= 1 or unset, got {self.mtry}")
+        if self.trainer not in TRAINERS:
+            raise ConfigError(f"forest.trainer must be one of {TRAINERS}, got {self.trainer!r}")
 
     def mtry_for(self, n_features: int) -> int:
         """randomForest's default for regression: ``max(floor(p / 3), 1)``, capped at p."""

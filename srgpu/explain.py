@@ -70,6 +70,7 @@ def permutation_importances(
     """
     from sklearn.inspection import permutation_importance
 
+    from srgpu.forest.grown import as_sklearn
     from srgpu.sampling import replicate_seed
 
     out = []
@@ -77,7 +78,7 @@ def permutation_importances(
         ss = replicate_seed(seed, r, flux, PURPOSE_IMPORTANCE)
         rs = int(np.random.default_rng(ss).integers(2**31 - 1))
         res = permutation_importance(
-            rf,
+            as_sklearn(rf),
             np.asarray(X, dtype=np.float32),
             np.asarray(y, dtype=np.float64),
             scoring="neg_root_mean_squared_error",

@@ -51,6 +51,7 @@ def build_config(
     engine: str | None = None,
     train_on: str | None = None,
     batch_size: int | None = None,
+    trainer: str | None = None,
 ) -> EnsembleConfig:
     """Defaults, then the TOML file, then the flags (a flag wins)."""
     cfg = EnsembleConfig.from_toml(config_file) if config_file else EnsembleConfig()
@@ -84,6 +85,8 @@ def build_config(
         merged_vars.update(_parse_pairs(variables, "--var"))
         changes["variables"] = tuple(sorted(merged_vars.items()))
     forest = cfg.forest
+    if trainer is not None:
+        forest = ForestConfig(**{**forest.__dict__, "trainer": trainer})
     if trees is not None:
         forest = ForestConfig(**{**forest.__dict__, "trees": trees})
     elif cfg.is_demo and (srdb is None and not drivers) and config_file is None:
@@ -190,6 +193,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Inference engine: auto, numba, sklearn, nvforest.")
         ] = None,
         train_on: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+        trainer: Annotated[
+            str | None,
+            typer.Option(help="CPU tree grower: numba (default, fast) or sklearn (reference)."),
+        ] = None,
         batch_size: Annotated[int | None, typer.Option(help="Replicates per batch.")] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
         workers: Annotated[
@@ -224,6 +231,7 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             train_on=train_on,
             batch_size=batch_size,
+            trainer=trainer,
         )
         if not quiet:
             src = (

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from srgpu.errors import InputError
 from srgpu.forest.protocol import batch_n_features
@@ -124,6 +125,86 @@ def _check_forest(est: Any, index: int) -> None:
         )
 
 
+def _check_size(n_nodes: int) -> None:
+    if n_nodes >= 2**31 // 2:
+        raise InputError(
+            "batch too large for int32 node indices",
+            field="forests",
+            value=n_nodes,
+            expected="fewer than 2**30 nodes per batch (use smaller replicate batches)",
+        )
+
+
+@njit(cache=True, nogil=True)
+def _fill_from_grown(
+    left, right, feature, threshold, mgl, value, node0, feat_out, thr_out, child_out, nan_out,
+    val_out, tree_offsets, t0,
+):  # fmt: skip
+    """Write one grown forest's nodes (scikit-learn fields, tree-local child indices, trees
+    delimited by ``tree_offsets[t0:]`` already filled) at global node ``node0`` onwards."""
+    n_trees = tree_offsets.shape[0] - 1
+    for t in range(t0, n_trees):
+        lo, hi = tree_offsets[t], tree_offsets[t + 1]
+        for g in range(lo, hi):
+            k = g - node0
+            if left[k] == -1:
+                feat_out[g] = 0
+                thr_out[g] = np.float32(0)
+                child_out[2 * g] = g
+                child_out[2 * g + 1] = g
+                nan_out[g] = 0
+                val_out[g] = value[k]
+            else:
+                th = threshold[k]
+                t32 = np.float32(th)
+                if np.float64(t32) > th:  # largest float32 not above the float64 threshold
+                    t32 = np.nextafter(t32, np.float32(-np.inf))
+                feat_out[g] = feature[k]
+                thr_out[g] = t32
+                child_out[2 * g] = left[k] + lo
+                child_out[2 * g + 1] = right[k] + lo
+                nan_out[g] = mgl[k]
+                val_out[g] = 0.0
+
+
+def _from_grown(forests: Sequence[Any], n_features: int) -> ForestArrays:
+    """:func:`forest_arrays` of :class:`~srgpu.forest.grown.GrownForest` objects: the same
+    arrays, written by one compiled pass over the nodes (no temporaries: fresh memory is
+    expensive to touch, a Python loop over trees slow)."""
+    grown = [f.trees for f in forests]
+    sizes = np.concatenate([g.node_count for g in grown]).astype(np.int64)
+    tree_offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
+    np.cumsum(sizes, out=tree_offsets[1:])
+    n_nodes = int(tree_offsets[-1])
+    _check_size(n_nodes)
+    feature = np.empty(n_nodes, dtype=np.int32)
+    threshold = np.empty(n_nodes, dtype=np.float32)
+    children = np.empty(2 * n_nodes, dtype=np.int32)
+    nan_left = np.empty(n_nodes, dtype=np.uint8)
+    value = np.empty(n_nodes, dtype=np.float64)
+    forest_offsets = np.zeros(len(grown) + 1, dtype=np.int64)
+    np.cumsum([g.n_trees for g in grown], out=forest_offsets[1:])
+    for r, g in enumerate(grown):
+        t0, t1 = int(forest_offsets[r]), int(forest_offsets[r + 1])
+        n = g.nodes
+        _fill_from_grown(
+            n["left_child"], n["right_child"], n["feature"], n["threshold"],
+            n["missing_go_to_left"], g.value, tree_offsets[t0], feature, threshold, children,
+            nan_left, value, tree_offsets[: t1 + 1], t0,
+        )  # fmt: skip
+    return ForestArrays(
+        feature=feature,
+        threshold=threshold,
+        children=children,
+        nan_left=nan_left,
+        value=value,
+        tree_offsets=tree_offsets,
+        tree_depth=np.concatenate([g.max_depth for g in grown]).astype(np.int32),
+        forest_offsets=forest_offsets,
+        n_features=n_features,
+    )
+
+
 def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
     """Flatten fitted scikit-learn ``RandomForestRegressor`` objects into :class:`ForestArrays`.
 
@@ -134,6 +215,10 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
     forests = list(forests)
     if not forests:
         raise InputError("no forests given", field="forests", expected="at least one forest")
+    from srgpu.forest.grown import GrownForest
+
+    if all(isinstance(est, GrownForest) for est in forests):
+        return _from_grown(forests, batch_n_features(forests))
     for i, est in enumerate(forests):
         _check_forest(est, i)
     n_features = batch_n_features(forests)
@@ -143,13 +228,7 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
     tree_offsets = np.zeros(len(trees) + 1, dtype=np.int64)
     np.cumsum(sizes, out=tree_offsets[1:])
     n_nodes = int(tree_offsets[-1])
-    if n_nodes >= 2**31 // 2:
-        raise InputError(
-            "batch too large for int32 node indices",
-            field="forests",
-            value=n_nodes,
-            expected="fewer than 2**30 nodes per batch (use smaller replicate batches)",
-        )
+    _check_size(n_nodes)
 
     feature = np.zeros(n_nodes, dtype=np.int32)
     threshold = np.zeros(n_nodes, dtype=np.float32)

@@ -232,14 +232,26 @@ class NumbaCompiledForests:
         ``ORDER_MIN_TREES`` trees walk each distinct row once (:func:`distinct_rows`) in Morton
         order (:func:`row_order`); the result is the same bit for bit.
         """
+        return self._predict(X, self.arrays.forest_offsets, threads)
+
+    def predict_forest(self, i: int, X: Any, *, threads: int | None = None) -> np.ndarray:
+        """Forest-mean predictions of replicate ``i`` alone, shape ``(n_rows,)`` (each replicate's
+        own held-out rows in validation); equal to row ``i`` of :meth:`predict`."""
+        if not 0 <= i < self.n_replicates:
+            raise IndexError(f"replicate {i} not in [0, {self.n_replicates})")
+        return self._predict(X, self.arrays.forest_offsets[i : i + 2], threads)[0]
+
+    def _predict(self, X: Any, forest_offsets: np.ndarray, threads: int | None) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_rows(X, self.n_features)
+        n_forests = forest_offsets.shape[0] - 1
         if X.shape[0] == 0:
-            return np.empty((self.n_replicates, 0), dtype=np.float64)
+            return np.empty((n_forests, 0), dtype=np.float64)
         a = self.arrays
+        n_trees = int(forest_offsets[-1] - forest_offsets[0])
         n_rows = X.shape[0]
         inverse = None
-        if n_rows >= ORDER_MIN_ROWS and a.n_trees >= ORDER_MIN_TREES:
+        if n_rows >= ORDER_MIN_ROWS and n_trees >= ORDER_MIN_TREES:
             X, inverse = distinct_rows(X)
             order = row_order(X)
         else:
@@ -253,7 +265,7 @@ class NumbaCompiledForests:
             a.nan_left,
             a.value,
             a.tree_offsets,
-            a.forest_offsets,
+            forest_offsets,
         )
         n = _check_threads(threads if threads is not None else self.threads)
         if n is None:

@@ -866,6 +866,12 @@ def to_sklearn_trees(
     return trees
 
 
+def chunk_size(rows: int) -> int:
+    """Trees grown per :func:`grow_forest` call for a sample of ``rows`` rows: as many as keep
+    the grower's node buffer near 16 MB, at most 128 (see :func:`fit_trees`)."""
+    return max(1, min(128, _CHUNK_BYTES // (72 * max(int(rows), 1))))
+
+
 def fit_trees(
     X: np.ndarray,
     y: np.ndarray,
@@ -883,8 +889,7 @@ def fit_trees(
     forest (about 10 % slower)."""
     tree_seeds = np.atleast_1d(tree_seeds)
     if chunk is None:
-        rows = len(y) if boot is None else min(len(y), boot.shape[1])
-        chunk = max(1, min(128, _CHUNK_BYTES // (72 * rows)))
+        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
     trees: list[DecisionTreeRegressor] = []
     for lo in range(0, tree_seeds.shape[0], chunk):
         hi = min(lo + chunk, tree_seeds.shape[0])

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from srgpu.errors import BackendError, ConfigError
+from srgpu.forest.grown import as_sklearn
 from srgpu.forest.protocol import batch_n_features, check_rows
 
 DEVICES = ("cpu", "gpu")
@@ -127,7 +128,7 @@ class NvForestEngine:
 
     def compile(self, forests: Sequence[Any]) -> NvForestCompiled:
         """Load each fitted scikit-learn ``RandomForestRegressor`` into nvForest, once."""
-        forests = list(forests)
+        forests = [as_sklearn(m) for m in forests]
         for i, m in enumerate(forests):
             _check_forest(m, i)
         n_features = batch_n_features(forests)

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from srgpu.forest.grown import as_sklearn
 from srgpu.forest.protocol import batch_n_features, check_rows
 
 
 def _serial(est: Any) -> Any:
+    est = as_sklearn(est)
     if getattr(est, "n_jobs", None) in (None, 1):
         return est
     twin = copy.copy(est)  # shares the fitted trees

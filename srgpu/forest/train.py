@@ -43,14 +43,14 @@ engine (scikit-learn, the numba kernel, nvForest's ``load_from_sklearn``) takes 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeRegressor
 
-from srgpu.config import ForestConfig
+from srgpu.config import TRAINERS, ForestConfig
 from srgpu.errors import ConfigError
-
-TRAINERS = ("numba", "sklearn")
 
 
 def sklearn_tree_params(forest: ForestConfig, *, n_features: int) -> dict:
@@ -74,14 +74,17 @@ def fit_forest(
     *,
     forest: ForestConfig,
     seed: np.random.SeedSequence,
-    trainer: str = "numba",
-) -> RandomForestRegressor:
+    trainer: str | None = None,
+) -> Any:
     """Fit one randomForest-style regression forest on ``X`` (n, p) and ``y`` (n,).
 
     Deterministic: the same ``seed`` gives the same trees (bootstrap rows and the trees'
-    ``random_state`` both come from it). ``trainer``: ``"numba"`` (default) or ``"sklearn"``,
-    which grow the same trees (see the module docstring).
+    ``random_state`` both come from it). ``trainer``: ``"numba"`` or ``"sklearn"`` (``None``:
+    ``forest.trainer``), which grow the same trees (see the module docstring). The numba grower
+    returns a :class:`~srgpu.forest.grown.GrownForest` (flat arrays that behave as a fitted
+    forest; ``as_sklearn`` converts), the scikit-learn path a ``RandomForestRegressor``.
     """
+    trainer = forest.trainer if trainer is None else trainer
     if trainer not in TRAINERS:
         raise ConfigError(f"trainer must be one of {TRAINERS}, got {trainer!r}")
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -92,13 +95,19 @@ def fit_forest(
     boot = rng.integers(0, n, size=(forest.trees, n)) if forest.bootstrap else None
     tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
     if trainer == "numba":
-        from srgpu.forest.numba_train import fit_trees
+        from srgpu.forest.grown import GrownForest, concat_grown
+        from srgpu.forest.numba_train import chunk_size, grow_forest
 
-        trees = fit_trees(
-            X, y, boot=boot, tree_seeds=tree_seeds, mtry=params["max_features"],
-            nodesize=forest.nodesize, params=params,
-        )  # fmt: skip
-        return assemble_forest(trees, n_features=p, params=params)
+        chunk = chunk_size(n if boot is None else boot.shape[1])
+        parts = [
+            grow_forest(
+                X, y, boot=None if boot is None else boot[lo : lo + chunk],
+                tree_seeds=tree_seeds[lo : lo + chunk], mtry=params["max_features"],
+                nodesize=forest.nodesize,
+            )
+            for lo in range(0, forest.trees, chunk)
+        ]  # fmt: skip
+        return GrownForest(trees=concat_grown(parts), params=params, tree_seeds=tree_seeds)
     trees = []
     for t in range(forest.trees):
         tree = DecisionTreeRegressor(random_state=int(tree_seeds[t]), **params)

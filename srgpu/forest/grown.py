@@ -1,0 +1,103 @@
+"""A forest grown by srgpu's numba grower, kept as flat arrays until someone needs objects.
+
+:func:`srgpu.forest.train.fit_forest` (``trainer="numba"``) returns a :class:`GrownForest`: the
+trees of one forest as :class:`~srgpu.forest.numba_train.GrownTrees` (scikit-learn's own node
+records, tree after tree) plus the ``DecisionTreeRegressor`` parameters and per-tree seeds. It
+answers what the rest of srgpu asks of a fitted ``RandomForestRegressor``
+(``n_features_in_``, ``n_outputs_``, ``estimators_``, ``feature_importances_``, ``predict``),
+but builds the scikit-learn objects only when one of the last three is used
+(:meth:`GrownForest.to_sklearn`, cached). The hot path never does: the numba inference engine
+flattens a batch of grown forests with a few vectorised array operations
+(:func:`srgpu.forest.arrays.forest_arrays`), and the batch's validation predicts through that
+engine. Wrapping 500 trees in scikit-learn objects costs ~8 ms and flattening them again
+~50 ms per forest, as much as growing them.
+
+``as_sklearn(forest)`` gives a real ``RandomForestRegressor`` for either kind (the scikit-learn
+and nvForest engines load those). A :class:`GrownForest` pickles as its arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from srgpu.forest.numba_train import GrownTrees
+
+
+def concat_grown(parts: list[GrownTrees]) -> GrownTrees:
+    """One :class:`GrownTrees` holding the trees of ``parts`` in order."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes = [int(g.tree_offsets[-1]) for g in parts]
+    starts = np.cumsum([0, *sizes[:-1]])
+    offsets = np.concatenate(
+        [parts[0].tree_offsets[:1]]
+        + [g.tree_offsets[1:] + s for g, s in zip(parts, starts, strict=True)]
+    )
+    nodes = np.zeros(sum(sizes), dtype=parts[0].nodes.dtype)  # zeroed padding bytes
+    for g, s in zip(parts, starts, strict=True):
+        nodes[s : s + g.nodes.shape[0]] = g.nodes
+    return GrownTrees(
+        nodes=nodes,
+        value=np.concatenate([g.value for g in parts]),
+        tree_offsets=offsets,
+        max_depth=np.concatenate([g.max_depth for g in parts]),
+        n_features=parts[0].n_features,
+    )
+
+
+@dataclass(eq=False)
+class GrownForest:
+    """One fitted forest from the numba grower (see the module docstring)."""
+
+    trees: GrownTrees
+    params: dict
+    tree_seeds: np.ndarray
+    _sklearn: Any = field(default=None, repr=False)
+
+    n_outputs_ = 1
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.trees.n_features)
+
+    @property
+    def n_estimators(self) -> int:
+        return self.trees.n_trees
+
+    def to_sklearn(self) -> Any:
+        """The equivalent fitted ``RandomForestRegressor`` (built once, then cached)."""
+        if self._sklearn is None:
+            from srgpu.forest.numba_train import to_sklearn_trees
+            from srgpu.forest.train import assemble_forest
+
+            trees = to_sklearn_trees(self.trees, params=self.params, tree_seeds=self.tree_seeds)
+            self._sklearn = assemble_forest(
+                trees, n_features=self.n_features_in_, params=self.params
+            )
+        return self._sklearn
+
+    @property
+    def estimators_(self) -> list:
+        return self.to_sklearn().estimators_
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        return self.to_sklearn().feature_importances_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """scikit-learn's ``predict`` of the forest (the tree mean)."""
+        return self.to_sklearn().predict(X)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_sklearn"] = None  # rebuilt on demand
+        return state
+
+
+def as_sklearn(forest: Any) -> Any:
+    """A scikit-learn forest for ``forest``: a :class:`GrownForest`'s :meth:`~GrownForest.
+    to_sklearn`, anything else as it is."""
+    return forest.to_sklearn() if isinstance(forest, GrownForest) else forest
