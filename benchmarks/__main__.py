@@ -68,7 +68,8 @@ def summary_lines(e2e: dict, scaling: dict | None) -> str:
         )
         if m["srgpu"] is not None:
             lines.append(
-                f"peak memory 2000 reps 0.5 deg (extrap): srgpu {m['srgpu']:.2f} GB, "
+                f"peak memory 2000 reps 0.5 deg (extrap): srgpu {m['srgpu']:.2f} GB (linear upper "
+                f"bound; python -m benchmarks.bench_memory measures it flat), "
                 f"sklearn loop {m['sklearn_loop']:.0f} GB"
             )
     return "\n".join(lines)

@@ -37,7 +37,7 @@ SUITES = {
     "tiny": {"fraction": 0.0005, "grid_fraction": 0.0005, "replicates": (1, 2),
              "grid_replicates": 1, "resolutions": (4.0, 0.5), "trees": 10, "batch_size": 1,
              "mem_trees": 5, "mem_fraction": 0.002, "sklearn_replicates": (1, 2)},
-    "quick": {"fraction": 0.01, "grid_fraction": 0.01, "replicates": (1, 2, 4),
+    "quick": {"fraction": 0.01, "grid_fraction": 0.01, "replicates": (2, 4, 8),
               "grid_replicates": 2, "resolutions": RESOLUTIONS, "trees": TREES, "batch_size": 2,
               "mem_trees": 20, "mem_fraction": 0.25, "sklearn_replicates": (2, 4, 8)},
     "full": {"fraction": 0.05, "grid_fraction": 0.25, "replicates": (2, 10, 20),
