@@ -271,7 +271,7 @@ SUITES = {
     # fraction: share of the 0.5 deg grid's rows predicted; replicates of the end-to-end runs
     "tiny": {"fraction": 0.0005, "replicates": 2, "trees": 10, "repeats": 1,
              "infer_fraction": 0.0005},
-    "quick": {"fraction": 0.01, "replicates": 4, "trees": TREES, "repeats": 1,
+    "quick": {"fraction": 0.01, "replicates": 8, "trees": TREES, "repeats": 2,
               "infer_fraction": 0.005},
     "full": {"fraction": 0.05, "replicates": 8, "trees": TREES, "repeats": 2,
              "infer_fraction": 0.05},
