@@ -88,7 +88,8 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         "rows_mb_per_million": per_row_mb * 1e6,
         "full_job_peak_rss_mb_estimate": full_mb,
         "full_job_estimate": "500-tree batch of 8 on a tiny grid + measured MiB per row x 1.9 M "
-        "rows; flat in replicates (measured 8..64 at 20 trees, 8..256 at 500 trees); extrapolated: true",
+        "rows; flat in replicates (measured 8..64 at 20 trees, 8..256 at 500 trees); "
+        "extrapolated: true",
     }
 
 

@@ -123,7 +123,8 @@ def run(*, trees: int, repeats: int, seed: int) -> dict:
         "setup": {
             "data": "benchmarks.common.synthetic_inputs(n_cells=64): first 80 % of each flux",
             "trainers": {
-                "numba": "fit_forest(trainer='numba'): srgpu.forest.numba_train grower + wrap",
+                "numba": "fit_forest(trainer='numba'): srgpu.forest.numba_train grower, returns "
+                "a GrownForest (no scikit-learn objects)",
                 "sklearn": "fit_forest(trainer='sklearn'): explicit bootstrap + "
                 "DecisionTreeRegressor.fit per tree",
                 "sklearn_rf_fit": "RandomForestRegressor(max_features=mtry, min_samples_split="

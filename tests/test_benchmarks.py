@@ -86,6 +86,19 @@ def test_scaling_result_is_valid(tiny_results):
     assert _finite_positive(d["srgpu_memory_vs_replicates"]["max_over_min"])
 
 
+def test_training_benchmark_runs_and_trainers_agree():
+    from benchmarks.bench_train import run
+
+    d = run(trees=3, repeats=1, seed=0)
+    for flux in ("SR", "HR"):
+        f = d["fluxes"][flux]
+        assert f["numba_equals_sklearn_trainer_bit_for_bit"] is True
+        assert all(_finite_positive(v) for v in f["trees_per_second_per_core"].values())
+        nodes = f["mean_nodes_per_tree"]
+        assert nodes["numba"] == nodes["sklearn"] > 1
+    assert d["fluxes"]["SR"]["predictors"] == 5 and d["fluxes"]["HR"]["predictors"] == 7
+
+
 def test_synthetic_inputs_have_paper_shapes():
     from benchmarks.common import HR_RECORDS, N_YEARS, SR_RECORDS, synthetic_inputs
 
