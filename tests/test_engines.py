@@ -168,6 +168,25 @@ def test_ordered_walk_equals_sklearn(monkeypatch):
     assert np.array_equal(few, _reference(forests[1:], Q))
 
 
+@pytest.mark.parametrize("trees", [12, ORDER_MIN_TREES])
+def test_blocks_straddling_thresholds(trees):
+    """Blocks whose rows differ by one float32 step around a threshold: the block's bounding box
+    sits exactly on the split, and each row must still take its own side (given order with 12
+    trees, Morton order with 128)."""
+    forests = [_fit(53, trees=trees)[0]]
+    base = _at_thresholds(forests, 5, 5).astype(np.float32)[:300]
+    rng = np.random.default_rng(6)
+    groups = []
+    for row in base:
+        g = np.repeat(row[None, :], BLOCK, axis=0)
+        f = rng.integers(0, 5)
+        g[::3, f] = np.nextafter(g[::3, f], np.float32(np.inf))
+        g[1::3, f] = np.nextafter(g[1::3, f], np.float32(-np.inf))
+        groups.append(g)
+    Q = np.concatenate(groups)
+    assert np.array_equal(NumbaEngine().compile(forests).predict(Q), _reference(forests, Q))
+
+
 def test_repeated_rows_are_walked_once(monkeypatch):
     """A climatology repeated over years: each distinct row is walked once, every copy gets
     the same bits as scikit-learn's own prediction of it."""
