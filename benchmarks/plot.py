@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
         colors.append("C2")
     ax.bar(range(len(values)), values, color=colors)
     ax.axhline(3, color="k", ls="--", lw=0.8, label="target 3x (sklearn)")
+    if r:
+        ax.axhline(10, color="C2", ls="--", lw=0.8, label="target 10x (R)")
     ax.axhline(1, color="grey", lw=0.8)
     ax.set_xticks(range(len(values)), labels, fontsize=8)
     ax.set_ylabel("srgpu speed-up (x)")
@@ -67,7 +70,12 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
                         "s--",
                         color=c,
                         mfc="none",
-                        label=f"{kind} extrapolated",
+                        label=f"{kind} extrapolated"
+                        + (
+                            " (linear upper bound)"
+                            if kind == "srgpu" and key == "peak_rss_mb"
+                            else ""
+                        ),
                     )
         full = [p for p in extr if p["rows"] != fixed_rows and p["peak_rss_mb"] is not None]
         for kind, c in (("srgpu", "C0"), ("sklearn_loop", "C1")):
@@ -78,6 +86,25 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
                 "^:",
                 color=c,
                 label=f"{kind} 0.5 deg full grid (extrap.)",
+            )
+        mem = sorted(path.parent.glob("memory-replicates-*.json"))
+        if mem:  # python -m benchmarks.bench_memory: fixed batch size, many replicates
+            m = json.loads(mem[-1].read_text())
+            fp = m["forests_500_trees_vs_replicates"]
+            axes[1, 1].plot(
+                [p["replicates"] for p in fp],
+                [p["peak_rss_mb"] / 1024 for p in fp],
+                "D-",
+                color="C2",
+                label="srgpu bench_memory (500 trees, tiny grid)",
+            )
+            axes[1, 1].plot(
+                [2000],
+                [m["full_job_peak_rss_mb_estimate"] / 1024],
+                "*",
+                ms=12,
+                color="C2",
+                label="srgpu bench_memory: 2000 reps x 1.9 M rows (est.)",
             )
         axes[1, 1].axhline(4, color="k", ls="--", lw=0.8, label="target 4 GB")
         for a, yl, t in (
