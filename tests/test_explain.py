@@ -230,3 +230,9 @@ def test_cli_explain_demo(tmp_path):
     assert (out / "SR_partial_dependence.png").exists()
     res = runner.invoke(app, ["explain", str(tmp_path / "nothing")])
     assert res.exit_code == 2
+    bad = tmp_path / "bad"
+    (bad / "ensemble.zarr").mkdir(parents=True)
+    (bad / "ensemble.zarr" / "zarr.json").write_text("not json")
+    res = runner.invoke(app, ["explain", str(bad)])
+    assert res.exit_code == 2
+    assert "ensemble.zarr" in res.output and "Traceback" not in res.output

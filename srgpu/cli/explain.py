@@ -14,16 +14,14 @@ from srgpu.errors import ConfigError, StoreError
 
 
 def open_store(path: Path):
-    """``(dataset, config)`` of a finished store: ``OUT`` or ``OUT/ensemble.zarr``."""
-    import xarray as xr
+    """``(dataset, config)`` of a finished store: ``OUT`` or ``OUT/ensemble.zarr``, opened by
+    :func:`srgpu.store.open_ensemble_dataset` like ``srgpu compare`` and ``srgpu report``."""
+    from srgpu.store import open_ensemble_dataset
 
     zpath = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
     if not zpath.exists():
         raise StoreError(f"{path}: no ensemble store (expected OUT or OUT/ensemble.zarr)")
-    try:
-        ds = xr.open_zarr(zpath)
-    except Exception as exc:  # zarr raises many kinds
-        raise StoreError(f"{zpath}: cannot open the store ({exc})") from None
+    ds = open_ensemble_dataset(zpath)
     if "config" not in ds.attrs:
         raise StoreError(f"{zpath}: the store has no 'config' attribute")
     cfg = EnsembleConfig.from_dict(tomllib.loads(ds.attrs["config"]), source=f"{zpath} config")
