@@ -32,10 +32,20 @@ def test_toml_round_trip():
         variables=(("tas", "t2m"),),
         sampling="equal",
         predictors=(("SR", ("MAT",)), ("HR", ("MAT", "PAR"))),
-        forest=ForestConfig(mtry=2),
+        forest=ForestConfig(mtry=2, trainer="sklearn"),
     )
     again = EnsembleConfig.from_dict(tomllib.loads(cfg.to_toml()))
     assert again == cfg and again.hash() == cfg.hash()
+    assert 'trainer = "sklearn"' in cfg.to_toml()
+    assert cfg.hash() != cfg.replace(forest=ForestConfig(mtry=2)).hash()  # numba is the default
+
+
+def test_trainer_flag_and_bad_trainer(tmp_path):
+    assert build_config(config_file=None, trainer="sklearn").forest.trainer == "sklearn"
+    assert build_config(config_file=None).forest.trainer == "numba"
+    res = runner.invoke(app, ["ensemble", "--trainer", "bogus", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "forest.trainer" in res.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_demo_run_writes_store_and_summary(tmp_path):
