@@ -283,7 +283,9 @@ def release_memory() -> None:
     A batch's scikit-learn trees are many mid-sized allocations freed at once; without a trim,
     glibc's heap fragments and the next batch's trees raise the peak step by step (measured:
     64 replicates in batches of 8 x 500 trees peaked at 2.06 GB without, 1.24 GB with a trim
-    after each batch, whose resident set then stays at ~0.5-0.6 GB).
+    after each batch, whose resident set then stays at ~0.5-0.6 GB). The numba grower's forests
+    are a few large arrays per forest instead; the trim is kept (it costs nothing) and memory
+    stays flat with them too (8-256 replicates: 1256-1303 MiB, ``benchmarks/bench_memory.py``).
     """
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -327,7 +329,7 @@ def train_and_compile(
             y_hat = np.asarray(by_engine(i, X_test) if by_engine else forest.predict(X_test))
             m = validation_metrics(data.y[split.test], y_hat)
             validation[i, j] = [m[k] for k in METRICS]
-    del trained  # the scikit-learn trees: the engine holds its own compact copy
+    del trained  # the grown (or scikit-learn) trees: the engine holds its own compact copy
     release_memory()
     t2 = time.perf_counter()
     return CompiledBatch(
