@@ -26,28 +26,6 @@ import numpy as np
 from srgpu.forest.numba_train import GrownTrees
 
 
-def concat_grown(parts: list[GrownTrees]) -> GrownTrees:
-    """One :class:`GrownTrees` holding the trees of ``parts`` in order."""
-    if len(parts) == 1:
-        return parts[0]
-    sizes = [int(g.tree_offsets[-1]) for g in parts]
-    starts = np.cumsum([0, *sizes[:-1]])
-    offsets = np.concatenate(
-        [parts[0].tree_offsets[:1]]
-        + [g.tree_offsets[1:] + s for g, s in zip(parts, starts, strict=True)]
-    )
-    nodes = np.zeros(sum(sizes), dtype=parts[0].nodes.dtype)  # zeroed padding bytes
-    for g, s in zip(parts, starts, strict=True):
-        nodes[s : s + g.nodes.shape[0]] = g.nodes
-    return GrownTrees(
-        nodes=nodes,
-        value=np.concatenate([g.value for g in parts]),
-        tree_offsets=offsets,
-        max_depth=np.concatenate([g.max_depth for g in parts]),
-        n_features=parts[0].n_features,
-    )
-
-
 @dataclass(eq=False)
 class GrownForest:
     """One fitted forest from the numba grower (see the module docstring)."""

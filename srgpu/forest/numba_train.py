@@ -2,7 +2,8 @@
 
 :func:`grow_forest` grows all trees of one forest and returns them as flat arrays
 (:class:`GrownTrees`); :func:`to_sklearn_trees` wraps them into fitted ``DecisionTreeRegressor``
-objects (:func:`fit_trees` does both, a chunk of trees at a time) that
+objects (:func:`grow_trees` grows a forest a chunk of trees at a time, :func:`fit_trees` also
+wraps it) that
 :func:`srgpu.forest.train.assemble_forest` turns into a ``RandomForestRegressor``.
 
 What it reproduces. A tree grown here from the bootstrap rows ``boot`` and the per-tree integer
@@ -868,8 +869,57 @@ def to_sklearn_trees(
 
 def chunk_size(rows: int) -> int:
     """Trees grown per :func:`grow_forest` call for a sample of ``rows`` rows: as many as keep
-    the grower's node buffer near 16 MB, at most 128 (see :func:`fit_trees`)."""
+    the grower's node buffer near 16 MB, at most 128 (see :func:`grow_trees`)."""
     return max(1, min(128, _CHUNK_BYTES // (72 * max(int(rows), 1))))
+
+
+def concat_grown(parts: list[GrownTrees]) -> GrownTrees:
+    """One :class:`GrownTrees` holding the trees of ``parts`` in order."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes = [int(g.tree_offsets[-1]) for g in parts]
+    starts = np.cumsum([0, *sizes[:-1]])
+    offsets = np.concatenate(
+        [parts[0].tree_offsets[:1]]
+        + [g.tree_offsets[1:] + s for g, s in zip(parts, starts, strict=True)]
+    )
+    nodes = np.zeros(sum(sizes), dtype=parts[0].nodes.dtype)  # zeroed padding bytes
+    for g, s in zip(parts, starts, strict=True):
+        nodes[s : s + g.nodes.shape[0]] = g.nodes
+    return GrownTrees(
+        nodes=nodes,
+        value=np.concatenate([g.value for g in parts]),
+        tree_offsets=offsets,
+        max_depth=np.concatenate([g.max_depth for g in parts]),
+        n_features=parts[0].n_features,
+    )
+
+
+def grow_trees(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    boot: np.ndarray | None,
+    tree_seeds: np.ndarray,
+    mtry: int,
+    nodesize: int,
+    chunk: int | None = None,
+) -> GrownTrees:
+    """:func:`grow_forest`, ``chunk`` trees at a time (default: as many as keep the grower's
+    node buffer near 16 MB), joined into one :class:`GrownTrees`: the buffer is reused from one
+    chunk to the next, where one buffer for 500 trees would be fresh memory, page-faulted at
+    every forest (about 10 % slower)."""
+    tree_seeds = np.atleast_1d(tree_seeds)
+    if chunk is None:
+        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
+    parts = [
+        grow_forest(
+            X, y, boot=None if boot is None else boot[lo : lo + chunk],
+            tree_seeds=tree_seeds[lo : lo + chunk], mtry=mtry, nodesize=nodesize,
+        )
+        for lo in range(0, tree_seeds.shape[0], chunk)
+    ]  # fmt: skip
+    return concat_grown(parts)
 
 
 def fit_trees(
@@ -883,22 +933,11 @@ def fit_trees(
     params: dict,
     chunk: int | None = None,
 ) -> list[DecisionTreeRegressor]:
-    """:func:`grow_forest` then :func:`to_sklearn_trees`, ``chunk`` trees at a time (default:
-    as many as keep the grower's node buffer near 16 MB), so that the buffer is reused from one
-    chunk to the next: one buffer for 500 trees would be fresh memory, page-faulted at every
-    forest (about 10 % slower)."""
-    tree_seeds = np.atleast_1d(tree_seeds)
-    if chunk is None:
-        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
-    trees: list[DecisionTreeRegressor] = []
-    for lo in range(0, tree_seeds.shape[0], chunk):
-        hi = min(lo + chunk, tree_seeds.shape[0])
-        grown = grow_forest(
-            X, y, boot=None if boot is None else boot[lo:hi], tree_seeds=tree_seeds[lo:hi],
-            mtry=mtry, nodesize=nodesize,
-        )  # fmt: skip
-        trees += to_sklearn_trees(grown, params=params, tree_seeds=tree_seeds[lo:hi])
-    return trees
+    """:func:`grow_trees` then :func:`to_sklearn_trees`."""
+    grown = grow_trees(
+        X, y, boot=boot, tree_seeds=tree_seeds, mtry=mtry, nodesize=nodesize, chunk=chunk
+    )
+    return to_sklearn_trees(grown, params=params, tree_seeds=np.atleast_1d(tree_seeds))
 
 
 def _max_features(params: dict, p: int) -> int:

@@ -95,19 +95,14 @@ def fit_forest(
     boot = rng.integers(0, n, size=(forest.trees, n)) if forest.bootstrap else None
     tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
     if trainer == "numba":
-        from srgpu.forest.grown import GrownForest, concat_grown
-        from srgpu.forest.numba_train import chunk_size, grow_forest
+        from srgpu.forest.grown import GrownForest
+        from srgpu.forest.numba_train import grow_trees
 
-        chunk = chunk_size(n if boot is None else boot.shape[1])
-        parts = [
-            grow_forest(
-                X, y, boot=None if boot is None else boot[lo : lo + chunk],
-                tree_seeds=tree_seeds[lo : lo + chunk], mtry=params["max_features"],
-                nodesize=forest.nodesize,
-            )
-            for lo in range(0, forest.trees, chunk)
-        ]  # fmt: skip
-        return GrownForest(trees=concat_grown(parts), params=params, tree_seeds=tree_seeds)
+        grown = grow_trees(
+            X, y, boot=boot, tree_seeds=tree_seeds, mtry=params["max_features"],
+            nodesize=forest.nodesize,
+        )  # fmt: skip
+        return GrownForest(trees=grown, params=params, tree_seeds=tree_seeds)
     trees = []
     for t in range(forest.trees):
         tree = DecisionTreeRegressor(random_state=int(tree_seeds[t]), **params)
