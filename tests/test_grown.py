@@ -41,7 +41,7 @@ def test_default_trainer_returns_grown_forest_equal_to_sklearn_path():
     assert as_sklearn(ref) is ref
 
 
-def test_forest_arrays_of_grown_forests_equal_the_tree_by_tree_path():
+def test_forest_arrays_of_grown_forests_equal_those_of_their_sklearn_twins():
     pairs = [_pair(s, trees=t, p=p) for s, t, p in [(1, 7, 5), (2, 12, 5), (3, 1, 5)]]
     fast = forest_arrays([g for g, _, _ in pairs])
     slow = forest_arrays([r for _, r, _ in pairs])

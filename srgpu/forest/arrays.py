@@ -94,18 +94,33 @@ class ForestArrays:
         )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _floor32(threshold):
+    """The largest float32 not above the float64 ``threshold`` (NaN stays NaN; beyond the
+    float32 range: the largest finite float32, or -inf)."""
+    t32 = np.float32(threshold)
+    if np.float64(t32) > threshold:
+        t32 = np.nextafter(t32, np.float32(-np.inf))
+    return t32
+
+
+@njit(cache=True, nogil=True)
+def _floor32_all(threshold, out):
+    for i in range(threshold.shape[0]):
+        out[i] = _floor32(threshold[i])
+
+
 def float32_floor(threshold: np.ndarray) -> np.ndarray:
     """The largest float32 not above each float64 ``threshold`` (NaN stays NaN).
 
     For any float32 ``x``: ``x <= threshold`` (compared in float64) equals
     ``x <= float32_floor(threshold)`` (compared in float32), NaN included (both false).
+    :func:`forest_arrays` rounds every split threshold this way.
     """
     threshold = np.asarray(threshold, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        t32 = threshold.astype(np.float32)
-    up = t32.astype(np.float64) > threshold
-    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
-    return t32
+    out = np.empty(threshold.shape, dtype=np.float32)
+    _floor32_all(np.ascontiguousarray(threshold).reshape(-1), out.reshape(-1))
+    return out
 
 
 def _check_forest(est: Any, index: int) -> None:
@@ -136,18 +151,18 @@ def _check_size(n_nodes: int) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _fill_from_grown(
+def _fill(
     left, right, feature, threshold, mgl, value, node0, feat_out, thr_out, child_out, nan_out,
     val_out, tree_offsets, t0,
 ):  # fmt: skip
-    """Write one grown forest's nodes (scikit-learn fields, tree-local child indices, trees
-    delimited by ``tree_offsets[t0:]`` already filled) at global node ``node0`` onwards."""
+    """Write one forest's nodes (scikit-learn's fields, tree-local child indices, -1 at leaves)
+    at global node ``node0`` onwards; its trees are ``t0 ..`` of ``tree_offsets``."""
     n_trees = tree_offsets.shape[0] - 1
     for t in range(t0, n_trees):
         lo, hi = tree_offsets[t], tree_offsets[t + 1]
         for g in range(lo, hi):
             k = g - node0
-            if left[k] == -1:
+            if left[k] == _LEAF:
                 feat_out[g] = 0
                 thr_out[g] = np.float32(0)
                 child_out[2 * g] = g
@@ -155,54 +170,35 @@ def _fill_from_grown(
                 nan_out[g] = 0
                 val_out[g] = value[k]
             else:
-                th = threshold[k]
-                t32 = np.float32(th)
-                if np.float64(t32) > th:  # largest float32 not above the float64 threshold
-                    t32 = np.nextafter(t32, np.float32(-np.inf))
                 feat_out[g] = feature[k]
-                thr_out[g] = t32
+                thr_out[g] = _floor32(threshold[k])
                 child_out[2 * g] = left[k] + lo
                 child_out[2 * g + 1] = right[k] + lo
                 nan_out[g] = mgl[k]
                 val_out[g] = 0.0
 
 
-def _from_grown(forests: Sequence[Any], n_features: int) -> ForestArrays:
-    """:func:`forest_arrays` of :class:`~srgpu.forest.grown.GrownForest` objects: the same
-    arrays, written by one compiled pass over the nodes (no temporaries: fresh memory is
-    expensive to touch, a Python loop over trees slow)."""
-    grown = [f.trees for f in forests]
-    sizes = np.concatenate([g.node_count for g in grown]).astype(np.int64)
-    tree_offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
-    np.cumsum(sizes, out=tree_offsets[1:])
-    n_nodes = int(tree_offsets[-1])
-    _check_size(n_nodes)
-    feature = np.empty(n_nodes, dtype=np.int32)
-    threshold = np.empty(n_nodes, dtype=np.float32)
-    children = np.empty(2 * n_nodes, dtype=np.int32)
-    nan_left = np.empty(n_nodes, dtype=np.uint8)
-    value = np.empty(n_nodes, dtype=np.float64)
-    forest_offsets = np.zeros(len(grown) + 1, dtype=np.int64)
-    np.cumsum([g.n_trees for g in grown], out=forest_offsets[1:])
-    for r, g in enumerate(grown):
-        t0, t1 = int(forest_offsets[r]), int(forest_offsets[r + 1])
+def _forest_nodes(est: Any) -> tuple:
+    """``(fields, node_counts, max_depths)`` of one forest: ``fields`` are its trees' left,
+    right, feature, threshold, missing_go_to_left and value arrays, tree after tree. A
+    :class:`~srgpu.forest.grown.GrownForest` already holds them as views of one array; a
+    scikit-learn forest's trees are concatenated."""
+    from srgpu.forest.grown import GrownForest
+
+    if isinstance(est, GrownForest):
+        g = est.trees
         n = g.nodes
-        _fill_from_grown(
-            n["left_child"], n["right_child"], n["feature"], n["threshold"],
-            n["missing_go_to_left"], g.value, tree_offsets[t0], feature, threshold, children,
-            nan_left, value, tree_offsets[: t1 + 1], t0,
-        )  # fmt: skip
-    return ForestArrays(
-        feature=feature,
-        threshold=threshold,
-        children=children,
-        nan_left=nan_left,
-        value=value,
-        tree_offsets=tree_offsets,
-        tree_depth=np.concatenate([g.max_depth for g in grown]).astype(np.int32),
-        forest_offsets=forest_offsets,
-        n_features=n_features,
-    )
+        fields = (n["left_child"], n["right_child"], n["feature"], n["threshold"],
+                  n["missing_go_to_left"], g.value)  # fmt: skip
+        return fields, g.node_count, g.max_depth
+    trees = [t.tree_ for t in est.estimators_]
+    per_tree = [
+        (t.children_left, t.children_right, t.feature, t.threshold, t.missing_go_to_left,
+         t.value[:, 0, 0])
+        for t in trees
+    ]  # fmt: skip
+    fields = tuple(np.concatenate(column) for column in zip(*per_tree, strict=True))
+    return fields, [t.node_count for t in trees], [t.max_depth for t in trees]
 
 
 def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
@@ -217,42 +213,30 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
         raise InputError("no forests given", field="forests", expected="at least one forest")
     from srgpu.forest.grown import GrownForest
 
-    if all(isinstance(est, GrownForest) for est in forests):
-        return _from_grown(forests, batch_n_features(forests))
     for i, est in enumerate(forests):
-        _check_forest(est, i)
+        if not isinstance(est, GrownForest):
+            _check_forest(est, i)
     n_features = batch_n_features(forests)
 
-    trees = [t.tree_ for est in forests for t in est.estimators_]
-    sizes = np.array([t.node_count for t in trees], dtype=np.int64)
-    tree_offsets = np.zeros(len(trees) + 1, dtype=np.int64)
+    parts = [_forest_nodes(est) for est in forests]
+    sizes = np.concatenate([np.asarray(counts, dtype=np.int64) for _, counts, _ in parts])
+    tree_offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
     np.cumsum(sizes, out=tree_offsets[1:])
     n_nodes = int(tree_offsets[-1])
     _check_size(n_nodes)
-
-    feature = np.zeros(n_nodes, dtype=np.int32)
-    threshold = np.zeros(n_nodes, dtype=np.float32)
+    feature = np.empty(n_nodes, dtype=np.int32)
+    threshold = np.empty(n_nodes, dtype=np.float32)
     children = np.empty(2 * n_nodes, dtype=np.int32)
-    nan_left = np.zeros(n_nodes, dtype=np.uint8)
-    value = np.zeros(n_nodes, dtype=np.float64)
-    tree_depth = np.empty(len(trees), dtype=np.int32)
-
-    for t, tree in enumerate(trees):
-        lo, hi = int(tree_offsets[t]), int(tree_offsets[t + 1])
-        left = tree.children_left
-        right = tree.children_right
-        leaf = left == _LEAF
-        own = np.arange(lo, hi, dtype=np.int64)
-        children[2 * lo : 2 * hi : 2] = np.where(leaf, own, left + lo)
-        children[2 * lo + 1 : 2 * hi : 2] = np.where(leaf, own, right + lo)
-        feature[lo:hi] = np.where(leaf, 0, tree.feature)
-        threshold[lo:hi] = np.where(leaf, np.float32(0), float32_floor(tree.threshold))
-        nan_left[lo:hi] = np.where(leaf, 0, tree.missing_go_to_left)
-        value[lo:hi] = np.where(leaf, tree.value[:, 0, 0], 0.0)
-        tree_depth[t] = tree.max_depth
-
+    nan_left = np.empty(n_nodes, dtype=np.uint8)
+    value = np.empty(n_nodes, dtype=np.float64)
     forest_offsets = np.zeros(len(forests) + 1, dtype=np.int64)
-    np.cumsum([len(est.estimators_) for est in forests], out=forest_offsets[1:])
+    np.cumsum([len(counts) for _, counts, _ in parts], out=forest_offsets[1:])
+    for r, (fields, _, _) in enumerate(parts):
+        t0, t1 = int(forest_offsets[r]), int(forest_offsets[r + 1])
+        _fill(
+            *fields, tree_offsets[t0], feature, threshold, children, nan_left, value,
+            tree_offsets[: t1 + 1], t0,
+        )  # fmt: skip
     return ForestArrays(
         feature=feature,
         threshold=threshold,
@@ -260,7 +244,7 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
         nan_left=nan_left,
         value=value,
         tree_offsets=tree_offsets,
-        tree_depth=tree_depth,
+        tree_depth=np.concatenate([np.asarray(d) for _, _, d in parts]).astype(np.int32),
         forest_offsets=forest_offsets,
         n_features=n_features,
     )
