@@ -24,7 +24,7 @@ import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
 from benchmarks.common import cpu_model, git_commit
-from srgpu.forest.numba_engine import BLOCK, TILE, NumbaEngine
+from srgpu.forest.numba_engine import TILE, NumbaEngine
 
 JOB_ROWS = 1_900_000
 N_TRAIN, N_PRED = 2665, 5
@@ -125,7 +125,7 @@ def run(*, fraction: float, repeats: int, trees: int, seed: int) -> dict:
             "fraction_of_job_rows": fraction,
             "job_rows": JOB_ROWS,
             "repeats_best_of": repeats,
-            "numba_block_rows": BLOCK,
+            "numba_kernel": "tile partitioned down each tree, bounding-box skips, Morton order",
             "numba_tile_rows": TILE,
             "seed": seed,
         },

@@ -12,7 +12,7 @@ from srgpu.errors import BackendError, ConfigError, InputError
 from srgpu.forest import numba_engine
 from srgpu.forest.arrays import float32_floor, forest_arrays
 from srgpu.forest.engines import get_engine
-from srgpu.forest.numba_engine import BLOCK, ORDER_MIN_TREES, TILE, NumbaEngine, row_order
+from srgpu.forest.numba_engine import ORDER_MIN_TREES, TILE, NumbaEngine, row_order
 from srgpu.forest.protocol import CompiledForests, InferenceEngine
 from srgpu.forest.sklearn_engine import SklearnEngine
 from tests import requires_nvforest
@@ -111,7 +111,7 @@ def test_forest_fitted_with_nan():
     assert np.array_equal(NumbaEngine().compile([rf]).predict(Q), _reference([rf], Q))
 
 
-@pytest.mark.parametrize("n_rows", [0, 1, BLOCK - 1, BLOCK + 1, TILE + 3, 2 * TILE + BLOCK])
+@pytest.mark.parametrize("n_rows", [0, 1, 2, 15, TILE - 1, TILE + 3, 2 * TILE + 16])
 def test_row_counts(n_rows):
     forests = [_fit(s, trees=4 + s)[0] for s in range(3)]
     Q = np.random.default_rng(n_rows).normal(size=(n_rows, 5))
@@ -169,22 +169,45 @@ def test_ordered_walk_equals_sklearn(monkeypatch):
 
 
 @pytest.mark.parametrize("trees", [12, ORDER_MIN_TREES])
-def test_blocks_straddling_thresholds(trees):
-    """Blocks whose rows differ by one float32 step around a threshold: the block's bounding box
-    sits exactly on the split, and each row must still take its own side (given order with 12
-    trees, Morton order with 128)."""
+def test_rows_straddling_thresholds(trees):
+    """Rows on a threshold and one float32 step either side of it each take their own side,
+    predicted all together (given order with 12 trees, Morton order with 128) and group by group:
+    then a tile's bounding box sits exactly on the split (all rows on it: every row goes left; all
+    one step above: every row goes right), the case where a wrong skip would show."""
     forests = [_fit(53, trees=trees)[0]]
     base = _at_thresholds(forests, 5, 5).astype(np.float32)[:300]
     rng = np.random.default_rng(6)
     groups = []
     for row in base:
-        g = np.repeat(row[None, :], BLOCK, axis=0)
+        g = np.repeat(row[None, :], 16, axis=0)
         f = rng.integers(0, 5)
         g[::3, f] = np.nextafter(g[::3, f], np.float32(np.inf))
         g[1::3, f] = np.nextafter(g[1::3, f], np.float32(-np.inf))
-        groups.append(g)
+        up = np.repeat(row[None, :], 4, axis=0)
+        up[:, f] = np.nextafter(up[:, f], np.float32(np.inf))
+        groups += [g, np.repeat(row[None, :], 4, axis=0), up]
     Q = np.concatenate(groups)
+    compiled = NumbaEngine().compile(forests)
+    ref = _reference(forests, Q)
+    assert np.array_equal(compiled.predict(Q), ref)
+    alone = np.concatenate([compiled.predict(g) for g in groups[:150]], axis=1)
+    assert np.array_equal(alone, ref[:, : alone.shape[1]])
+
+
+def test_nan_in_one_feature_of_a_narrow_tile():
+    """A tile whose rows are close together (their box decides the upper levels) with NaN in one
+    feature only: nodes on the other features may be skipped, nodes on the NaN feature not; NaN
+    goes where ``missing_go_to_left`` sends it, both ways."""
+    rf, X = _fit(14, nan=True, trees=ORDER_MIN_TREES)
+    forests = [rf]
+    rng = np.random.default_rng(8)
+    centre = np.nanmedian(X, axis=0)
+    Q = centre + rng.normal(scale=0.05, size=(3000, X.shape[1]))
+    Q[rng.random(len(Q)) < 0.3, 2] = np.nan
+    Q[:50, 2] = np.nan
     assert np.array_equal(NumbaEngine().compile(forests).predict(Q), _reference(forests, Q))
+    mgl = np.concatenate([e.tree_.missing_go_to_left[e.tree_.feature == 2] for e in rf])
+    assert mgl.any() and not mgl.all()
 
 
 def test_repeated_rows_are_walked_once(monkeypatch):

@@ -1,33 +1,35 @@
-"""CPU inference engine: a numba kernel that walks blocks of rows through each tree in lockstep.
+"""CPU inference engine: a numba kernel that partitions a tile of rows down each tree.
 
 Why it is faster than scikit-learn. scikit-learn walks one row down one tree at a time; whether
 the row goes left or right is a data-dependent branch that the CPU mispredicts about every
-second level (~15 cycles each). This kernel walks ``BLOCK`` rows through a tree together and picks
-each child by index arithmetic, ``children[2 * node + (not x <= threshold)]`` (a ``setb`` in the
-machine code, no jump), so the 16 independent walks overlap in the CPU's pipeline. A leaf points
-to itself, so rows that reach their leaf early just stay there until the deepest row of the block
-has arrived (one well-predicted loop exit per block). Rows are processed in tiles of ``TILE`` rows
-(transposed to feature-major, L2-resident) so that each tree's nodes are fetched from memory once
-per tile rather than once per row.
+second level (~15 cycles each), and each step waits for the load of the step before. This kernel
+turns the walk inside out: it takes a **tile** of ``TILE`` rows (copied feature-major, L2
+resident) and pushes the whole tile down each tree at once, node by node, depth first. At an
+inner node it **partitions** the rows that reached it (a list of row numbers) into those going
+left and those going right, with a loop whose iterations are independent: load the row number,
+load its value of the node's feature, compare, write the row number at the next slot from the
+front *and* at the next slot from the back of the child list, advance one of the two counters by
+the comparison (``setbe``/``seta`` + add: no jump, checked in the machine code). The CPU runs many
+iterations of that loop at once, about 2.5 cycles a row and level, instead of ~10 for one
+mispredicted, load-bound step. A leaf adds its value to the accumulator of each of its rows.
+Subtrees no row reaches are never visited.
 
-A block starts as one: while the bounding box of its rows (per-feature minimum and maximum,
-computed once per tile) lies on one side of a node's threshold, every row would take that
-child, so the block takes one step for all its rows; from the first node that splits the box,
-the rows walk separately in lockstep (1.12-1.17x on one thread, 1.06-1.09x on two, with the
-Morton order below). A block walks as deep as its deepest row (on i.i.d. rows ~1.5x the mean
-path). ``predict``
-therefore visits the rows in a locality-preserving order (:func:`row_order`: a Morton / Z-order
-curve over per-feature rank quantiles), so that the rows of a block are neighbours in predictor
-space, take nearly the same paths and reach their leaves at nearly the same depth. Each row's
-result is unchanged (it is written back to its own position); only the order of work changes.
+The tile's **bounding box** (per-feature minimum and maximum, computed once per tile) skips
+whole levels: at a node whose threshold lies outside the box on its feature, every row of the
+tile goes the same way, so the kernel moves to that child without touching the rows. Rows are
+visited in a locality-preserving order (:func:`row_order`: a Morton / Z-order curve over
+per-feature rank quantiles), so a tile covers a compact region of predictor space: it skips
+more levels and reaches fewer leaves. Each row's result is written back to its own position;
+only the order of work changes.
 
 Bit-identity with ``RandomForestRegressor.predict`` (``n_jobs=1``): thresholds are the largest
 float32 not above scikit-learn's float64 thresholds (exact comparison, see
 :mod:`srgpu.forest.arrays`), X is cast to float32 as scikit-learn does, each row's leaf values
-are added to a float64 accumulator starting at 0 in estimator order, and the sum is divided by the
-number of trees. ``fastmath`` is off, so LLVM may not reassociate the sum. NaN follows
-scikit-learn's ``missing_go_to_left``; tiles holding a NaN use a variant of the walk that tests
-for it (about 25 % slower), other tiles the plain walk.
+are added to a float64 accumulator starting at 0 in estimator order (trees one after another),
+and the sum is divided by the number of trees. ``fastmath`` is off, so LLVM may not reassociate
+the sum. NaN follows scikit-learn's ``missing_go_to_left``: a NaN fails ``x > threshold``, so it
+goes left by itself; only a node that sends NaN right, on a feature with a NaN in the tile, uses
+a partition loop that tests for it, and such a feature's box is NaN (never skipped).
 """
 
 from __future__ import annotations
@@ -44,67 +46,84 @@ from srgpu.errors import ConfigError
 from srgpu.forest.arrays import ForestArrays, forest_arrays
 from srgpu.forest.protocol import check_rows
 
-BLOCK = 16
-"""Rows walked through one tree in lockstep (independent dependency chains in flight)."""
-
 TILE = 4096
-"""Rows per tile: the unit of parallel work; a multiple of ``BLOCK``."""
+"""Rows per tile: the unit of parallel work and of one partitioned walk down a tree."""
+
+_U = np.uint64
 
 
 @njit(cache=True, fastmath=False, boundscheck=False, inline="always")
-def _walk_block(xt, b0, lo, hi, feature, threshold, children, value, root, node, acc):
-    """Walk rows ``b0 .. b0 + BLOCK`` of the tile ``xt`` through the tree rooted at ``root``
-    and add each row's leaf value to ``acc``.
+def _walk_tile(
+    xt, tile, m, feature, threshold, children, nan_left, value, root, acc, rows, stack, lo, hi,
+    nan_in,
+):  # fmt: skip
+    """Push rows ``0 .. m`` of the tile ``xt`` (feature-major, ``tile`` rows a feature) down the
+    tree rooted at ``root`` and add each row's leaf value to ``acc``.
 
-    First the block walks as one while its bounding box (``lo``/``hi``: per-feature minimum and
-    maximum of its rows) lies on one side of each threshold: every row would take that child, so
-    one step stands for ``BLOCK``. Where the box straddles a threshold the rows go on
-    separately, in lockstep, from that node. Index arithmetic is unsigned so that numba emits no
-    negative-index wraparound code."""
-    n = root
-    while True:  # shared prefix: x <= hi[f] <= t (all left) or x >= lo[f] > t (all right)
-        f = np.uint64(feature[n])
-        t = threshold[n]
-        right = lo[f] > t
-        c = children[np.uint64(2) * np.uint64(n) + np.uint64(right)]
-        if c == n or (not right and hi[f] > t):  # a leaf, or the block splits here
-            break
-        n = c
-    for j in range(BLOCK):
-        node[j] = n
-    while True:
-        moved = np.uint32(0)
-        for j in range(BLOCK):
-            n = node[j]
-            x = xt[np.uint64(feature[n]) * np.uint64(TILE) + b0 + np.uint64(j)]
-            c = children[np.uint64(2) * np.uint64(n) + np.uint64(not x <= threshold[n])]
-            moved |= c ^ n
-            node[j] = c
-        if moved == 0:
-            break
-    for j in range(BLOCK):
-        acc[b0 + np.uint64(j)] += value[node[j]]
-
-
-@njit(cache=True, fastmath=False, boundscheck=False, inline="always")
-def _walk_block_nan(xt, b0, feature, threshold, children, nan_left, value, root, node, acc):
-    """:func:`_walk_block` with scikit-learn's rule for NaN: it goes left where
-    ``nan_left[node]`` (``missing_go_to_left``), else right."""
-    for j in range(BLOCK):
-        node[j] = root
-    while True:
-        moved = np.uint32(0)
-        for j in range(BLOCK):
-            n = node[j]
-            x = xt[np.uint64(feature[n]) * np.uint64(TILE) + b0 + np.uint64(j)]
-            go_right = (x > threshold[n]) | ((x != x) & (nan_left[n] == 0))
-            c = children[np.uint64(2) * np.uint64(n) + np.uint64(go_right)]
-            moved |= c ^ n
-            node[j] = c
-        if moved == 0:
-            break
-    for j in range(BLOCK):
-        acc[b0 + np.uint64(j)] += value[node[j]]
+    ``rows`` (3 x ``tile``) holds row numbers: the first third is ``0 .. tile`` and is only read
+    (the root's list); a partition reads the first or the last third and writes the middle one,
+    or reads the middle one and writes the last, so a node's list is never overwritten before its
+    children have read it. ``stack`` (depth x 3) holds the right children still to visit: node,
+    start, end. ``lo``/``hi``: the tile's per-feature bounding box; ``nan_in``: features with a
+    NaN in the tile (their box is NaN: never skipped). Unsigned index arithmetic: numba then emits
+    no negative-index wraparound code."""
+    one = _U(1)
+    stack[0, 0] = root
+    stack[0, 1] = _U(0)
+    stack[0, 2] = m
+    sp = one
+    while sp > _U(0):
+        sp -= one
+        n = stack[sp, 0]
+        s = stack[sp, 1]
+        e = stack[sp, 2]
+        while True:
+            left = _U(children[_U(2) * n])
+            if left == n:  # a leaf points to itself
+                v = value[n]
+                for i in range(s, e):
+                    acc[_U(rows[i])] += v
+                break
+            f = _U(feature[n])
+            t = threshold[n]
+            if hi[f] <= t:  # the whole box is left of the threshold
+                n = left
+                continue
+            if t < lo[f]:  # ... or right of it
+                n = _U(children[_U(2) * n + one])
+                continue
+            col = f * tile
+            d = s + tile if s < _U(2) * tile else s - tile  # the other third
+            nl = d  # next left slot, from the front
+            nr = d + (e - s) - one  # next right slot, from the back
+            if nan_in[f] and nan_left[n] == 0:
+                for i in range(s, e):
+                    r = rows[i]
+                    x = xt[col + _U(r)]
+                    go = _U((x > t) | (x != x))
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            else:
+                for i in range(s, e):
+                    r = rows[i]
+                    go = _U(xt[col + _U(r)] > t)
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            end = d + (e - s)
+            if nl < end:  # some rows go right: visit later
+                stack[sp, 0] = _U(children[_U(2) * n + one])
+                stack[sp, 1] = nl
+                stack[sp, 2] = end
+                sp += one
+            if nl == d:  # none go left
+                break
+            n = left
+            s = d
+            e = nl
 
 
 ORDER_MIN_ROWS = 1024
@@ -177,8 +196,9 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 @njit(parallel=True, cache=True, fastmath=False)
 def _predict_kernel(
-    X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets
-):
+    X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
+    max_depth,
+):  # fmt: skip
     """Forest means of every forest for every row of ``X`` (float32, C order), shape
     ``(n_forests, n_rows)``. Tiles are made of the rows ``order[t0:t0 + TILE]`` and results go
     back to those rows. Parallel over tiles; each tile runs all forests."""
@@ -189,48 +209,41 @@ def _predict_kernel(
     for tile in prange(n_tiles):
         t0 = tile * TILE
         m = min(TILE, n_rows - t0)
-        n_blocks = (m + BLOCK - 1) // BLOCK
-        xt = np.zeros(n_features * TILE, dtype=np.float32)
-        has_nan = False
+        xt = np.empty(n_features * TILE, dtype=np.float32)
         for i in range(m):
             row = order[t0 + i]
             for f in range(n_features):
-                v = X[row, f]
-                has_nan |= v != v
-                xt[f * TILE + i] = v
-        # per-block bounding boxes; padding rows of the last block repeat its last row
-        for i in range(m, n_blocks * BLOCK):
-            for f in range(n_features):
-                xt[f * TILE + i] = xt[f * TILE + m - 1]
-        lo = np.empty((n_blocks, n_features), dtype=np.float32)
-        hi = np.empty((n_blocks, n_features), dtype=np.float32)
-        for k in range(n_blocks):
-            for f in range(n_features):
-                a = xt[f * TILE + k * BLOCK]
-                b = a
-                for j in range(1, BLOCK):
-                    v = xt[f * TILE + k * BLOCK + j]
+                xt[f * TILE + i] = X[row, f]
+        lo = np.empty(n_features, dtype=np.float32)
+        hi = np.empty(n_features, dtype=np.float32)
+        nan_in = np.zeros(n_features, dtype=np.bool_)
+        for f in range(n_features):
+            a = np.float32(np.inf)
+            b = np.float32(-np.inf)
+            for i in range(m):
+                v = xt[f * TILE + i]
+                if v != v:
+                    nan_in[f] = True
+                else:
                     a = min(a, v)
                     b = max(b, v)
-                lo[k, f] = a
-                hi[k, f] = b
+            if nan_in[f]:  # NaN may go either way: never skip on this feature (a comparison
+                a = np.float32(np.nan)  # with NaN is false, even against a threshold of +inf,
+                b = np.float32(np.nan)  # scikit-learn's "missing values go right" split)
+            lo[f] = a
+            hi[f] = b
+        rows = np.empty(3 * TILE, dtype=np.uint32)
+        for i in range(TILE):
+            rows[i] = i
+        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
         acc = np.empty(TILE, dtype=np.float64)
-        node = np.empty(BLOCK, dtype=np.uint32)
         for r in range(n_forests):
             acc[:] = 0.0
             for t in range(forest_offsets[r], forest_offsets[r + 1]):
-                root = np.uint32(tree_offsets[t])
-                for k in range(n_blocks):
-                    b0 = np.uint64(k * BLOCK)
-                    if has_nan:
-                        _walk_block_nan(
-                            xt, b0, feature, threshold, children, nan_left, value, root, node, acc
-                        )
-                    else:
-                        _walk_block(
-                            xt, b0, lo[k], hi[k], feature, threshold, children, value, root,
-                            node, acc,
-                        )  # fmt: skip
+                _walk_tile(
+                    xt, _U(TILE), _U(m), feature, threshold, children, nan_left, value,
+                    _U(tree_offsets[t]), acc, rows, stack, lo, hi, nan_in,
+                )  # fmt: skip
             n_trees = forest_offsets[r + 1] - forest_offsets[r]
             for i in range(m):
                 out[r, order[t0 + i]] = acc[i] / n_trees
@@ -304,6 +317,7 @@ class NumbaCompiledForests:
             a.value,
             a.tree_offsets,
             forest_offsets,
+            int(a.tree_depth.max(initial=0)),
         )
         n = _check_threads(threads if threads is not None else self.threads)
         if n is None:
