@@ -32,6 +32,10 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
         labels.append("vs R per\nreplicate (1 core)")
         values.append(r["per_replicate_1_core_r"])
         colors.append("C2")
+        if "full_job_extrapolated_1_core_r" in r:
+            labels.append("vs R full job\n(1 core, extrap.)")
+            values.append(r["full_job_extrapolated_1_core_r"])
+            colors.append("C2")
     ax.bar(range(len(values)), values, color=colors)
     ax.axhline(3, color="k", ls="--", lw=0.8, label="target 3x (sklearn)")
     if r:

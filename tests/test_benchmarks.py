@@ -66,6 +66,8 @@ def test_e2e_result_is_valid(tiny_results):
     if r["available"]:
         assert _finite_positive(r["SR"]["fit_s"] + r["SR"]["predict_s"])
         assert _finite_positive(d["speedup_vs_r"]["per_replicate_1_core_r"])
+        assert _finite_positive(d["speedup_vs_r"]["full_job_extrapolated_1_core_r"])
+        assert _finite_positive(d["extrapolated_full_job"]["hours"]["r_randomforest_1_core"])
     else:
         assert "reason" in r
     text = json.dumps(d)

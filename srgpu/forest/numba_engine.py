@@ -11,8 +11,9 @@ load its value of the node's feature, compare, write the row number at the next 
 front *and* at the next slot from the back of the child list, advance one of the two counters by
 the comparison (``setbe``/``seta`` + add: no jump, checked in the machine code). The CPU runs many
 iterations of that loop at once, about 2.5 cycles a row and level, instead of ~10 for one
-mispredicted, load-bound step. A leaf adds its value to the accumulator of each of its rows.
-Subtrees no row reaches are never visited.
+mispredicted, load-bound step. A leaf adds its value to the accumulator of each of its rows; a
+node whose two children are leaves does that directly (the value picked by the comparison), with
+no list to write. Subtrees no row reaches are never visited.
 
 The tile's **bounding box** (per-feature minimum and maximum, computed once per tile) skips
 whole levels: at a node whose threshold lies outside the box on its feature, every row of the
@@ -55,7 +56,7 @@ _U = np.uint64
 @njit(cache=True, fastmath=False, boundscheck=False, inline="always")
 def _walk_tile(
     xt, tile, m, feature, threshold, children, nan_left, value, root, acc, rows, stack, lo, hi,
-    nan_in,
+    nan_in, leaf_value,
 ):  # fmt: skip
     """Push rows ``0 .. m`` of the tile ``xt`` (feature-major, ``tile`` rows a feature) down the
     tree rooted at ``root`` and add each row's leaf value to ``acc``.
@@ -65,8 +66,8 @@ def _walk_tile(
     or reads the middle one and writes the last, so a node's list is never overwritten before its
     children have read it. ``stack`` (depth x 3) holds the right children still to visit: node,
     start, end. ``lo``/``hi``: the tile's per-feature bounding box; ``nan_in``: features with a
-    NaN in the tile (their box is NaN: never skipped). Unsigned index arithmetic: numba then emits
-    no negative-index wraparound code."""
+    NaN in the tile (their box is NaN: never skipped). ``leaf_value``: two float64 of scratch.
+    Unsigned index arithmetic: numba then emits no negative-index wraparound code."""
     one = _U(1)
     stack[0, 0] = root
     stack[0, 1] = _U(0)
@@ -93,10 +94,26 @@ def _walk_tile(
                 n = _U(children[_U(2) * n + one])
                 continue
             col = f * tile
+            nan_right = nan_in[f] and nan_left[n] == 0
+            right = _U(children[_U(2) * n + one])
+            if _U(children[_U(2) * left]) == left and _U(children[_U(2) * right]) == right:
+                # both children are leaves: add each row's value, no list to write
+                leaf_value[0] = value[left]
+                leaf_value[1] = value[right]
+                if nan_right:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        x = xt[col + r]
+                        acc[r] += leaf_value[_U((x > t) | (x != x))]
+                else:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        acc[r] += leaf_value[_U(xt[col + r] > t)]
+                break
             d = s + tile if s < _U(2) * tile else s - tile  # the other third
             nl = d  # next left slot, from the front
             nr = d + (e - s) - one  # next right slot, from the back
-            if nan_in[f] and nan_left[n] == 0:
+            if nan_right:
                 for i in range(s, e):
                     r = rows[i]
                     x = xt[col + _U(r)]
@@ -115,7 +132,7 @@ def _walk_tile(
                     nr -= go
             end = d + (e - s)
             if nl < end:  # some rows go right: visit later
-                stack[sp, 0] = _U(children[_U(2) * n + one])
+                stack[sp, 0] = right
                 stack[sp, 1] = nl
                 stack[sp, 2] = end
                 sp += one
@@ -237,12 +254,13 @@ def _predict_kernel(
             rows[i] = i
         stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
         acc = np.empty(TILE, dtype=np.float64)
+        leaf_value = np.empty(2, dtype=np.float64)
         for r in range(n_forests):
             acc[:] = 0.0
             for t in range(forest_offsets[r], forest_offsets[r + 1]):
                 _walk_tile(
                     xt, _U(TILE), _U(m), feature, threshold, children, nan_left, value,
-                    _U(tree_offsets[t]), acc, rows, stack, lo, hi, nan_in,
+                    _U(tree_offsets[t]), acc, rows, stack, lo, hi, nan_in, leaf_value,
                 )  # fmt: skip
             n_trees = forest_offsets[r + 1] - forest_offsets[r]
             for i in range(m):
