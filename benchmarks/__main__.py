@@ -56,7 +56,7 @@ def summary_lines(e2e: dict, scaling: dict | None) -> str:
             f"x{r['per_replicate_r_perfectly_parallel_on_all_cores']:.2f} (R on all cores)"
         )
         lines.append(
-            "vs R randomForest, full job (extrap.)  : "
+            "vs R randomForest, full job (extrap.) : "
             f"x{r['full_job_extrapolated_1_core_r']:.2f} (R 1 core, "
             f"{x['hours']['r_randomforest_1_core']:.0f} h), "
             f"x{r['full_job_extrapolated_r_perfectly_parallel_on_all_cores']:.2f} (R on all cores)"

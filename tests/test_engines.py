@@ -12,7 +12,14 @@ from srgpu.errors import BackendError, ConfigError, InputError
 from srgpu.forest import numba_engine
 from srgpu.forest.arrays import float32_floor, forest_arrays
 from srgpu.forest.engines import get_engine
-from srgpu.forest.numba_engine import ORDER_MIN_TREES, TILE, NumbaEngine, row_order
+from srgpu.forest.numba_engine import (
+    MIN_TILE,
+    ORDER_MIN_TREES,
+    TILE,
+    NumbaEngine,
+    row_order,
+    tile_rows,
+)
 from srgpu.forest.protocol import CompiledForests, InferenceEngine
 from srgpu.forest.sklearn_engine import SklearnEngine
 from tests import requires_nvforest
@@ -111,13 +118,39 @@ def test_forest_fitted_with_nan():
     assert np.array_equal(NumbaEngine().compile([rf]).predict(Q), _reference([rf], Q))
 
 
-@pytest.mark.parametrize("n_rows", [0, 1, 2, 15, TILE - 1, TILE + 3, 2 * TILE + 16])
+@pytest.mark.parametrize(
+    "n_rows", [0, 1, 2, 15, MIN_TILE + 1, TILE - 1, TILE + 3, 2 * TILE + 16, 8 * TILE + 5]
+)
 def test_row_counts(n_rows):
     forests = [_fit(s, trees=4 + s)[0] for s in range(3)]
     Q = np.random.default_rng(n_rows).normal(size=(n_rows, 5))
     got = NumbaEngine().compile(forests).predict(Q)
     assert got.shape == (3, n_rows)
     assert np.array_equal(got, SklearnEngine().compile(forests).predict(Q))
+
+
+def test_tile_rows():
+    assert tile_rows(95_000, 2) == TILE  # the benchmark's 5 %: 24 tiles of 4096
+    assert tile_rows(19_000, 2) == 2048  # 1 %: 10 tiles of 2048, not 5 of 4096 on 2 threads
+    assert tile_rows(19_000, 1) == TILE
+    assert tile_rows(500, 2) == MIN_TILE == tile_rows(0, 1)
+    assert tile_rows(10**7, 64) == TILE
+    for n, th in [(1, 1), (5000, 2), (40_000, 3), (10**6, 16)]:
+        t = tile_rows(n, th)
+        assert MIN_TILE <= t <= TILE and t & (t - 1) == 0
+        assert t == MIN_TILE or n >= 4 * th * t
+
+
+@pytest.mark.parametrize("tile", [MIN_TILE, 2048, TILE])
+def test_tile_size_does_not_change_result(monkeypatch, tile):
+    """Every tile size gives scikit-learn's bits (ordered walk, NaN, repeats, ragged last tile)."""
+    monkeypatch.setattr(numba_engine, "tile_rows", lambda n, threads: tile)
+    forests = [_fit(60, trees=ORDER_MIN_TREES)[0], _fit(61, trees=9)[0]]
+    rng = np.random.default_rng(9)
+    Q = rng.normal(size=(3 * TILE + 77, 5))
+    Q[rng.random(Q.shape) < 0.01] = np.nan
+    Q[-200:] = Q[:200]
+    assert np.array_equal(NumbaEngine().compile(forests).predict(Q), _reference(forests, Q))
 
 
 def test_packed_replicates_with_different_tree_counts():
