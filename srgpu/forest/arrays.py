@@ -13,9 +13,10 @@ after tree):
   scikit-learn casts X to float32 and tests ``x <= threshold`` in float64; for every float32 ``x``
   (and NaN) that test equals ``x <= threshold32``, so a float32 kernel is exact.
 * ``children[2 n]``, ``children[2 n + 1]`` (int32): global indices of the left and right child.
-  A leaf points to itself twice, so a walk that has reached a leaf stays there: a kernel can walk
-  a block of rows through a tree in lockstep without a per-row "am I done" branch, and the child
-  is ``children[2 n + (not x <= threshold)]``, an index computation that cannot become a jump.
+  A leaf points to itself twice: ``children[2 n] == n`` marks a leaf (the numba kernel's test),
+  and a walk that has reached a leaf stays there, so a kernel may also walk rows in lockstep
+  without a per-row "am I done" branch, the child being ``children[2 n + (not x <= threshold)]``,
+  an index computation that cannot become a jump.
 * ``nan_left[n]`` (uint8): 1 where a NaN goes left (scikit-learn's ``missing_go_to_left``: for a
   tree fitted without missing values, NaN follows the child that held more training samples).
 * ``value[n]`` (float64): the leaf's prediction (scikit-learn's ``tree_.value[n, 0, 0]``), 0 at an

@@ -370,7 +370,7 @@ class NumbaCompiledForests:
 
 class NumbaEngine:
     """The CPU inference engine (``name = "numba"``): bit-identical to scikit-learn's
-    ``predict`` with ``n_jobs=1``, about 3x faster per core (see ``docs/performance.md``).
+    ``predict`` with ``n_jobs=1``, about 6x faster per core (see ``docs/performance.md``).
 
     ``threads``: default number of threads of ``predict`` (``None``: numba's setting).
     """
