@@ -52,6 +52,46 @@ def test_forest_arrays_of_grown_forests_equal_those_of_their_sklearn_twins():
     assert fast.n_features == slow.n_features == 5
 
 
+def test_forest_grown_in_parts_flattens_and_predicts_as_one(monkeypatch):
+    """fit_forest keeps the grower's chunks as parts (not joined): flattening them part by part
+    gives the arrays of the joined forest and of the scikit-learn twin; ``trees`` joins them."""
+    from srgpu.forest import numba_train
+
+    real = numba_train.grow_tree_parts
+    monkeypatch.setattr(
+        numba_train, "grow_tree_parts", lambda *a, **k: real(*a, **{**k, "chunk": 4})
+    )
+    grown, ref, X = _pair(6, trees=11)
+    assert [p.n_trees for p in grown.parts] == [4, 4, 3]
+    assert grown.n_estimators == 11 and grown.trees.n_trees == 11
+    monkeypatch.undo()
+    single, _, _ = _pair(6, trees=11)
+    assert len(single.parts) == 1
+    assert np.array_equal(grown.trees.nodes, single.parts[0].nodes)
+    a, b = forest_arrays([grown, single]), forest_arrays([ref, ref])
+    for name in FIELDS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert np.array_equal(a.forest_offsets, [0, 11, 22])
+    assert np.array_equal(NumbaEngine().compile([grown]).predict(X)[0], ref.predict(X))
+    assert np.array_equal(grown.predict(X), ref.predict(X))
+    again = pickle.loads(pickle.dumps(grown))
+    assert len(again.parts) == 3 and np.array_equal(again.predict(X), ref.predict(X))
+
+
+def test_threaded_fill_equals_serial_fill(monkeypatch):
+    """Large batches are filled by several threads, block by block: same arrays."""
+    from srgpu.forest import arrays
+
+    pairs = [_pair(s, trees=t) for s, t in [(7, 9), (8, 14), (9, 3)]]
+    forests = [g for g, _, _ in pairs] + [r for _, r, _ in pairs]
+    serial = forest_arrays(forests)
+    monkeypatch.setattr(arrays, "FILL_PARALLEL_NODES", 0)
+    monkeypatch.setattr(arrays.os, "cpu_count", lambda: 4)
+    threaded = forest_arrays(forests)
+    for name in (*FIELDS, "forest_offsets"):
+        assert np.array_equal(getattr(threaded, name), getattr(serial, name)), name
+
+
 def test_engines_and_per_replicate_validation_path():
     pairs = [_pair(s) for s in (4, 5)]
     forests = [g for g, _, _ in pairs]

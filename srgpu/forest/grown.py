@@ -1,13 +1,15 @@
 """A forest grown by srgpu's numba grower, kept as flat arrays until someone needs objects.
 
 :func:`srgpu.forest.train.fit_forest` (``trainer="numba"``) returns a :class:`GrownForest`: the
-trees of one forest as :class:`~srgpu.forest.numba_train.GrownTrees` (scikit-learn's own node
-records, tree after tree) plus the ``DecisionTreeRegressor`` parameters and per-tree seeds. It
+trees of one forest as :class:`~srgpu.forest.numba_train.GrownTrees` parts (scikit-learn's own
+node records, tree after tree, one part per chunk the grower grew: the parts are not joined,
+which would copy an SR forest into ~45 MB of fresh memory) plus the ``DecisionTreeRegressor``
+parameters and per-tree seeds. It
 answers what the rest of srgpu asks of a fitted ``RandomForestRegressor``
 (``n_features_in_``, ``n_outputs_``, ``estimators_``, ``feature_importances_``, ``predict``),
 but builds the scikit-learn objects only when one of the last three is used
 (:meth:`GrownForest.to_sklearn`, cached). The hot path never does: the numba inference engine
-flattens a batch of grown forests with a few vectorised array operations
+flattens a batch of grown forests part by part in one compiled pass
 (:func:`srgpu.forest.arrays.forest_arrays`), and the batch's validation predicts through that
 engine. Wrapping 500 trees in scikit-learn objects costs ~8 ms and flattening them again
 ~50 ms per forest, as much as growing them.
@@ -23,27 +25,39 @@ from typing import Any
 
 import numpy as np
 
-from srgpu.forest.numba_train import GrownTrees
+from srgpu.forest.numba_train import GrownTrees, concat_grown
 
 
 @dataclass(eq=False)
 class GrownForest:
-    """One fitted forest from the numba grower (see the module docstring)."""
+    """One fitted forest from the numba grower (see the module docstring): ``parts``, its trees
+    in order, in one or more :class:`~srgpu.forest.numba_train.GrownTrees`."""
 
-    trees: GrownTrees
+    parts: tuple[GrownTrees, ...]
     params: dict
     tree_seeds: np.ndarray
     _sklearn: Any = field(default=None, repr=False)
 
     n_outputs_ = 1
 
+    def __post_init__(self) -> None:
+        self.parts = tuple(self.parts)
+        if not self.parts:
+            raise ValueError("a GrownForest needs at least one part")
+
+    @property
+    def trees(self) -> GrownTrees:
+        """All trees as one :class:`~srgpu.forest.numba_train.GrownTrees` (joined on each call
+        when there are several parts)."""
+        return concat_grown(list(self.parts))
+
     @property
     def n_features_in_(self) -> int:
-        return int(self.trees.n_features)
+        return int(self.parts[0].n_features)
 
     @property
     def n_estimators(self) -> int:
-        return self.trees.n_trees
+        return sum(p.n_trees for p in self.parts)
 
     def to_sklearn(self) -> Any:
         """The equivalent fitted ``RandomForestRegressor`` (built once, then cached)."""

@@ -2,9 +2,9 @@
 
 :func:`grow_forest` grows all trees of one forest and returns them as flat arrays
 (:class:`GrownTrees`); :func:`to_sklearn_trees` wraps them into fitted ``DecisionTreeRegressor``
-objects (:func:`grow_trees` grows a forest a chunk of trees at a time, :func:`fit_trees` also
-wraps it) that
-:func:`srgpu.forest.train.assemble_forest` turns into a ``RandomForestRegressor``.
+objects that :func:`srgpu.forest.train.assemble_forest` turns into a ``RandomForestRegressor``.
+:func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`grow_trees` joins the
+chunks, :func:`fit_trees` also wraps them.
 
 What it reproduces. A tree grown here from the bootstrap rows ``boot`` and the per-tree integer
 ``seed`` is the tree that ``DecisionTreeRegressor(random_state=seed, min_samples_split=nodesize+1,
@@ -895,6 +895,34 @@ def concat_grown(parts: list[GrownTrees]) -> GrownTrees:
     )
 
 
+def grow_tree_parts(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    boot: np.ndarray | None,
+    tree_seeds: np.ndarray,
+    mtry: int,
+    nodesize: int,
+    chunk: int | None = None,
+) -> list[GrownTrees]:
+    """:func:`grow_forest`, ``chunk`` trees at a time (default: as many as keep the grower's
+    node buffer near 16 MB): one :class:`GrownTrees` per chunk, in tree order. The buffer is
+    reused from one chunk to the next, where one buffer for 500 trees would be fresh memory,
+    page-faulted at every forest (about 10 % slower); the parts stay below glibc's 32 MB mmap
+    threshold for the same reason (joined, the 500 trees of an SR forest are ~45 MB of fresh
+    memory: ~0.1 s a forest on a VM that faults pages slowly)."""
+    tree_seeds = np.atleast_1d(tree_seeds)
+    if chunk is None:
+        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
+    return [
+        grow_forest(
+            X, y, boot=None if boot is None else boot[lo : lo + chunk],
+            tree_seeds=tree_seeds[lo : lo + chunk], mtry=mtry, nodesize=nodesize,
+        )
+        for lo in range(0, tree_seeds.shape[0], chunk)
+    ]  # fmt: skip
+
+
 def grow_trees(
     X: np.ndarray,
     y: np.ndarray,
@@ -905,21 +933,12 @@ def grow_trees(
     nodesize: int,
     chunk: int | None = None,
 ) -> GrownTrees:
-    """:func:`grow_forest`, ``chunk`` trees at a time (default: as many as keep the grower's
-    node buffer near 16 MB), joined into one :class:`GrownTrees`: the buffer is reused from one
-    chunk to the next, where one buffer for 500 trees would be fresh memory, page-faulted at
-    every forest (about 10 % slower)."""
-    tree_seeds = np.atleast_1d(tree_seeds)
-    if chunk is None:
-        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
-    parts = [
-        grow_forest(
-            X, y, boot=None if boot is None else boot[lo : lo + chunk],
-            tree_seeds=tree_seeds[lo : lo + chunk], mtry=mtry, nodesize=nodesize,
+    """:func:`grow_tree_parts` joined into one :class:`GrownTrees`."""
+    return concat_grown(
+        grow_tree_parts(
+            X, y, boot=boot, tree_seeds=tree_seeds, mtry=mtry, nodesize=nodesize, chunk=chunk
         )
-        for lo in range(0, tree_seeds.shape[0], chunk)
-    ]  # fmt: skip
-    return concat_grown(parts)
+    )
 
 
 def fit_trees(

@@ -96,13 +96,13 @@ def fit_forest(
     tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
     if trainer == "numba":
         from srgpu.forest.grown import GrownForest
-        from srgpu.forest.numba_train import grow_trees
+        from srgpu.forest.numba_train import grow_tree_parts
 
-        grown = grow_trees(
+        parts = grow_tree_parts(
             X, y, boot=boot, tree_seeds=tree_seeds, mtry=params["max_features"],
             nodesize=forest.nodesize,
         )  # fmt: skip
-        return GrownForest(trees=grown, params=params, tree_seeds=tree_seeds)
+        return GrownForest(parts=parts, params=params, tree_seeds=tree_seeds)
     trees = []
     for t in range(forest.trees):
         tree = DecisionTreeRegressor(random_state=int(tree_seeds[t]), **params)
