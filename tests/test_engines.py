@@ -244,8 +244,8 @@ def test_nan_in_one_feature_of_a_narrow_tile():
 
 
 def test_repeated_rows_are_walked_once(monkeypatch):
-    """A climatology repeated over years: each distinct row is walked once, every copy gets
-    the same bits as scikit-learn's own prediction of it."""
+    """Rows repeated over 31 years (a static field tiled over a yearly grid): each distinct row
+    is walked once, every copy gets the same bits as scikit-learn's own prediction of it."""
     forests = [_fit(52, trees=ORDER_MIN_TREES)[0]]
     rng = np.random.default_rng(4)
     cells = rng.normal(size=(300, 5))

@@ -217,8 +217,8 @@ DISTINCT_MIN_SHARE = 0.05
 def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(U, inverse)`` with ``U[inverse] == X`` (rows compared byte for byte, so equal rows get
     equal predictions by construction), or ``(X, None)`` when fewer than
-    :data:`DISTINCT_MIN_SHARE` of the rows are repeats. A climatology repeated over 31 years has
-    31 copies of every cell's row: the walk then costs 1/31 of the naive one."""
+    :data:`DISTINCT_MIN_SHARE` of the rows are repeats. A grid whose predictors repeat (a static
+    field tiled over the years of a yearly grid) is then walked once per distinct row."""
     X = np.ascontiguousarray(X)
     keys = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
