@@ -24,16 +24,16 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
     values.append(e2e["training_speedup_vs_sklearn_fit"])
     labels.append("end to end\n(measured)")
     values.append(e2e["speedup_vs_sklearn"])
-    labels.append("end to end\n(full job, extrap.)")
+    labels.append("end to end\n(full job,\nextrap.)")
     values.append(e2e["extrapolated_full_job"]["speedup_vs_sklearn"])
     colors = ["C0"] * len(values)
     r = e2e.get("speedup_vs_r")
     if r:
-        labels.append("vs R per\nreplicate (1 core)")
+        labels.append("vs R per\nreplicate\n(1 core)")
         values.append(r["per_replicate_1_core_r"])
         colors.append("C2")
         if "full_job_extrapolated_1_core_r" in r:
-            labels.append("vs R full job\n(1 core, extrap.)")
+            labels.append("vs R full\njob (1 core,\nextrap.)")
             values.append(r["full_job_extrapolated_1_core_r"])
             colors.append("C2")
     ax.bar(range(len(values)), values, color=colors)
@@ -41,7 +41,7 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
     if r:
         ax.axhline(10, color="C2", ls="--", lw=0.8, label="target 10x (R)")
     ax.axhline(1, color="grey", lw=0.8)
-    ax.set_xticks(range(len(values)), labels, fontsize=8)
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
     ax.set_ylabel("srgpu speed-up (x)")
     ax.set_title("srgpu vs scikit-learn (blue) and R randomForest (green)", fontsize=10)
     for i, v in enumerate(values):
@@ -109,6 +109,17 @@ def plot(e2e: dict, scaling: dict | None, path: Path) -> Path:
                 ms=12,
                 color="C2",
                 label="srgpu bench_memory: 2000 reps x 1.9 M rows (est.)",
+            )
+        grid = sorted(path.parent.glob("fullgrid-*.json"))
+        if grid:  # measured over every row of the 0.5 deg grid with full-size forests
+            pts = json.loads(grid[-1].read_text())["points"]
+            axes[1, 1].plot(
+                [p["replicates"] for p in pts],
+                [p["peak_rss_mb"] / 1024 for p in pts],
+                "P-",
+                ms=9,
+                color="C3",
+                label="srgpu 0.5 deg full grid, 500 trees (measured)",
             )
         axes[1, 1].axhline(4, color="k", ls="--", lw=0.8, label="target 4 GB")
         for a, yl, t in (
