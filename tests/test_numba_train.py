@@ -44,16 +44,17 @@ def _sk_tree(X, y, rows, *, nodesize, mtry, seed):
 
 def _tree_slice(g: GrownTrees, t: int) -> dict:
     lo, hi = int(g.tree_offsets[t]), int(g.tree_offsets[t + 1])
+    n = g.nodes[lo:hi]
     return {
-        "children_left": g.left[lo:hi],
-        "children_right": g.right[lo:hi],
-        "feature": g.feature[lo:hi],
-        "threshold": g.threshold[lo:hi],
-        "n_node_samples": g.n_node_samples[lo:hi],
-        "weighted_n_node_samples": g.weighted_n_node_samples[lo:hi],
-        "missing_go_to_left": g.missing_go_to_left[lo:hi],
+        "children_left": n["left_child"],
+        "children_right": n["right_child"],
+        "feature": n["feature"],
+        "threshold": n["threshold"],
+        "n_node_samples": n["n_node_samples"],
+        "weighted_n_node_samples": n["weighted_n_node_samples"],
+        "missing_go_to_left": n["missing_go_to_left"],
         "value": g.value[lo:hi],
-        "impurity": g.impurity[lo:hi],
+        "impurity": n["impurity"],
         "max_depth": int(g.max_depth[t]),
     }
 
@@ -130,7 +131,8 @@ def test_fewer_rows_than_a_split_needs_is_one_leaf():
     ref = _sk_tree(X, y, None, nodesize=5, mtry=3, seed=0)
     assert ref.node_count == 1
     _assert_same_tree(g, 0, ref)
-    assert g.left[0] == -1 and g.feature[0] == -2 and g.threshold[0] == -2.0
+    n = g.nodes
+    assert n["left_child"][0] == -1 and n["feature"][0] == -2 and n["threshold"][0] == -2.0
     assert g.value[0] == pytest.approx(y.mean(), rel=1e-15)
 
 
@@ -153,7 +155,7 @@ def test_constant_feature_column_is_never_split_on():
     for mtry in (4, 1):
         g = grow_forest(X, y, boot=None, tree_seeds=np.array([7]), mtry=mtry, nodesize=5)
         _assert_same_tree(g, 0, _sk_tree(X, y, None, nodesize=5, mtry=mtry, seed=7))
-        assert not np.any(g.feature == 1)
+        assert not np.any(g.nodes["feature"] == 1)
 
 
 # -- 2. mtry = p with a bootstrap: scikit-learn on the duplicated rows ----------------------
@@ -170,7 +172,8 @@ def test_all_features_bootstrap_equals_sklearn_on_duplicated_rows(n, p, nodesize
         # nodes of at most nodesize samples (duplicates counted) are leaves
         internal = ref.children_left != -1
         assert np.all(
-            g.n_node_samples[g.tree_offsets[t] : g.tree_offsets[t + 1]][internal] > nodesize
+            g.nodes["n_node_samples"][g.tree_offsets[t] : g.tree_offsets[t + 1]][internal]
+            > nodesize
         )
 
 
@@ -340,7 +343,7 @@ def test_one_row():
     )
     assert list(g.node_count) == [1, 1, 1]
     np.testing.assert_array_equal(g.value, 4.25)
-    np.testing.assert_array_equal(g.impurity, 0.0)
+    np.testing.assert_array_equal(g.nodes["impurity"], 0.0)
     rf = fit_forest(X, y, forest=ForestConfig(trees=3), seed=np.random.SeedSequence(0))
     np.testing.assert_array_equal(rf.predict(X), [4.25])
 

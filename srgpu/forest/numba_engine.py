@@ -101,17 +101,17 @@ def _walk_tile(
                 for i in range(s, e):
                     acc[_U(rows[i])] += v
                 break
+            right = _U(children[_U(2) * n + one])
             f = _U(feature[n])
             t = threshold[n]
             if hi[f] <= t:  # the whole box is left of the threshold
                 n = left
                 continue
             if t < lo[f]:  # ... or right of it
-                n = _U(children[_U(2) * n + one])
+                n = right
                 continue
             col = f * tile
             nan_right = nan_in[f] and nan_left[n] == 0
-            right = _U(children[_U(2) * n + one])
             if _U(children[_U(2) * left]) == left and _U(children[_U(2) * right]) == right:
                 # both children are leaves: add each row's value, no list to write
                 leaf_value[0] = value[left]
@@ -230,15 +230,15 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 @njit(parallel=True, cache=True, fastmath=False)
 def _predict_kernel(
     X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
-    max_depth, tile_rows,
+    max_depth, tile_size,
 ):  # fmt: skip
     """Forest means of every forest for every row of ``X`` (float32, C order), shape
-    ``(n_forests, n_rows)``. Tiles are made of the rows ``order[t0:t0 + tile_rows]`` and results go
+    ``(n_forests, n_rows)``. Tiles are made of the rows ``order[t0:t0 + tile_size]`` and results go
     back to those rows. Parallel over tiles; each tile runs all forests."""
     n_rows, n_features = X.shape
     n_forests = forest_offsets.shape[0] - 1
     out = np.empty((n_forests, n_rows), dtype=np.float64)
-    T = tile_rows
+    T = tile_size
     n_tiles = (n_rows + T - 1) // T
     for tile in prange(n_tiles):
         t0 = tile * T

@@ -730,9 +730,9 @@ class GrownTrees:
     """The trees of one forest as flat arrays, tree after tree, in scikit-learn's node order
     (child indices are local to their tree).
 
-    ``nodes``: one record per node in scikit-learn's ``Tree`` node dtype, whose fields are
-    exposed as flat arrays: ``left``/``right`` (-1 at leaves), ``feature`` (-2 at leaves),
-    ``threshold`` (float64, -2.0 at leaves), ``impurity`` (weighted MSE), ``n_node_samples`` and
+    ``nodes``: one record per node in scikit-learn's ``Tree`` node dtype, read by field name:
+    ``left_child``/``right_child`` (-1 at leaves), ``feature`` (-2 at leaves), ``threshold``
+    (float64, -2.0 at leaves), ``impurity`` (weighted MSE), ``n_node_samples`` and
     ``weighted_n_node_samples`` (bootstrap duplicates counted), ``missing_go_to_left``;
     ``value`` (n_nodes,): the mean of y at every node. Per tree: ``tree_offsets``
     (``n_trees + 1``), ``max_depth``."""
@@ -750,38 +750,6 @@ class GrownTrees:
     @property
     def node_count(self) -> np.ndarray:
         return np.diff(self.tree_offsets)
-
-    @property
-    def left(self) -> np.ndarray:
-        return self.nodes["left_child"]
-
-    @property
-    def right(self) -> np.ndarray:
-        return self.nodes["right_child"]
-
-    @property
-    def feature(self) -> np.ndarray:
-        return self.nodes["feature"]
-
-    @property
-    def threshold(self) -> np.ndarray:
-        return self.nodes["threshold"]
-
-    @property
-    def impurity(self) -> np.ndarray:
-        return self.nodes["impurity"]
-
-    @property
-    def n_node_samples(self) -> np.ndarray:
-        return self.nodes["n_node_samples"]
-
-    @property
-    def weighted_n_node_samples(self) -> np.ndarray:
-        return self.nodes["weighted_n_node_samples"]
-
-    @property
-    def missing_go_to_left(self) -> np.ndarray:
-        return self.nodes["missing_go_to_left"]
 
 
 def grow_forest(
