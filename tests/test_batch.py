@@ -64,7 +64,7 @@ def test_train_on_gpu_without_cuml_is_a_backend_error():
     from srgpu.config import EnsembleConfig, ForestConfig
     from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import BackendError
-    from srgpu.run.batch import train_replicate
+    from srgpu.run.replicate import train_replicate
     from tests import has_cuml
 
     if has_cuml:

@@ -140,7 +140,7 @@ def _inputs():
 
 
 def test_explain_flux_end_to_end(tmp_path):
-    from srgpu.run.batch import train_replicate
+    from srgpu.run.replicate import train_replicate
 
     inputs = _inputs()
     cfg = EnsembleConfig(forest=ForestConfig(trees=10), seed=3)

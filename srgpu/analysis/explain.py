@@ -2,9 +2,9 @@
 replicate bands, and the area of applicability (AOA) of each flux's model.
 
 The store keeps no forests. Replicate ``i``'s forests are re-grown exactly as the ensemble grew
-them (:func:`srgpu.run.batch.train_replicate`: the same stratified draw, the same forest
-seed), so the
-explanation is of the very models whose maps are in the store, for a subset of replicates.
+them (the replicate recipe of :mod:`srgpu.run.replicate`: the same stratified draw, the same
+forest seed), so the explanation is of the very models whose maps are in the store, for a subset
+of replicates.
 
 * **Permutation importance** (scikit-learn ``permutation_importance``, scoring RMSE): the mean
   increase of the held-out RMSE (g C m-2 yr-1) of replicate ``i`` when one predictor's column of
@@ -25,9 +25,7 @@ explanation is of the very models whose maps are in the store, for a subset of r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,12 +46,10 @@ def regrow_replicates(
     threads: int | None = None,
 ) -> list[tuple[object, object]]:
     """``[(forest, split)]`` of the given replicates, re-grown exactly as the ensemble did."""
-    from srgpu.run.batch import train_replicate
+    from srgpu.run.replicate import train_replicates
 
-    reps = list(replicates)
-    threads = threads or min(len(reps), os.cpu_count() or 1) or 1
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda r: train_replicate(inputs, config, r, flux), reps))
+    jobs = [(int(r), flux) for r in replicates]
+    return train_replicates(inputs, config, jobs, threads=threads)
 
 
 def permutation_importances(
@@ -182,7 +178,7 @@ def explain_flux(
     """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring)."""
     from srgpu.analysis.applicability import area_of_applicability
     from srgpu.analysis.selection import spatial_blocks
-    from srgpu.run.stats import validation_metrics
+    from srgpu.run.replicate import validate
 
     if flux not in FLUXES:
         raise ConfigError(f"unknown flux {flux!r}; expected one of {FLUXES}")
@@ -195,12 +191,7 @@ def explain_flux(
         forests, tests, repeats=repeats, seed=config.seed, flux=flux, replicates=reps
     )
     imp = impurity_importances(forests)
-    rmse = np.array(
-        [
-            validation_metrics(y, np.asarray(f.predict(X)))["rmse"]
-            for f, (X, y) in zip(forests, tests, strict=True)
-        ]
-    )
+    rmse = np.array([validate(f, X, y)["rmse"] for f, (X, y) in zip(forests, tests, strict=True)])
 
     if engine is None:
         from srgpu.forest.engines import get_engine

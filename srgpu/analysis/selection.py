@@ -5,8 +5,8 @@ Scoring scheme (documented in ``docs/selection.md``):
 * every non-empty subset of the ``k`` candidates (``2**k - 1``; 1023 for the paper's ten) is
   scored on the **same** ``repeats`` stratified 80/20 draws the ensemble itself uses —
   :func:`srgpu.run.sampling.replicate_split` for replicates ``0..repeats-1`` — and with the same
-  forest seeds (``replicate_seed(seed, r, flux, PURPOSE_FOREST)``): a paired comparison, the
-  subsets differ only by their columns (common random numbers);
+  forest seeds, through the ensemble's replicate recipe (:func:`srgpu.run.replicate.score_folds`):
+  a paired comparison, the subsets differ only by their columns (common random numbers);
 * a subset's score is the mean over repeats of the held-out RMSE and R² (scikit-learn's
   ``r2_score`` definition, :func:`srgpu.run.stats.validation_metrics`), with their SDs over repeats
   and the paired RMSE difference to the best subset;
@@ -34,9 +34,8 @@ import pandas as pd
 
 from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError
-from srgpu.forest.train import fit_forest
-from srgpu.run.sampling import PURPOSE_FOREST, Split, replicate_seed, replicate_split
-from srgpu.run.stats import validation_metrics
+from srgpu.run.replicate import score_folds
+from srgpu.run.sampling import Split, replicate_split
 
 SCORE_COLUMNS = ("rmse", "rmse_sd", "r2", "r2_sd")
 
@@ -94,33 +93,12 @@ def repeat_splits(
     )
 
 
-def fold_scores(
-    X: np.ndarray,
-    y: np.ndarray,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    *,
-    forest: ForestConfig,
-    seed: int,
-    flux: str,
-) -> np.ndarray:
-    """``(n_folds, 2)`` held-out ``[rmse, r2]``; fold ``i`` grows its forest from the seed of
-    replicate ``i`` (as the ensemble does)."""
-    out = np.empty((len(folds), 2))
-    for i, (train, test) in enumerate(folds):
-        rf = fit_forest(
-            X[train], y[train], forest=forest, seed=replicate_seed(seed, i, flux, PURPOSE_FOREST)
-        )
-        m = validation_metrics(y[test], np.asarray(rf.predict(X[test].astype(np.float32))))
-        out[i] = (m["rmse"], m["r2"])
-    return out
-
-
 def score_subset(problem: SelectionProblem, subset: Sequence[str]) -> np.ndarray:
     """``(repeats, 2)`` held-out ``[rmse, r2]`` of one subset on the problem's shared splits."""
     cols = [problem.names.index(n) for n in subset]
     X = np.ascontiguousarray(problem.X[:, cols])
     folds = [(s.train, s.test) for s in problem.splits]
-    return fold_scores(
+    return score_folds(
         X, problem.y, folds, forest=problem.forest, seed=problem.seed, flux=problem.flux
     )
 
@@ -277,7 +255,7 @@ def honest_validation(
         raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
     rows = []
     for name, folds in schemes.items():
-        s = fold_scores(X, y, folds, forest=forest, seed=seed, flux=flux)
+        s = score_folds(X, y, folds, forest=forest, seed=seed, flux=flux)
         ddof = 1 if len(folds) > 1 else 0
         rows.append(
             {

@@ -12,10 +12,9 @@ which worker or in which order it runs.
 from __future__ import annotations
 
 import ctypes
-import os
+import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +22,8 @@ import numpy as np
 
 from srgpu.config import FLUXES, EnsembleConfig
 from srgpu.data.inputs import Inputs
-from srgpu.forest.train import fit_forest
-from srgpu.run.sampling import PURPOSE_FOREST, bin_weights, replicate_seed, replicate_split
-from srgpu.run.stats import Moments, moments_of, validation_metrics
+from srgpu.run.replicate import train_replicates, validate
+from srgpu.run.stats import Moments, moments_of
 
 OUTPUT_FLUXES = ("SR", "HR", "AR")
 METRICS = ("r2", "rmse", "r")
@@ -68,50 +66,12 @@ class BatchResult:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def train_replicate(inputs: Inputs, config: EnsembleConfig, replicate: int, flux: str):
-    """Draw replicate ``replicate``'s split of ``flux`` and fit its forest: ``(forest, split)``.
-
-    A pure function of its arguments: ``srgpu explain`` re-grows the same forests with it.
-    """
-    data = inputs.fluxes[flux]
-    weights = bin_weights(scheme=config.sampling, area_shares=inputs.area_shares)
-    split = replicate_split(
-        bins=data.bins,
-        weights=weights,
-        train_fraction=config.train_fraction,
-        seed=config.seed,
-        replicate=replicate,
-        flux=flux,
-    )
-    seed = replicate_seed(config.seed, replicate, flux, PURPOSE_FOREST)
-    if config.train_on == "gpu":
-        from srgpu.forest.cuml_train import fit_cuml_forest
-
-        # cuML takes a 32-bit integer seed: the first word of the same seed sequence
-        forest = fit_cuml_forest(
-            data.X[split.train],
-            data.y[split.train],
-            forest=config.forest,
-            seed=int(seed.generate_state(1)[0]),
-        )
-    else:
-        # "cpu" and "auto": the host's cores (config.forest.trainer: srgpu's numba grower or
-        # scikit-learn, the same trees), also while a GPU infers (the training tables have a
-        # few thousand rows; cuML's speed on them is unmeasured)
-        forest = fit_forest(
-            data.X[split.train], data.y[split.train], forest=config.forest, seed=seed
-        )
-    return forest, split
-
-
 def train_batch(
     spec: BatchSpec, inputs: Inputs, config: EnsembleConfig, *, threads: int | None = None
 ):
     """Train every (replicate, flux) forest of the batch; returns ``{flux: [(forest, split)]}``."""
     jobs = [(r, f) for r in spec.replicates for f in FLUXES]
-    threads = threads or min(len(jobs), os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        done = list(pool.map(lambda job: train_replicate(inputs, config, *job), jobs))
+    done = train_replicates(inputs, config, jobs, threads=threads)
     out: dict[str, list] = {f: [] for f in FLUXES}
     for (_, f), result in zip(jobs, done, strict=True):
         out[f].append(result)
@@ -325,9 +285,8 @@ def train_and_compile(
         data = inputs.fluxes[flux]
         by_engine = getattr(compiled[flux], "predict_forest", None)  # same bits, no objects
         for i, (forest, split) in enumerate(trained[flux]):
-            X_test = data.X[split.test]
-            y_hat = np.asarray(by_engine(i, X_test) if by_engine else forest.predict(X_test))
-            m = validation_metrics(data.y[split.test], y_hat)
+            predict = functools.partial(by_engine, i) if by_engine else None
+            m = validate(forest, data.X[split.test], data.y[split.test], predict=predict)
             validation[i, j] = [m[k] for k in METRICS]
     del trained  # the grown (or scikit-learn) trees: the engine holds its own compact copy
     release_memory()
