@@ -37,7 +37,7 @@ def _row(df, source, flux):
 @pytest.mark.parametrize("name", list(SCALES))
 @pytest.mark.parametrize("flux", ["SR", "HR", "AR"])
 def test_global_totals(result, name, flux):
-    _, tables = result
+    tables = result.tables
     df = tables["global_totals"]
     row, rf = _row(df, name, flux), _row(df, "RF", flux)
     scale = SCALES[name]
@@ -50,7 +50,7 @@ def test_global_totals(result, name, flux):
 
 @pytest.mark.parametrize("name", list(SCALES))
 def test_taylor_and_uncertainty(result, name):
-    _, tables = result
+    tables = result.tables
     scale = SCALES[name]
     for flux in ("SR", "HR", "AR"):
         t = _row(tables["taylor"], name, flux)
@@ -71,7 +71,7 @@ def test_taylor_and_uncertainty(result, name):
 
 
 def test_site_scores(result):
-    _, tables = result
+    tables = result.tables
     df = tables["site_scores"]
     for flux in ("SR", "HR"):
         rf = _row(df, "RF", flux)
@@ -85,7 +85,7 @@ def test_site_scores(result):
 
 
 def test_profiles_biomes_relationships(result):
-    cmp, tables = result
+    cmp, tables = result.comparison, result.tables
     prof = tables["latitudinal_profiles"]
     rf = prof[(prof["source"] == "RF") & (prof["flux"] == "SR")].set_index("lat")
     hi = prof[(prof["source"] == "hi") & (prof["flux"] == "SR")].set_index("lat")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import shutil
 import subprocess
@@ -15,9 +14,9 @@ import xarray as xr
 from PIL import Image
 from typer.testing import CliRunner
 
-from srgpu.analysis.report import SECTIONS, run_compare, site_predictions, zonal_totals
+from srgpu.analysis.compare import compare
+from srgpu.analysis.report import SECTIONS, site_predictions, zonal_totals
 from srgpu.cli import app
-from srgpu.cli.compare import write_tables
 from srgpu.config import EnsembleConfig, ForestConfig
 
 TINY = EnsembleConfig(replicates=3, batch_size=3, forest=ForestConfig(trees=20), engine="sklearn")
@@ -152,12 +151,10 @@ def test_report_with_model(demo_run, tmp_path):
 
 
 def test_report_from_compare_dir(demo_run, tmp_path):
-    """A directory laid out as ``srgpu compare`` writes it (its ``write_tables``)."""
+    """A directory as ``srgpu compare`` writes it (``CompareResult.write``)."""
     model = _write_model(tmp_path / "M", demo_run)
     cmp_dir = tmp_path / "cmp"
-    tables, meta = run_compare(demo_run / "ensemble.zarr", {"M": model})
-    write_tables(tables, cmp_dir)
-    (cmp_dir / "compare.json").write_text(json.dumps(meta))
+    compare(demo_run / "ensemble.zarr", {"M": model}).write(cmp_dir)
     runner = CliRunner()
     out = tmp_path / "rep"
     result = runner.invoke(
@@ -215,3 +212,29 @@ def test_report_renders_in_headless_chromium(demo_report, tmp_path):
     assert loaded and total, proc.stdout[:500]
     assert int(total.group(1)) == len(FIGURES)
     assert int(loaded.group(1)) == len(FIGURES)
+
+
+def test_report_passes_compare_options(demo_run, tmp_path, monkeypatch):
+    """``srgpu report --model`` runs the same compare function as ``srgpu compare``, with the
+    same options: a period the model lacks is refused there (exit 2); ``--years`` and
+    ``--band-deg`` arrive unchanged."""
+    import srgpu.analysis.compare as compare_pkg
+
+    model = _write_model(tmp_path / "M", demo_run)
+    args = ["report", str(demo_run), "--model", f"M={model}", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, [*args, "--years", "1800-1801"])
+    assert result.exit_code == 2
+    assert "years within" in result.output
+    calls = []
+
+    def spy(*a, **kw):
+        calls.append(kw)
+        return compare(*a, **kw)
+
+    monkeypatch.setattr(compare_pkg, "compare", spy)
+    year = int(xr.open_zarr(demo_run / "ensemble.zarr", consolidated=False)["year"].values[0])
+    result = CliRunner().invoke(app, [*args, "--years", f"{year}-{year}", "--band-deg", "30"])
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        {"method": "conservative", "root_fraction": None, "years": (year, year), "band_deg": 30.0}
+    ]

@@ -108,66 +108,6 @@ def open_store(path: str | Path) -> tuple[xr.Dataset, dict, Path]:
     return store, summary, zarr
 
 
-def read_compare_dir(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The CSV tables and ``compare.json`` that ``srgpu compare`` wrote to ``directory``."""
-    directory = Path(directory)
-    if not (directory / "global_totals.csv").exists():
-        raise InputError(
-            "not an srgpu compare output",
-            file=directory / "global_totals.csv",
-            expected="the directory written by srgpu compare (global_totals.csv, ...)",
-        )
-    tables = {}
-    for csv in sorted(directory.glob("*.csv")):
-        try:
-            tables[csv.stem] = pd.read_csv(csv)
-        except pd.errors.EmptyDataError:
-            tables[csv.stem] = pd.DataFrame()
-    meta_path = directory / "compare.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return tables, meta
-
-
-def run_compare(
-    store_path: Path,
-    models: Mapping[str, str | Path],
-    *,
-    root_fraction: float | None = None,
-    method: str = "conservative",
-) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Compare ``models`` with the store in process: the stages of
-    :func:`srgpu.analysis.compare.compare` (``open_ensemble`` -> ``read_model`` -> ``prepare`` ->
-    ``run_all``)."""
-    from srgpu.analysis.compare import read_model
-    from srgpu.analysis.compare.scores import open_ensemble, prepare, run_all
-
-    ensemble = open_ensemble(store_path)
-    if "site_flux" in ensemble:
-        # the store writes variable-length strings (numpy StringDType), which
-        # ``scores.site_scores`` cannot ``astype(str)``: hand it fixed-width strings
-        flux = np.array([str(v) for v in np.asarray(ensemble["site_flux"].values)], dtype="U2")
-        ensemble = ensemble.assign(site_flux=xr.DataArray(flux, dims=ensemble["site_flux"].dims))
-    outputs = {
-        name: read_model(path, name=name, root_fraction=root_fraction)
-        for name, path in models.items()
-    }
-    cmp = prepare(ensemble, outputs, method=method)
-    tables = run_all(cmp)
-    meta = {
-        "method": method,
-        "root_fraction": root_fraction,
-        "models": {
-            name: {
-                "path": str(models[name]),
-                "period": list(cmp.periods[name]),
-                "notes": list(cmp.notes[name]),
-            }
-            for name in cmp.models
-        },
-    }
-    return tables, meta
-
-
 # --------------------------------------------------------------------------------------------
 # helpers
 
@@ -987,25 +927,41 @@ def build_report(
     models: Mapping[str, str | Path] | None = None,
     root_fraction: float | None = None,
     method: str = "conservative",
+    years: tuple[int, int] | None = None,
+    band_deg: float | None = None,
 ) -> Path:
     """Write ``report.html`` and its PNG figures to ``out`` (default ``OUT/report``); return
-    the HTML's path. ``compare_dir``: tables of ``srgpu compare``; ``models``: name -> path,
-    compared in process (not both)."""
+    the HTML's path. ``compare_dir``: the output of ``srgpu compare``; ``models``: name -> path,
+    compared in process by :func:`srgpu.analysis.compare.compare` with ``root_fraction``,
+    ``method``, ``years`` and ``band_deg`` (not both)."""
+    from srgpu.analysis.compare.result import CompareResult
     from srgpu.errors import ConfigError
 
     if compare_dir is not None and models:
         raise ConfigError("give either --compare DIR or --model NAME=PATH, not both")
     ds, summary, zarr = open_store(store)
-    tables: dict[str, pd.DataFrame] = {}
-    meta: dict = {}
+    comparison = CompareResult(tables={}, meta={})
     if compare_dir is not None:
-        tables, meta = read_compare_dir(compare_dir)
+        comparison = CompareResult.read(compare_dir)
     elif models:
-        tables, meta = run_compare(zarr, models, root_fraction=root_fraction, method=method)
+        from srgpu.analysis.compare import compare
+
+        comparison = compare(
+            zarr,
+            models,
+            method=method,
+            root_fraction=root_fraction,
+            years=years,
+            band_deg=band_deg,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of masked maps
         data = ReportData(
-            store=ds.load(), summary=summary, store_path=zarr, tables=tables, compare_meta=meta
+            store=ds.load(),
+            summary=summary,
+            store_path=zarr,
+            tables=comparison.tables,
+            compare_meta=comparison.meta,
         )
         figures = make_figures(data)
     out_dir = Path(out) if out is not None else zarr.parent / "report"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -14,19 +13,22 @@ from srgpu.cli._common import console, handle_errors
 from srgpu.errors import ConfigError
 
 
-def _parse_models(specs: list[str]) -> dict[str, Path]:
+def parse_models(specs: list[str] | None) -> dict[str, Path]:
+    """``--model NAME=PATH`` options -> ``{name: path}`` (``srgpu compare`` and ``report``)."""
     models: dict[str, Path] = {}
-    for spec in specs:
+    for spec in specs or []:
         name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
             raise ConfigError(f"--model {spec!r}: expected NAME=PATH (a NetCDF file or directory)")
         if name in models:
             raise ConfigError(f"--model {name!r} given twice")
-        models[name.strip()] = Path(path.strip())
+        models[name] = Path(path)
     return models
 
 
-def _parse_years(text: str | None) -> tuple[int, int] | None:
+def parse_years(text: str | None) -> tuple[int, int] | None:
+    """``--years FIRST-LAST`` (or one year) -> ``(first, last)``; ``None`` stays ``None``."""
     if text is None:
         return None
     first, sep, last = text.partition("-")
@@ -37,18 +39,6 @@ def _parse_years(text: str | None) -> tuple[int, int] | None:
     if years[0] > years[1]:
         raise ConfigError(f"--years {text!r}: first year after last year")
     return years
-
-
-def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
-    """Each table as ``out/NAME.csv`` and ``out/NAME.json`` (records); returns the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, df in tables.items():
-        csv, js = out / f"{name}.csv", out / f"{name}.json"
-        df.to_csv(csv, index=False)
-        js.write_text(df.to_json(orient="records", indent=1, double_precision=10) + "\n")
-        written += [csv, js]
-    return written
 
 
 def _rich(df: pd.DataFrame, *, title: str, columns: list[str]) -> Table:
@@ -100,38 +90,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
-        from srgpu.analysis.compare import compare, comparison_maps
-        from srgpu.analysis.compare.reference import reference_table
+        from srgpu.analysis.compare import compare
 
-        models = _parse_models(model)
-        period = _parse_years(years)
-        cmp, tables = compare(
+        result = compare(
             store,
-            models,
+            parse_models(model),
             method=method,
             root_fraction=root_fraction,
-            years=period,
+            years=parse_years(years),
             band_deg=band_deg,
         )
-        tables["reference_lu2021"] = reference_table()
         out_dir = out if out is not None else Path(store).parent / "compare"
-        write_tables(tables, out_dir)
-        comparison_maps(cmp).to_netcdf(out_dir / "maps.nc")
-        meta = {
-            "store": str(store),
-            "method": method,
-            "root_fraction": root_fraction,
-            "models": {
-                name: {
-                    "path": str(models[name]),
-                    "period": list(cmp.periods[name]),
-                    "notes": list(cmp.notes[name]),
-                    "sources": dict(m.sources),
-                }
-                for name, m in cmp.models.items()
-            },
-        }
-        (out_dir / "compare.json").write_text(json.dumps(meta, indent=1) + "\n")
+        result.write(out_dir)
+        tables = result.tables
         console.print(
             _rich(
                 tables["global_totals"],
@@ -170,7 +141,7 @@ def register(app: typer.Typer) -> None:
                 ],
             )
         )
-        for name in cmp.models:
-            for note in cmp.notes[name]:
+        for name in result.model_names:
+            for note in result.notes(name):
                 console.print(f"{name}: {note}", highlight=False, markup=False)
         console.print(f"tables written to {out_dir}", highlight=False, markup=False)

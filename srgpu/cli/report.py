@@ -8,20 +8,7 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.errors import ConfigError
-
-
-def _parse_models(specs: list[str] | None) -> dict[str, Path]:
-    models: dict[str, Path] = {}
-    for spec in specs or []:
-        name, sep, path = spec.partition("=")
-        name, path = name.strip(), path.strip()
-        if not sep or not name or not path:
-            raise ConfigError(f"--model {spec!r}: expected NAME=PATH (a NetCDF file or directory)")
-        if name in models:
-            raise ConfigError(f"--model {name!r} given twice")
-        models[name] = Path(path)
-    return models
+from srgpu.cli.compare import parse_models, parse_years
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +40,14 @@ def register(app: typer.Typer) -> None:
         method: Annotated[
             str, typer.Option(help="With --model: regridding, conservative or nearest.")
         ] = "conservative",
+        years: Annotated[
+            str | None,
+            typer.Option(help="With --model: comparison period FIRST-LAST (see srgpu compare)."),
+        ] = None,
+        band_deg: Annotated[
+            float | None,
+            typer.Option(help="With --model: latitude band width (see srgpu compare)."),
+        ] = None,
     ) -> None:
         """Write a self-contained HTML report (maps, profiles, totals, validation, models)."""
         from srgpu.analysis.report import build_report
@@ -61,8 +56,10 @@ def register(app: typer.Typer) -> None:
             store,
             out=out,
             compare_dir=compare_dir,
-            models=_parse_models(model),
+            models=parse_models(model),
             root_fraction=root_fraction,
             method=method,
+            years=parse_years(years),
+            band_deg=band_deg,
         )
         console.print(f"report written to {path}", highlight=False, markup=False)

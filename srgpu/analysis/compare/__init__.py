@@ -3,7 +3,8 @@
 ``models`` reads CMOR/TRENDY-style NetCDF (units, calendars, SR from rh and root respiration),
 ``regrid`` puts model fields on the ensemble grid with xarray-regrid, ``scores`` compares them with
 the SRDB sites and the ensemble, ``reference`` holds the values the paper reports. :func:`compare`
-wires the three stages; ``srgpu compare`` is its command line.
+wires the three stages and returns a :class:`~srgpu.analysis.compare.result.CompareResult`, which
+also writes and reads the output directory; ``srgpu compare`` and ``srgpu report`` call it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
 from srgpu.analysis.compare.models import ModelOutput, read_model
+from srgpu.analysis.compare.reference import reference_table
+from srgpu.analysis.compare.result import CompareResult
 from srgpu.analysis.compare.scores import (
     Comparison,
     comparison_maps,
@@ -23,6 +24,7 @@ from srgpu.analysis.compare.scores import (
 )
 
 __all__ = [
+    "CompareResult",
     "Comparison",
     "ModelOutput",
     "compare",
@@ -40,11 +42,14 @@ def compare(
     root_fraction: float | None = None,
     years: tuple[int, int] | None = None,
     band_deg: float | None = None,
-) -> tuple[Comparison, dict[str, pd.DataFrame]]:
+) -> CompareResult:
     """Read ``models`` (name -> file or directory), compare them with the ensemble ``store``.
 
-    Returns the prepared :class:`Comparison` (regridded fields, for maps and figures) and the
-    score tables of :func:`srgpu.analysis.compare.scores.run_all`.
+    Returns a :class:`CompareResult`: the score tables of
+    :func:`srgpu.analysis.compare.scores.run_all` plus the paper's reference values
+    (``reference_lu2021``), the options and per-model notes (``meta``), and the prepared
+    :class:`Comparison` (regridded fields, for maps and figures). ``result.write(DIR)`` writes
+    what ``srgpu compare`` writes; ``srgpu report`` calls this same function.
     """
     ensemble = open_ensemble(store)
     outputs = {
@@ -52,7 +57,25 @@ def compare(
         for name, path in models.items()
     }
     cmp = prepare(ensemble, outputs, method=method, years=years)
-    return cmp, run_all(cmp, band_deg=band_deg)
+    tables = run_all(cmp, band_deg=band_deg)
+    tables["reference_lu2021"] = reference_table()
+    meta = {
+        "store": str(store),
+        "method": method,
+        "root_fraction": root_fraction,
+        "years": None if years is None else list(years),
+        "band_deg": band_deg,
+        "models": {
+            name: {
+                "path": str(models[name]),
+                "period": list(cmp.periods[name]),
+                "notes": list(cmp.notes[name]),
+                "sources": dict(m.sources),
+            }
+            for name, m in cmp.models.items()
+        },
+    }
+    return CompareResult(tables=tables, meta=meta, comparison=cmp)
 
 
 ILAMB_NAMES: dict[str, tuple[str, str | None]] = {
