@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,17 +9,16 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import FLUXES, PAPER_PREDICTORS, PREDICTOR_NAMES
 from srgpu.errors import ConfigError
 
 
-def _candidate_list(text: str | None) -> tuple[list[str], bool]:
+def _candidate_list(text: str | None) -> list[str] | None:
     if text is None:
-        return list(PREDICTOR_NAMES), False
+        return None
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ConfigError("--candidates: empty list")
-    return names, True
+    return names
 
 
 def register(app: typer.Typer) -> None:
@@ -63,24 +61,9 @@ def register(app: typer.Typer) -> None:
         (CSV), a plot of RMSE against subset size (PNG) and the honest-validation table."""
         from rich.table import Table
 
-        from srgpu.analysis.selection import (
-            SelectionProblem,
-            find_rank,
-            honest_validation,
-            plot_selection,
-            prepare_candidates,
-            repeat_splits,
-            search_subsets,
-            validation_schemes,
-        )
+        from srgpu.analysis.selection_workflow import prepare_selection, run_selection
         from srgpu.cli.ensemble import build_config
-        from srgpu.run.sampling import bin_weights
 
-        if flux not in FLUXES:
-            raise ConfigError(f"--flux {flux!r}: expected one of {FLUXES}")
-        if workers is not None and workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {workers}")
-        names, explicit = _candidate_list(candidates)
         cfg = build_config(
             config_file=config,
             srdb=srdb,
@@ -91,37 +74,19 @@ def register(app: typer.Typer) -> None:
             sampling=sampling,
             variables=var,
         )
-        inputs, cands = prepare_candidates(cfg, candidates=names, explicit=explicit)
-        for name, why in cands.excluded.items():
+        setup = prepare_selection(
+            cfg, flux=flux, candidates=_candidate_list(candidates), repeats=repeats
+        )
+        for name, why in setup.candidates.excluded.items():
             console.print(f"[yellow]excluded candidate {name}[/]: {why}", highlight=False)
-        data = inputs.fluxes[flux]
-        splits = repeat_splits(
-            bins=data.bins,
-            weights=bin_weights(scheme=cfg.sampling, area_shares=inputs.area_shares),
-            train_fraction=cfg.train_fraction,
-            seed=cfg.seed,
-            flux=flux,
-            repeats=repeats,
-        )
-        problem = SelectionProblem(
-            names=cands.names,
-            X=data.X,
-            y=data.y,
-            splits=splits,
-            forest=cfg.forest,
-            seed=cfg.seed,
-            flux=flux,
-        )
-        n_sub = 2 ** len(cands.names) - 1
         if not quiet:
             src = "embedded demo world" if cfg.is_demo else str(cfg.srdb)
             console.print(
-                f"srgpu select {flux}: {src}; {len(data.y)} records; candidates "
-                f"{','.join(cands.names)} ({n_sub} subsets) x {repeats} draws x "
-                f"{cfg.forest.trees} trees",
+                f"srgpu select {flux}: {src}; {setup.records} records; candidates "
+                f"{','.join(setup.candidates.names)} ({setup.n_subsets} subsets) x {repeats} "
+                f"draws x {cfg.forest.trees} trees",
                 highlight=False,
             )
-        out.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
@@ -129,75 +94,18 @@ def register(app: typer.Typer) -> None:
                 el = time.perf_counter() - t0
                 console.print(f"  {done}/{total} subsets, {el:.0f} s", highlight=False)
 
-        if workers is not None:
-            from distributed import Client, LocalCluster
-
-            with (
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
-                table = search_subsets(problem, client=client, on_progress=progress)
-        else:
-            table = search_subsets(problem, threads=threads, on_progress=progress)
-        elapsed = time.perf_counter() - t0
-
-        paper = [n for n in PAPER_PREDICTORS[flux] if n in cands.names]
-        paper_rank = find_rank(table, paper) if paper else None
-        csv = out / f"selection_{flux}.csv"
-        table.to_csv(csv, index=False, float_format="%.4f")
-        png = out / f"selection_{flux}.png"
-        plot_selection(table, png, flux=flux, highlight=paper)
-
-        validation = None
-        if validate:
-            sets = {"best": table.iloc[0]["subset"].split(",")}
-            if paper:
-                sets["paper"] = paper
-            schemes = validation_schemes(data.table, splits, n_folds=folds, seed=cfg.seed)
-            parts = []
-            for label, subset in sets.items():
-                cols = [cands.names.index(n) for n in subset]
-                v = honest_validation(
-                    data.X[:, cols],
-                    data.y,
-                    schemes=schemes,
-                    forest=cfg.forest,
-                    seed=cfg.seed,
-                    flux=flux,
-                    reference=f"random {folds}-fold",
-                )
-                v.insert(0, "subset", ",".join(subset))
-                v.insert(0, "set", label)
-                parts.append(v)
-            import pandas as pd
-
-            validation = pd.concat(parts, ignore_index=True)
-            validation.to_csv(out / f"validation_{flux}.csv", index=False, float_format="%.4f")
-
-        meta = {
-            "flux": flux,
-            "records": int(len(data.y)),
-            "candidates": list(cands.names),
-            "excluded": cands.excluded,
-            "repeats": repeats,
-            "trees": cfg.forest.trees,
-            "seed": cfg.seed,
-            "sampling": cfg.sampling,
-            "subsets": int(len(table)),
-            "elapsed_s": round(elapsed, 1),
-            "best": table.iloc[0][["subset", "rmse", "r2"]].to_dict(),
-            "paper_set": ",".join(paper),
-            "paper_rank": paper_rank,
-            "paper_d_rmse": None
-            if paper_rank is None
-            else float(table.iloc[paper_rank - 1]["d_rmse"]),
-        }
-        (out / f"selection_{flux}.json").write_text(json.dumps(meta, indent=2, default=float))
+        result = run_selection(
+            setup,
+            workers=workers,
+            threads=threads,
+            folds=folds,
+            validate=validate,
+            on_progress=progress,
+        )
+        paths = result.write(out)
+        table, validation, paper_rank = result.table, result.validation, result.paper_rank
+        paper = setup.paper_set
+        elapsed = result.elapsed_s
 
         if quiet:
             return
@@ -236,4 +144,6 @@ def register(app: typer.Typer) -> None:
                     f"{row['optimism_rmse']:+.1f}",
                 )
             console.print(v)
-        console.print(f"wrote {csv}, {png} in {elapsed:.0f} s", highlight=False)
+        console.print(
+            f"wrote {paths['table']}, {paths['plot']} in {elapsed:.0f} s", highlight=False
+        )
