@@ -45,21 +45,10 @@ from benchmarks.common import (
     machine_info,
     run_child,
     synthetic_inputs,
+    warm_numba,
 )
 
 MB = 1024.0**2
-
-
-def warm_numba() -> None:
-    """Compile (or load from cache) the numba grower and kernel so that timings exclude the JIT."""
-    from srgpu.config import ForestConfig
-    from srgpu.forest.numba_engine import NumbaEngine
-    from srgpu.forest.train import fit_forest
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(50, 3)).astype(np.float32)
-    rf = fit_forest(X, X[:, 0], forest=ForestConfig(trees=2), seed=np.random.SeedSequence(0))
-    NumbaEngine().compile([rf]).predict(X)
 
 
 def _config(*, replicates: int, trees: int, batch_size: int, seed: int):
