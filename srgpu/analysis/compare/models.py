@@ -30,6 +30,7 @@ import cftime
 import numpy as np
 import xarray as xr
 
+from srgpu.constants import EARTH_RADIUS_M
 from srgpu.errors import InputError, UnitError
 from srgpu.run.stats import bounds_from_centres, cell_area_m2
 
@@ -58,7 +59,6 @@ FIXED_VARIABLES: dict[str, tuple[str, ...]] = {
 LAT_NAMES = ("lat", "latitude")  # rectilinear grids only: curvilinear (nav_lat, y) is refused
 LON_NAMES = ("lon", "longitude")
 TIME_NAMES = ("time", "t")
-EARTH_RADIUS_M = 6371007.2
 """Authalic Earth radius (m), as in srgpu's store and ILAMB."""
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
