@@ -35,7 +35,7 @@ from srgpu.analysis.selection import (
     search_subsets,
     validation_schemes,
 )
-from srgpu.config import FLUXES, PAPER_PREDICTORS, PREDICTOR_NAMES, EnsembleConfig
+from srgpu.config import PAPER_PREDICTORS, PREDICTOR_NAMES, TRAINED_FLUXES, EnsembleConfig
 from srgpu.errors import ConfigError
 
 
@@ -128,8 +128,8 @@ def prepare_selection(
     of replicates ``0..repeats-1``, shared by all subsets."""
     from srgpu.run.replicate import draw_weights
 
-    if flux not in FLUXES:
-        raise ConfigError(f"flux {flux!r}: expected one of {FLUXES}")
+    if flux not in TRAINED_FLUXES:
+        raise ConfigError(f"flux {flux!r}: expected one of {TRAINED_FLUXES}")
     explicit = candidates is not None
     names = list(candidates) if candidates is not None else list(PREDICTOR_NAMES)
     inputs, cands = prepare_candidates(config, candidates=names, explicit=explicit)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import glob
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from srgpu.errors import ConfigError, GridMismatch, InputError, UnitError
+from srgpu.errors import ConfigError, GridMismatch, InputError
+from srgpu.units import convert_driver_units
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,6 @@ ROLES: tuple[Role, ...] = (
 )
 """Every role with its CF standard names and short names (matched case-insensitively)."""
 
-INTERNAL_UNITS: dict[str, str] = {
-    "tas": "degC",
-    "pr": "mm month-1",
-    "hurs": "%",
-    "lai": "m2 m-2",
-    "par": "MJ m-2 month-1",
-    "rsds": "MJ m-2 month-1",
-    "soc": "kg m-2",
-    "sftlf": "1",
-    "land_cover_fraction": "1",
-}
-"""Units after :func:`convert_units` (radiation and precipitation are monthly amounts)."""
 
 PREDICTOR_ROLE_ALIASES: dict[str, str] = {
     "MAT": "tas",
@@ -124,8 +112,6 @@ PREDICTOR_ROLE_ALIASES: dict[str, str] = {
 the variable's ``standard_name`` is the PAR one, else shortwave ``rsds``)."""
 
 PAR_STANDARD_NAME = "surface_downwelling_photosynthetic_radiative_flux_in_air"
-UMOL_PER_J_PAR = 4.57
-"""Photon flux per unit energy of PAR (µmol J⁻¹, McCree 1972), for PAR given in µmol m⁻² s⁻¹."""
 
 
 def role(name: str) -> Role:
@@ -425,107 +411,20 @@ def describe_role(role_name: str) -> str:
 
 
 # --------------------------------------------------------------------------- units
-def _norm_units(text: str) -> str:
-    t = str(text).strip().lower().replace("**", "").replace("^", "").replace("µ", "u")
-    t = t.replace("·", " ").replace(".", " ")
-    return re.sub(r"\s+", " ", t)
-
-
-_TAS_K = {"k", "kelvin", "degk", "deg_k", "degrees_k", "degree_kelvin", "degrees_kelvin"}
-_TAS_C = {
-    "degc",
-    "deg_c",
-    "°c",
-    "celsius",
-    "degree_celsius",
-    "degrees_celsius",
-    "c",
-    "deg c",
-    "degrees c",
-}
-_PER_S = {"kg m-2 s-1", "kg/m2/s", "kg m-2s-1", "mm s-1", "mm/s", "kg/m2 s"}
-_M_PER_S = {"m s-1", "m/s"}
-_PER_DAY = {"mm d-1", "mm day-1", "mm/day", "mm/d", "kg m-2 d-1", "kg m-2 day-1", "mm day"}
-_M_PER_DAY = {"m d-1", "m day-1", "m/day"}
-_PER_MONTH = {"mm month-1", "mm/month", "mm mon-1", "kg m-2 month-1", "mm", "kg m-2", "kg/m2"}
-_PERCENT = {"%", "percent", "pct"}
-_FRACTION = {"1", "fraction", "0-1"}
-_LAI = {"1", "m2 m-2", "m2/m2", "m2m-2"}
-_WATT = {"w m-2", "w/m2", "j m-2 s-1", "w m-2 "}
-_MJ_DAY = {"mj m-2 d-1", "mj m-2 day-1", "mj/m2/day", "mj/m2/d"}
-_UMOL = {"umol m-2 s-1", "umol/m2/s", "micromol m-2 s-1"}
-_SOC_KG = {"kg m-2", "kg/m2", "kg c m-2", "kgc m-2"}
-_SOC_G = {"g m-2", "g/m2", "g c m-2", "gc m-2"}
-_SOC_T = {"t ha-1", "mg ha-1", "t/ha", "mg/ha", "tc ha-1", "mg c ha-1"}
-
-
 def convert_units(
     da: xr.DataArray, *, found: Found, days: xr.DataArray | float | None = None
 ) -> xr.DataArray:
-    """Convert ``da`` (the data of ``found``) from its CF ``units`` to :data:`INTERNAL_UNITS`.
-
-    ``days`` is the length of each month in days (broadcastable to ``da``), needed for rates of
-    precipitation and radiation. Raises :class:`UnitError` naming the file, the variable and the
-    unit when the unit is missing or not one this role accepts.
-    """
-    r = found.role
-    raw = found.da.attrs.get("units")
-    if raw is None:
-        raise UnitError(
-            f"variable has no 'units' attribute ({role(r).description})",
-            file=found.label,
-            field=found.name,
-            expected=f"CF units convertible to {INTERNAL_UNITS.get(r, 'a known unit')}",
-        )
-    u = _norm_units(raw)
-    seconds = None if days is None else days * 86400.0
-    out: xr.DataArray | None = None
-    if r == "tas":
-        out = da - 273.15 if u in _TAS_K else da if u in _TAS_C else None
-    elif r == "pr":
-        if u in _PER_S and seconds is not None:
-            out = da * seconds
-        elif u in _M_PER_S and seconds is not None:
-            out = da * 1000.0 * seconds
-        elif u in _PER_DAY and days is not None:
-            out = da * days
-        elif u in _M_PER_DAY and days is not None:
-            out = da * 1000.0 * days
-        elif u in _PER_MONTH:
-            out = da
-    elif r == "hurs":
-        out = da if u in _PERCENT else da * 100.0 if u in _FRACTION else None
-    elif r == "lai":
-        out = da if u in _LAI else None
-    elif r in ("rsds", "par"):
-        if u in _WATT and seconds is not None:
-            out = da * seconds / 1e6
-        elif u in _MJ_DAY and days is not None:
-            out = da * days
-        elif r == "par" and u in _UMOL and seconds is not None:
-            out = da / UMOL_PER_J_PAR * seconds / 1e6
-    elif r == "soc":
-        out = (
-            da
-            if u in _SOC_KG
-            else da / 1000.0
-            if u in _SOC_G
-            else da / 10.0
-            if u in _SOC_T
-            else None
-        )
-    elif r in ("sftlf", "land_cover_fraction"):
-        out = da / 100.0 if u in _PERCENT else da if u in _FRACTION else None
-    if out is None:
-        raise UnitError(
-            f"unknown or unsupported units for {role(r).description}",
-            file=found.label,
-            field=found.name,
-            value=raw,
-            expected=f"units convertible to {INTERNAL_UNITS.get(r, '?')} (see docs/predictors.md)",
-        )
-    out.attrs = {"units": INTERNAL_UNITS[r], "source_units": str(raw)}
-    return out
+    """Convert ``da`` (the data of ``found``) from its CF ``units`` to :data:`INTERNAL_UNITS`
+    (:func:`srgpu.units.convert_driver_units`; ``days``: month lengths, for rates)."""
+    return convert_driver_units(
+        da,
+        role=found.role,
+        units=found.da.attrs.get("units"),
+        description=role(found.role).description,
+        file=found.label,
+        field=found.name,
+        days=days,
+    )
 
 
 # --------------------------------------------------------------------------- time

@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.config import PREDICTOR_NAMES
+from srgpu.constants import EARTH_RADIUS_M
 from srgpu.data.drivers import (
     Found,
     Monthly,
@@ -57,8 +58,7 @@ from srgpu.data.vegetation import (
 )
 from srgpu.errors import ConfigError, InputError
 from srgpu.run.stats import bounds_from_centres, cell_area_m2
-
-EARTH_RADIUS_M = 6_371_000.0
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, VEG_BIN
 
 PREDICTOR_ATTRS: dict[str, tuple[str, str]] = {
     "MAT": ("degC", "mean annual air temperature"),
@@ -578,13 +578,13 @@ def static_fields(
 
     area = cell_area(lat, lon)
     return {
-        "cell_area": xr.DataArray(
+        CELL_AREA: xr.DataArray(
             area,
             dims=dims,
             coords=coords,
             attrs={"units": "m2", "long_name": "cell area (sphere R = 6371 km)"},
         ),
-        "land_fraction": xr.DataArray(
+        LAND_FRACTION: xr.DataArray(
             land.astype(np.float32),
             dims=dims,
             coords=coords,
@@ -594,7 +594,7 @@ def static_fields(
                 "long_name": "land fraction",
             },
         ),
-        "veg_bin": xr.DataArray(
+        VEG_BIN: xr.DataArray(
             vbin.astype(np.int8),
             dims=dims,
             coords=coords,
@@ -610,7 +610,7 @@ def static_fields(
             coords={"bin": bins, **coords},
             attrs={"units": "1", "long_name": "share of the cell area in each vegetation bin"},
         ),
-        "domain": xr.DataArray(
+        DOMAIN: xr.DataArray(
             domain,
             dims=dims,
             coords=coords,

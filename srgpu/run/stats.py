@@ -28,16 +28,15 @@ from typing import Any
 
 import array_api_compat
 
+from srgpu.constants import G_PER_PG
 from srgpu.errors import InputError
 
 Array = Any
 
 #: Factor that turns the unscaled MAD into a consistent estimator of the SD of a normal
 #: distribution (1 / Phi^-1(3/4)); R's ``mad()`` default. Pass as ``scale=`` if wanted.
-NORMAL_MAD_SCALE = 1.482602218505602
 
 #: grams per petagram.
-G_PER_PG = 1e15
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -36,7 +36,7 @@ from srgpu.analysis.report.figures import (
     site_predictions,
     zonal_totals,
 )
-from srgpu.analysis.report.inputs import ReportData, locate_store, open_store
+from srgpu.analysis.report.inputs import ReportData, open_store
 from srgpu.analysis.report.sections import render_html
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "fig_ratio_map",
     "fig_sites",
     "fig_validation_hist",
-    "locate_store",
     "make_figures",
     "open_store",
     "render_html",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-FLUXES = ("SR", "HR", "AR")
 FLUX_NAMES = {
     "SR": "soil respiration (SR)",
     "HR": "heterotrophic respiration (HR)",

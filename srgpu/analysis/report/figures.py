@@ -14,7 +14,6 @@ from srgpu.analysis.report.constants import (
     COLORS,
     FLUX_NAMES,
     FLUX_UNITS,
-    FLUXES,
     SECTIONS,
     TOTAL_UNITS,
 )
@@ -22,6 +21,7 @@ from srgpu.analysis.report.html import Figure, _render
 from srgpu.analysis.report.inputs import ReportData
 from srgpu.analysis.report.panels import _edges, _map_panel, _plt, _robust_limits, _weights
 from srgpu.analysis.report.sections import _period
+from srgpu.schema import OUTPUT_FLUXES
 
 
 def fig_maps(store: xr.Dataset, flux: str):
@@ -107,7 +107,7 @@ def fig_latitude(store: xr.Dataset, profiles: pd.DataFrame | None = None):
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(13.5, 4.6), sharey=True, layout="constrained")
     sums = {}
-    for ax, flux in zip(axes, FLUXES, strict=False):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=False):
         lat, z = zonal_totals(store, flux)
         sums[flux] = z
         keep = np.abs(z).sum(axis=0) > 0
@@ -154,7 +154,7 @@ def fig_annual(store: xr.Dataset, summary: dict):
     years = np.asarray(store["year"].values)
     clim = bool(summary.get("climatology"))
     truth = summary.get("demo_truth_pg_per_yr") or {}
-    for ax, flux in zip(axes, FLUXES, strict=True):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=True):
         t = np.asarray(store[f"{flux}_replicate_total"].values, float)
         lo, med, hi = np.quantile(t, [0.025, 0.5, 0.975], axis=0)
         c = COLORS[flux]
@@ -268,7 +268,7 @@ def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFra
     gt = tables.get("global_totals", pd.DataFrame())
     mg = tables.get("model_globals", pd.DataFrame())
     truth = summary.get("demo_truth_pg_per_yr") or {}
-    for ax, flux in zip(axes, (*FLUXES, "AR/SR"), strict=True):
+    for ax, flux in zip(axes, (*OUTPUT_FLUXES, "AR/SR"), strict=True):
         labels, x = [], 0
         if flux == "AR/SR":
             reps = _replicate_ratio(store)
@@ -344,7 +344,7 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
     climatology = bool(summary.get("climatology"))
     period = "the climatology" if climatology else _period(summary)
     figs: dict[str, list[Figure]] = {k: [] for k, _ in SECTIONS}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         figs["maps"].append(
             _render(
                 fig_maps(store, flux),

@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from srgpu.analysis.report.constants import FLUXES, SECTIONS
+from srgpu.analysis.report.constants import SECTIONS
 from srgpu.analysis.report.html import CSS, SCRIPT, Figure, _e, _kv_table, html_table
 from srgpu.analysis.report.inputs import ReportData
+from srgpu.schema import OUTPUT_FLUXES
 
 
 def _period(summary: dict) -> str:
@@ -35,7 +36,7 @@ def _overview(data: ReportData) -> str:
         )
     rows = []
     truth = s.get("demo_truth_pg_per_yr") or {}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         f = s.get("fluxes", {}).get(flux, {})
         t = f.get("total_pg_per_yr", {})
         row = {

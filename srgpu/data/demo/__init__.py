@@ -32,7 +32,8 @@ derives the annual predictors, :mod:`~srgpu.data.demo.datasets` writes the CF da
 
 from __future__ import annotations
 
-from srgpu.data.demo.constants import DEMO_PAR_FRACTION, EARTH_RADIUS_M, FLUX_PREDICTORS
+from srgpu.constants import EARTH_RADIUS_M
+from srgpu.data.demo.constants import DEMO_PAR_FRACTION, FLUX_PREDICTORS
 from srgpu.data.demo.truth import DemoTruth
 from srgpu.data.demo.world import DemoWorld, make_demo_world, true_flux
 

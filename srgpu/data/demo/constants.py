@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-EARTH_RADIUS_M = 6_371_000.0
-"""Sphere radius used for the cell areas of the truth (m)."""
-
 DEMO_PAR_FRACTION = 0.48
 """PAR = 0.48 x rsds (the default ``par_fraction`` of :class:`srgpu.config.EnsembleConfig`)."""
 

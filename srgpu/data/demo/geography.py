@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from srgpu.data.demo.constants import EARTH_RADIUS_M
+from srgpu.constants import EARTH_RADIUS_M
 
 
 @dataclass(frozen=True)

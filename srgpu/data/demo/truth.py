@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from srgpu.constants import G_PER_PG
 from srgpu.data.demo.constants import DEMO_PAR_FRACTION, FLUX_UNITS, TOTAL_UNITS
 from srgpu.data.demo.cover import _bin_of, _Cover
 from srgpu.data.demo.geography import _Geography
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,15 @@ def _truth(
             attrs={"long_name": f"true {flux} of the demo world", "units": FLUX_UNITS},
         )
     per_year = {
-        flux: np.einsum("yij,ij->y", np.nan_to_num(f), weight) / 1e15 for flux, f in fields.items()
+        flux: np.einsum("yij,ij->y", np.nan_to_num(f), weight) / G_PER_PG
+        for flux, f in fields.items()
     }
     per_year["AR"] = per_year["SR"] - per_year["HR"]
     totals = xr.Dataset(
         {k: ("year", v, {"units": TOTAL_UNITS}) for k, v in per_year.items()},
         coords={"year": pred["year"]},
         attrs={
-            "domain": "land cells whose majority land class is in vegetation bins 1-5",
+            DOMAIN: "land cells whose majority land class is in vegetation bins 1-5",
             "weights": "cell area (sphere R = 6371 km) x land fraction",
         },
     )
@@ -88,10 +91,10 @@ def _truth(
         sr=da["SR"],
         hr=da["HR"],
         cell_area=xr.DataArray(
-            area, dims=("lat", "lon"), coords=coords, name="cell_area", attrs={"units": "m2"}
+            area, dims=("lat", "lon"), coords=coords, name=CELL_AREA, attrs={"units": "m2"}
         ),
         land_fraction=xr.DataArray(
-            geo.land, dims=("lat", "lon"), coords=coords, name="land_fraction", attrs={"units": "1"}
+            geo.land, dims=("lat", "lon"), coords=coords, name=LAND_FRACTION, attrs={"units": "1"}
         ),
         vegetated=xr.DataArray(vegetated, dims=("lat", "lon"), coords=coords, name="vegetated"),
         totals=totals,

@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from srgpu.config import FLUXES
+from srgpu.config import TRAINED_FLUXES
 from srgpu.data.demo.annual import _annual_predictors
 from srgpu.data.demo.climate import _climatology, _monthly_drivers
 from srgpu.data.demo.constants import DEMO_PAR_FRACTION, FLUX_PREDICTORS
@@ -62,7 +62,7 @@ def make_demo_world(
     drivers = _drivers_dataset(grid, monthly)
     vegetation = _vegetation_dataset(grid, land, cover)
     pred = _annual_predictors(drivers, par_fraction=DEMO_PAR_FRACTION)
-    truth_fields = {flux: true_flux(flux, pred) for flux in FLUXES}
+    truth_fields = {flux: true_flux(flux, pred) for flux in TRAINED_FLUXES}
     srdb, records = _srdb_table(geo, cover, pred, truth_fields, n_sites=n_sites, rng=rng_sites)
     truth = _truth(geo, cover, pred, truth_fields, records)
     return DemoWorld(drivers=drivers, vegetation=vegetation, srdb=srdb, truth=truth)
