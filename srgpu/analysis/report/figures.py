@@ -21,7 +21,19 @@ from srgpu.analysis.report.html import Figure, _render
 from srgpu.analysis.report.inputs import ReportData
 from srgpu.analysis.report.panels import _edges, _map_panel, _plt, _robust_limits, _weights
 from srgpu.analysis.report.sections import _period
-from srgpu.schema import OUTPUT_FLUXES
+from srgpu.schema import (
+    AR_SR_RATIO,
+    CELL_ILAT,
+    CELL_ILON,
+    OUTPUT_FLUXES,
+    SITE_FLUX,
+    SITE_ILAT,
+    SITE_ILON,
+    SITE_IYEAR,
+    SITE_VALUE,
+    VALIDATION,
+    flux_var,
+)
 
 
 def fig_maps(store: xr.Dataset, flux: str):
@@ -29,8 +41,8 @@ def fig_maps(store: xr.Dataset, flux: str):
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.5), layout="constrained")
     mean = np.asarray(store[flux].values, float)
-    sd = np.asarray(store[f"{flux}_sd_map"].values, float)
-    cv = np.asarray(store[f"{flux}_cv"].values, float)
+    sd = np.asarray(store[flux_var(flux, "sd_map")].values, float)
+    cv = np.asarray(store[flux_var(flux, "cv")].values, float)
     lo, hi = _robust_limits(mean, upper_pct=99)
     _map_panel(
         axes[0],
@@ -71,7 +83,7 @@ def fig_ratio_map(store: xr.Dataset):
     """AR/SR of the time-mean maps."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.6), layout="constrained")
-    ratio = np.asarray(store["AR_SR_ratio"].values, float)
+    ratio = np.asarray(store[AR_SR_RATIO].values, float)
     _map_panel(
         ax,
         store,
@@ -89,9 +101,9 @@ def fig_ratio_map(store: xr.Dataset):
 def zonal_totals(store: xr.Dataset, flux: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-replicate zonal totals of the time-mean map, Tg C yr-1 per degree of latitude:
     returns (lat, array (replicate, lat))."""
-    reps = np.asarray(store[f"{flux}_replicate_map"].values, float)
-    ilat = np.asarray(store["cell_ilat"].values, int)
-    ilon = np.asarray(store["cell_ilon"].values, int)
+    reps = np.asarray(store[flux_var(flux, "replicate_map")].values, float)
+    ilat = np.asarray(store[CELL_ILAT].values, int)
+    ilon = np.asarray(store[CELL_ILON].values, int)
     lat = np.asarray(store["lat"].values, float)
     w = _weights(store)[ilat, ilon]
     height = np.diff(_edges(lat, -90, 90))
@@ -155,7 +167,7 @@ def fig_annual(store: xr.Dataset, summary: dict):
     clim = bool(summary.get("climatology"))
     truth = summary.get("demo_truth_pg_per_yr") or {}
     for ax, flux in zip(axes, OUTPUT_FLUXES, strict=True):
-        t = np.asarray(store[f"{flux}_replicate_total"].values, float)
+        t = np.asarray(store[flux_var(flux, "replicate_total")].values, float)
         lo, med, hi = np.quantile(t, [0.025, 0.5, 0.975], axis=0)
         c = COLORS[flux]
         if years.size > 1:
@@ -185,7 +197,7 @@ def fig_annual(store: xr.Dataset, summary: dict):
 def fig_validation_hist(store: xr.Dataset):
     """Held-out R2 and RMSE of every replicate (SR, HR)."""
     plt = _plt()
-    val = store["validation"]
+    val = store[VALIDATION]
     fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.0), layout="constrained")
     panels = [(f, m) for m in ("r2", "rmse") for f in ("SR", "HR")]
     for ax, (flux, metric) in zip(axes, panels, strict=True):
@@ -210,12 +222,12 @@ def fig_validation_hist(store: xr.Dataset):
 
 def site_predictions(store: xr.Dataset, flux: str) -> tuple[np.ndarray, np.ndarray]:
     """(observed, ensemble mean at the site's cell and year) for the sites of ``flux``."""
-    sel = np.array([str(v) for v in np.asarray(store["site_flux"].values)]) == flux
-    obs = np.asarray(store["site_value"].values, float)[sel]
-    iy = np.asarray(store["site_iyear"].values, int)[sel]
-    ilat = np.asarray(store["site_ilat"].values, int)[sel]
-    ilon = np.asarray(store["site_ilon"].values, int)[sel]
-    cube = np.asarray(store[f"{flux}_mean"].values, float)
+    sel = np.array([str(v) for v in np.asarray(store[SITE_FLUX].values)]) == flux
+    obs = np.asarray(store[SITE_VALUE].values, float)[sel]
+    iy = np.asarray(store[SITE_IYEAR].values, int)[sel]
+    ilat = np.asarray(store[SITE_ILAT].values, int)[sel]
+    ilon = np.asarray(store[SITE_ILON].values, int)[sel]
+    cube = np.asarray(store[flux_var(flux, "mean")].values, float)
     iy = np.clip(iy, 0, cube.shape[0] - 1)
     return obs, cube[iy, ilat, ilon]
 
@@ -253,8 +265,8 @@ def fig_sites(store: xr.Dataset):
 
 
 def _replicate_ratio(store: xr.Dataset) -> np.ndarray:
-    sr = np.asarray(store["SR_replicate_total"].values, float).mean(axis=1)
-    ar = np.asarray(store["AR_replicate_total"].values, float).mean(axis=1)
+    sr = np.asarray(store[flux_var("SR", "replicate_total")].values, float).mean(axis=1)
+    ar = np.asarray(store[flux_var("AR", "replicate_total")].values, float).mean(axis=1)
     return ar / sr
 
 
@@ -273,7 +285,7 @@ def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFra
         if flux == "AR/SR":
             reps = _replicate_ratio(store)
         else:
-            reps = np.asarray(store[f"{flux}_replicate_total"].values, float).mean(axis=1)
+            reps = np.asarray(store[flux_var(flux, "replicate_total")].values, float).mean(axis=1)
         lo, hi = np.quantile(reps, [0.025, 0.975])
         m = float(reps.mean())
         ax.bar(x, m, color="#4d4d4d", yerr=[[m - lo], [hi - m]], capsize=4)

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.analysis.report.constants import OCEAN, OTHER_LAND
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION
 
 
 def _plt():
@@ -29,10 +30,8 @@ def _edges(centres: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _weights(store: xr.Dataset) -> np.ndarray:
     """``cell_area x land_fraction`` (m2) on the domain, 0 elsewhere."""
-    w = np.asarray(store["cell_area"].values, float) * np.asarray(
-        store["land_fraction"].values, float
-    )
-    return np.where(np.asarray(store["domain"].values).astype(bool), np.nan_to_num(w), 0.0)
+    w = np.asarray(store[CELL_AREA].values, float) * np.asarray(store[LAND_FRACTION].values, float)
+    return np.where(np.asarray(store[DOMAIN].values).astype(bool), np.nan_to_num(w), 0.0)
 
 
 def _robust_limits(values: np.ndarray, *, upper_pct: float = 98.0) -> tuple[float, float]:
@@ -54,8 +53,8 @@ def _map_panel(ax, store, values, *, title, cmap, vmin, vmax, label, extend="max
     plt = _plt()
     lat, lon = store["lat"].values, store["lon"].values
     lat_e, lon_e = _edges(lat, -90, 90), _edges(lon, -180, 360)
-    land = np.asarray(store["land_fraction"].values, float)
-    domain = np.asarray(store["domain"].values).astype(bool)
+    land = np.asarray(store[LAND_FRACTION].values, float)
+    domain = np.asarray(store[DOMAIN].values).astype(bool)
     ax.set_facecolor(OCEAN)
     other = np.where((np.nan_to_num(land) > 0) & ~domain, 1.0, np.nan)
     ax.pcolormesh(
