@@ -38,7 +38,6 @@ import numpy as np
 import xarray as xr
 
 from srgpu.config import PREDICTOR_NAMES
-from srgpu.constants import EARTH_RADIUS_M
 from srgpu.data.drivers import (
     Found,
     Monthly,
@@ -58,7 +57,7 @@ from srgpu.data.vegetation import (
     land_class_mask,
 )
 from srgpu.errors import ConfigError, InputError
-from srgpu.run.stats import bounds_from_centres, cell_area_m2
+from srgpu.grid import cell_area_from_centres
 from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, VEG_BIN
 
 PREDICTOR_ATTRS: dict[str, tuple[str, str]] = {
@@ -154,16 +153,6 @@ def _source_ds(sources: Sequence[Source], label: str) -> xr.Dataset | None:
         if s.label == label:
             return s.ds
     return None
-
-
-def cell_area(lat: np.ndarray, lon: np.ndarray, *, radius_m: float = EARTH_RADIUS_M) -> np.ndarray:
-    """Areas (m2) of a regular lat/lon grid's cells on a sphere, edges midway between centres
-    (clipped to +-90 degrees latitude); shape ``(nlat, nlon)``."""
-    return cell_area_m2(
-        bounds_from_centres(np.asarray(lat), lower=-90.0, upper=90.0),
-        bounds_from_centres(np.asarray(lon)),
-        radius_m=radius_m,
-    )
 
 
 def _align_years(m: Monthly, conv: xr.DataArray, ref: Monthly, years: np.ndarray) -> xr.DataArray:
@@ -616,7 +605,7 @@ def static_fields(
         vegetated = np.ones(land.shape, dtype=bool)
     domain = is_land & vegetated & finite
 
-    area = cell_area(lat, lon)
+    area = cell_area_from_centres(lat, lon)
     return {
         CELL_AREA: xr.DataArray(
             area,
