@@ -37,8 +37,9 @@ from srgpu import schema as S
 from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs
 from srgpu.errors import StoreError
+from srgpu.grid import bounds_from_centres
 from srgpu.run.batch import BatchResult
-from srgpu.run.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
+from srgpu.run.stats import Moments, moments_sd, replicate_summary
 from srgpu.schema import (
     AR_SR_RATIO,
     CELL_AREA,

@@ -29,9 +29,8 @@ import cftime
 import numpy as np
 import xarray as xr
 
-from srgpu.constants import EARTH_RADIUS_M
 from srgpu.errors import InputError, UnitError
-from srgpu.run.stats import bounds_from_centres, cell_area_m2
+from srgpu.grid import cell_area_from_centres
 from srgpu.units import conversion_factor
 
 FLUX_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -158,11 +157,7 @@ def _is_monthly(time: xr.DataArray) -> bool:
 
 def spherical_cell_area(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Areas (m2) of the cells of a regular lat/lon grid given its centres (degrees)."""
-    return cell_area_m2(
-        bounds_from_centres(np.asarray(lat, dtype=float), lower=-90.0, upper=90.0),
-        bounds_from_centres(np.asarray(lon, dtype=float)),
-        radius_m=EARTH_RADIUS_M,
-    )
+    return cell_area_from_centres(lat, lon)
 
 
 def _find(names: tuple[str, ...], available: Any) -> str | None:
