@@ -12,6 +12,9 @@ from rich.table import Table
 from srgpu.cli._common import console, handle_errors
 from srgpu.errors import ConfigError
 
+TERMINAL_TABLES = ("global_totals", "site_scores", "uncertainty_scores")
+"""The score tables ``srgpu compare`` prints (all are written; the report shows them all)."""
+
 
 def parse_models(specs: list[str] | None) -> dict[str, Path]:
     """``--model NAME=PATH`` options -> ``{name: path}`` (``srgpu compare`` and ``report``)."""
@@ -91,6 +94,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare
+        from srgpu.analysis.compare.result import SCORE_TABLES
 
         result = compare(
             store,
@@ -102,45 +106,9 @@ def register(app: typer.Typer) -> None:
         )
         out_dir = out if out is not None else Path(store).parent / "compare"
         result.write(out_dir)
-        tables = result.tables
-        console.print(
-            _rich(
-                tables["global_totals"],
-                title="Global totals (Pg C yr-1)",
-                columns=[
-                    "source",
-                    "flux",
-                    "total_pg",
-                    "total_domain_pg",
-                    "rf_q025",
-                    "rf_q975",
-                    "in_band",
-                    "diff_pct",
-                ],
-            )
-        )
-        if not tables["site_scores"].empty:
-            console.print(
-                _rich(
-                    tables["site_scores"],
-                    title="SRDB sites (g C m-2 yr-1)",
-                    columns=["source", "flux", "n", "r", "rmse", "bias"],
-                )
-            )
-        console.print(
-            _rich(
-                tables["uncertainty_scores"],
-                title="Against the ensemble",
-                columns=[
-                    "source",
-                    "flux",
-                    "mean_abs_z",
-                    "z_score",
-                    "within_2sd",
-                    "ilamb_bias_score",
-                ],
-            )
-        )
+        for name, title, columns in SCORE_TABLES:
+            if name in TERMINAL_TABLES and not result.tables[name].empty:
+                console.print(_rich(result.tables[name], title=title, columns=columns))
         for name in result.model_names:
             for note in result.notes(name):
                 console.print(f"{name}: {note}", highlight=False, markup=False)

@@ -29,6 +29,43 @@ MAPS_FILE = "maps.nc"
 MARKER_TABLE = "global_totals"
 """The table whose CSV marks a directory as a comparison output."""
 
+SCORE_TABLES: tuple[tuple[str, str, list[str] | None], ...] = (
+    (
+        "global_totals",
+        "Global totals (Pg C yr-1)",
+        [
+            "source",
+            "flux",
+            "total_pg",
+            "total_domain_pg",
+            "rf_q025",
+            "rf_q975",
+            "in_band",
+            "diff_pct",
+            "period",
+        ],
+    ),
+    (
+        "site_scores",
+        "Against the SRDB sites (g C m-2 yr-1)",
+        ["source", "flux", "n", "r", "rmse", "bias", "obs_mean", "sim_mean"],
+    ),
+    (
+        "taylor",
+        "Taylor statistics against the ensemble map",
+        ["source", "flux", "sd_norm", "r", "crmsd_norm", "bias", "bias_pct"],
+    ),
+    (
+        "uncertainty_scores",
+        "Against the ensemble with its uncertainty",
+        ["source", "flux", "mean_abs_z", "z_score", "within_2sd", "ilamb_bias_score"],
+    ),
+    ("biome_cv", "Spread across models per vegetation bin", None),
+    ("model_globals", "Models' global values", None),
+)
+"""The score tables in reading order: (name, title with units, columns shown; ``None``: all).
+``srgpu compare`` prints the first ones, ``srgpu report`` shows them all."""
+
 
 @dataclass
 class CompareResult:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from srgpu.analysis.compare.result import SCORE_TABLES
 from srgpu.analysis.report.constants import SECTIONS
 from srgpu.analysis.report.html import CSS, SCRIPT, Figure, _e, _kv_table, html_table
 from srgpu.analysis.report.inputs import ReportData
@@ -97,42 +98,6 @@ def _validation_table(summary: dict) -> str:
     return html_table(
         pd.DataFrame(rows), caption="Held-out validation across replicates (mean, SD)."
     )
-
-
-SCORE_TABLES = (
-    (
-        "global_totals",
-        "Global totals (Pg C yr-1)",
-        [
-            "source",
-            "flux",
-            "total_pg",
-            "total_domain_pg",
-            "rf_q025",
-            "rf_q975",
-            "in_band",
-            "diff_pct",
-            "period",
-        ],
-    ),
-    (
-        "site_scores",
-        "Against the SRDB sites (g C m-2 yr-1)",
-        ["source", "flux", "n", "r", "rmse", "bias", "obs_mean", "sim_mean"],
-    ),
-    (
-        "taylor",
-        "Taylor statistics against the ensemble map",
-        ["source", "flux", "sd_norm", "r", "crmsd_norm", "bias", "bias_pct"],
-    ),
-    (
-        "uncertainty_scores",
-        "Against the ensemble with its uncertainty",
-        ["source", "flux", "mean_abs_z", "z_score", "within_2sd", "ilamb_bias_score"],
-    ),
-    ("biome_cv", "Spread across models per vegetation bin", None),
-    ("model_globals", "Models' global values", None),
-)
 
 
 def _scores(data: ReportData) -> str:
