@@ -463,3 +463,98 @@ def plot_explanation(ds, out_dir) -> list:
         plt.close(fig)
         paths.append(p)
     return paths
+
+
+# ----------------------------------------------------------------------------- workflow
+
+
+@dataclass(frozen=True)
+class ExplainPlan:
+    """What ``srgpu explain`` will do: the opened run, its config, the fluxes and how many of
+    its replicates to re-grow (the first ``replicates`` of ``n_replicates``)."""
+
+    run: object  # srgpu.results.Run
+    config: EnsembleConfig
+    fluxes: tuple[str, ...]
+    replicates: int
+    n_replicates: int
+
+
+@dataclass
+class ExplainResult:
+    """The explanation dataset of a run (:func:`explanation_dataset`) and its per-flux parts."""
+
+    plan: ExplainPlan
+    dataset: object  # xr.Dataset
+    explanations: list[FluxExplanation]
+
+    def summary_lines(self) -> list[str]:
+        return summary_lines(self.dataset)
+
+    def write(self, out=None) -> tuple[object, list]:
+        """``explain.nc`` and the PNG figures into ``out`` (default: the run's ``OUT``);
+        returns ``(path of explain.nc, figure paths)``."""
+        from pathlib import Path
+
+        out_dir = Path(out) if out is not None else self.plan.run.out
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "explain.nc"
+        self.dataset.to_netcdf(path)
+        return path, plot_explanation(self.dataset, out_dir)
+
+
+def plan_explain(path, *, replicates: int = 10, fluxes: Sequence[str] | None = None) -> ExplainPlan:
+    """Open the finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) and check the
+    request: ``replicates`` >= 1 (at most the run's), ``fluxes`` among SR and HR (default both)."""
+    from srgpu.results import open_run
+
+    run = open_run(path)
+    cfg = run.require_config()
+    n_rep = int(run.dataset.sizes.get("replicate", cfg.n_replicates))
+    if replicates < 1:
+        raise ConfigError(f"--replicates must be >= 1, got {replicates}")
+    chosen = tuple(fluxes or TRAINED_FLUXES)
+    bad = [f for f in chosen if f not in TRAINED_FLUXES]
+    if bad:
+        raise ConfigError(f"--flux {bad}: expected SR and/or HR")
+    return ExplainPlan(
+        run=run,
+        config=cfg,
+        fluxes=chosen,
+        replicates=min(replicates, n_rep),
+        n_replicates=n_rep,
+    )
+
+
+def explain_run(
+    plan: ExplainPlan,
+    *,
+    engine: str = "auto",
+    repeats: int = 5,
+    points: int = 20,
+    rows: int = 500,
+) -> ExplainResult:
+    """Re-grow the plan's replicates from the run's config and explain every flux of it
+    (:func:`explain_flux`); partial dependence is predicted by the CPU ``engine``."""
+    from srgpu.data.inputs import prepare_inputs
+    from srgpu.forest.engines import get_engine
+
+    cfg, ds = plan.config, plan.run.dataset
+    inputs = prepare_inputs(cfg)
+    eng = get_engine(engine, device="cpu")
+    results = [
+        explain_flux(
+            inputs,
+            cfg,
+            flux=f,
+            replicates=range(plan.replicates),
+            engine=eng,
+            repeats=repeats,
+            points=points,
+            rows=rows,
+        )
+        for f in plan.fluxes
+    ]
+    xds = explanation_dataset(results, inputs, store=ds)
+    xds.attrs["config_hash"] = ds.attrs.get("config_hash", cfg.hash())
+    return ExplainResult(plan=plan, dataset=xds, explanations=results)

@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import TRAINED_FLUXES
-from srgpu.errors import ConfigError
-from srgpu.results import open_run
 
 
 def register(app: typer.Typer) -> None:
@@ -31,52 +28,16 @@ def register(app: typer.Typer) -> None:
         """Re-grow replicate forests from the store's config and explain them: permutation and
         impurity importance, partial dependence with replicate bands, dissimilarity index and
         area of applicability. Writes OUT/explain.nc and PNG figures."""
-        from srgpu.analysis.explain import (
-            explain_flux,
-            explanation_dataset,
-            plot_explanation,
-            summary_lines,
-        )
-        from srgpu.data.inputs import prepare_inputs
-        from srgpu.forest.engines import get_engine
+        from srgpu.analysis.explain import explain_run, plan_explain
 
-        run = open_run(store)
-        ds, cfg = run.dataset, run.require_config()
-        n_rep = int(ds.sizes.get("replicate", cfg.n_replicates))
-        if replicates < 1:
-            raise ConfigError(f"--replicates must be >= 1, got {replicates}")
-        fluxes = flux or list(TRAINED_FLUXES)
-        bad = [f for f in fluxes if f not in TRAINED_FLUXES]
-        if bad:
-            raise ConfigError(f"--flux {bad}: expected SR and/or HR")
-        k = min(replicates, n_rep)
+        plan = plan_explain(store, replicates=replicates, fluxes=flux)
         console.print(
-            f"srgpu explain: re-growing {k} of {n_rep} replicates x {cfg.forest.trees} trees "
-            f"for {', '.join(fluxes)}",
+            f"srgpu explain: re-growing {plan.replicates} of {plan.n_replicates} replicates x "
+            f"{plan.config.forest.trees} trees for {', '.join(plan.fluxes)}",
             highlight=False,
         )
-        inputs = prepare_inputs(cfg)
-        eng = get_engine(engine, device="cpu")
-        results = [
-            explain_flux(
-                inputs,
-                cfg,
-                flux=f,
-                replicates=range(k),
-                engine=eng,
-                repeats=repeats,
-                points=points,
-                rows=rows,
-            )
-            for f in fluxes
-        ]
-        xds = explanation_dataset(results, inputs, store=ds)
-        xds.attrs["config_hash"] = ds.attrs.get("config_hash", cfg.hash())
-        out_dir = out or (store if store.suffix != ".zarr" else store.parent)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "explain.nc"
-        xds.to_netcdf(path)
-        figs = plot_explanation(xds, out_dir)
-        for line in summary_lines(xds):
+        result = explain_run(plan, engine=engine, repeats=repeats, points=points, rows=rows)
+        path, figs = result.write(out)
+        for line in result.summary_lines():
             console.print(line, highlight=False)
         console.print(f"wrote {path} and {len(figs)} figures", highlight=False)
