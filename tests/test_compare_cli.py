@@ -82,3 +82,18 @@ def test_compare_command_bad_input_exit_2(tmp_path):
     assert result.exit_code == 2 and "NAME=PATH" in result.output
     result = runner.invoke(app, ["compare", str(tmp_path / "missing.zarr"), "--model", f"B={bad}"])
     assert result.exit_code == 2 and "missing.zarr" in result.output
+
+
+def test_compare_command_takes_out_and_writes_beside_the_store(tmp_path):
+    """``srgpu compare OUT`` (not only ``OUT/ensemble.zarr``) writes to ``OUT/compare``."""
+    run = tmp_path / "run"
+    store_path = write_store(run / "ensemble.zarr")
+    store = xr.open_zarr(store_path, consolidated=False).load()
+    model = write_model(tmp_path / "m", store, scale=1.0, name="m")
+    for arg in (run, store_path):
+        result = CliRunner().invoke(app, ["compare", str(arg), "--model", f"M={model}"])
+        assert result.exit_code == 0, result.output
+        assert (run / "compare" / "global_totals.csv").exists()
+        assert not (tmp_path / "compare").exists()
+        meta = json.loads((run / "compare" / "compare.json").read_text())
+        assert meta["store"] == str(arg) and meta["years"] is None

@@ -66,14 +66,14 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @handle_errors
     def compare_cmd(
-        store: Annotated[Path, typer.Argument(help="Ensemble store (OUT/ensemble.zarr).")],
+        store: Annotated[Path, typer.Argument(help="Ensemble output (OUT or OUT/ensemble.zarr).")],
         model: Annotated[
             list[str],
             typer.Option("--model", "-m", help="NAME=PATH of a model's NetCDF file or directory."),
         ],
         out: Annotated[
             Path | None,
-            typer.Option(help="Output directory (default: STORE's folder / compare)."),
+            typer.Option(help="Output directory (default: OUT/compare)."),
         ] = None,
         method: Annotated[
             str, typer.Option(help="Regridding: conservative (fluxes) or nearest (as ILAMB).")
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
             years=parse_years(years),
             band_deg=band_deg,
         )
-        out_dir = out if out is not None else Path(store).parent / "compare"
+        out_dir = out if out is not None else result.default_dir
         result.write(out_dir)
         for name, title, columns in SCORE_TABLES:
             if name in TERMINAL_TABLES and not result.tables[name].empty:

@@ -51,6 +51,9 @@ def compare(
     :class:`Comparison` (regridded fields, for maps and figures). ``result.write(DIR)`` writes
     what ``srgpu compare`` writes; ``srgpu report`` calls this same function.
     """
+    from srgpu.results import locate_run
+
+    run_out, _ = locate_run(store)
     ensemble = open_ensemble(store)
     outputs = {
         name: read_model(path, name=name, root_fraction=root_fraction)
@@ -75,7 +78,7 @@ def compare(
             for name, m in cmp.models.items()
         },
     }
-    return CompareResult(tables=tables, meta=meta, comparison=cmp)
+    return CompareResult(tables=tables, meta=meta, comparison=cmp, run_out=run_out)
 
 
 ILAMB_NAMES: dict[str, tuple[str, str | None]] = {

@@ -72,12 +72,19 @@ class CompareResult:
     """Score tables, options and per-model notes of one comparison.
 
     ``comparison`` (the regridded fields, :class:`~srgpu.analysis.compare.scores.Comparison`)
-    is present for a comparison run in this process and ``None`` for one read from disk.
+    and ``run_out`` (the compared run's ``OUT`` directory) are present for a comparison run in
+    this process and ``None`` for one read from disk.
     """
 
     tables: dict[str, pd.DataFrame]
     meta: dict[str, Any]
     comparison: Any = field(default=None, repr=False)
+    run_out: Path | None = None
+
+    @property
+    def default_dir(self) -> Path | None:
+        """Where ``srgpu compare`` writes by default: ``OUT/compare`` of the compared run."""
+        return None if self.run_out is None else self.run_out / "compare"
 
     @property
     def model_names(self) -> list[str]:
