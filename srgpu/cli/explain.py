@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.config import FLUXES, EnsembleConfig, check_param
 from srgpu.errors import ConfigError, StoreError
 
 
@@ -21,11 +21,32 @@ def open_store(path: Path):
     zpath = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
     if not zpath.exists():
         raise StoreError(f"{path}: no ensemble store (expected OUT or OUT/ensemble.zarr)")
+    _require_complete(zpath)
     ds = open_ensemble_dataset(zpath)
     if "config" not in ds.attrs:
         raise StoreError(f"{zpath}: the store has no 'config' attribute")
     cfg = EnsembleConfig.from_dict(tomllib.loads(ds.attrs["config"]), source=f"{zpath} config")
     return ds, cfg
+
+
+def _require_complete(zpath: Path) -> None:
+    """An unfinished run has no gridded results to explain: refuse it with the command that
+    finishes it (its progress record says so; a store without one is judged by its arrays)."""
+    import json
+
+    progress = zpath.parent / "progress.json"
+    if not progress.exists():
+        return
+    try:
+        record = json.loads(progress.read_text())
+        complete = isinstance(record, dict) and record.get("complete") is True
+    except (OSError, ValueError):
+        complete = False
+    if not complete:
+        raise StoreError(
+            f"{zpath.parent}: the ensemble run is not finished (see progress.json); finish it "
+            "by rerunning the srgpu ensemble command that started it, then explain it"
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -55,10 +76,15 @@ def register(app: typer.Typer) -> None:
         from srgpu.data.inputs import prepare_inputs
         from srgpu.forest.engines import get_engine
 
+        for name, value in (
+            ("explain.replicates", replicates),
+            ("explain.repeats", repeats),
+            ("explain.points", points),
+            ("explain.rows", rows),
+        ):
+            check_param(name, value)
         ds, cfg = open_store(store)
         n_rep = int(ds.sizes.get("replicate", cfg.n_replicates))
-        if replicates < 1:
-            raise ConfigError(f"--replicates must be >= 1, got {replicates}")
         fluxes = flux or list(FLUXES)
         bad = [f for f in fluxes if f not in FLUXES]
         if bad:
