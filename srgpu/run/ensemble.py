@@ -213,9 +213,6 @@ def _run(
     from srgpu.run.cluster import make_client
 
     specs = batch_specs(config.n_replicates, config.batch_size)
-    progress = store.read_progress()
-    if store.resumed_from is not None and not progress["complete"]:
-        notice(f"resuming {store.out}: {store.resumed_from} of {len(specs)} batches already done")
     damaged = store.verify(config)
     if damaged:
         _repair(store, damaged, config=config, inputs=inputs, device=device, notice=notice)
@@ -229,7 +226,9 @@ def _run(
     todo = specs[first:]
     if max_batches is not None:
         todo = todo[:max_batches]
-    merged = store.read_moments()
+    merged = store.read_moments()  # checked: a damaged slot is refused here
+    if store.resumed_from is not None:
+        notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
         if client is None:
             stream = _serial(todo, inputs, config, config.engine, device)
