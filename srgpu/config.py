@@ -138,7 +138,7 @@ PARAMETERS: dict[str, Param] = {
     "srdb": Param(str, nullable=True, help="a path"),
     "vegetation": Param(str, nullable=True, help="a path"),
     "replicates": Param(int, 1, MAX_REPLICATES, nullable=True),
-    "seed": Param(int, 0, 2**63 - 1),
+    "seed": Param(int, 0, None),
     "sampling": Param(str, choices=SAMPLING_SCHEMES),
     "train_fraction": Param(float, 0.0, 1.0, closed="neither"),
     "backend": Param(str, choices=BACKENDS),

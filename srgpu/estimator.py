@@ -46,12 +46,15 @@ def sklearn_constraints(name: str) -> list:
     if param.choices is not None:
         out: list = [StrOptions(set(param.choices))]
     elif param.kind in (int, float):
+        left = param.low is not None and param.closed in ("both", "left")
+        right = param.high is not None and param.closed in ("both", "right")
+        closed = {(True, True): "both", (True, False): "left", (False, True): "right"}
         out = [
             Interval(
                 Integral if param.kind is int else Real,
                 param.low,
                 param.high,
-                closed=param.closed,
+                closed=closed.get((left, right), "neither"),
             )
         ]
     else:
