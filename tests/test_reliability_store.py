@@ -335,3 +335,27 @@ def test_signal_prints_one_line_and_rerun_resumes(sig, code, reference, tmp_path
     assert again.returncode == 0, again.stderr
     assert "srgpu: resuming" in again.stderr or "interrupted after 0 of" in lines[0]
     same_store(out, reference)
+
+
+# ------------------------------------------------------------------------ readers
+@pytest.mark.parametrize("command", ["report", "compare", "explain"])
+@pytest.mark.parametrize(
+    "chunk", ["SR_replicate_map/c/1/0", "AR_replicate_total/c/0/0", "HR_sd_map/c/0/0"]
+)
+def test_readers_name_a_truncated_chunk(command, chunk, reference, tmp_path):
+    """``srgpu report``/``compare``/``explain`` on a store with a truncated chunk: exit 2, one
+    line naming the array and the chunk (each chunk is read once, its checksum checked)."""
+    out = _copy(reference, tmp_path)
+    path = out / "ensemble.zarr" / chunk
+    path.write_bytes(path.read_bytes()[:7])
+    array, key = chunk.split("/", 1)
+    target = out / "ensemble.zarr" if command == "compare" else out
+    args = [command, str(target)]
+    if command == "compare":
+        args += ["--out", str(tmp_path / "cmp")]
+    elif command == "report":
+        args += ["--out", str(tmp_path / "rep")]
+    else:
+        args += ["--replicates", "1", "--out", str(tmp_path / "exp")]
+    result = CliRunner().invoke(app, args)
+    _one_line(result, f"'{array}'", key, "--overwrite")

@@ -21,32 +21,11 @@ def open_store(path: Path):
     zpath = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
     if not zpath.exists():
         raise StoreError(f"{path}: no ensemble store (expected OUT or OUT/ensemble.zarr)")
-    _require_complete(zpath)
     ds = open_ensemble_dataset(zpath)
     if "config" not in ds.attrs:
         raise StoreError(f"{zpath}: the store has no 'config' attribute")
     cfg = EnsembleConfig.from_dict(tomllib.loads(ds.attrs["config"]), source=f"{zpath} config")
     return ds, cfg
-
-
-def _require_complete(zpath: Path) -> None:
-    """An unfinished run has no gridded results to explain: refuse it with the command that
-    finishes it (its progress record says so; a store without one is judged by its arrays)."""
-    import json
-
-    progress = zpath.parent / "progress.json"
-    if not progress.exists():
-        return
-    try:
-        record = json.loads(progress.read_text())
-        complete = isinstance(record, dict) and record.get("complete") is True
-    except (OSError, ValueError):
-        complete = False
-    if not complete:
-        raise StoreError(
-            f"{zpath.parent}: the ensemble run is not finished (see progress.json); finish it "
-            "by rerunning the srgpu ensemble command that started it, then explain it"
-        )
 
 
 def register(app: typer.Typer) -> None:

@@ -129,12 +129,87 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def open_ensemble_dataset(zarr_path: Path, *, required: tuple[str, ...] = ()) -> xr.Dataset:
+def damaged_chunk(arr: zarr.Array) -> str | None:
+    """``None`` when every chunk of ``arr`` reads (checksum, decompression), else the key of
+    the first chunk that does not (``c/i/j``) and why. Reads one chunk at a time."""
+    import itertools
+
+    if arr.ndim == 0:
+        try:
+            arr[...]
+        except Exception as exc:  # noqa: BLE001 - any decoding failure
+            return f"c ({_one_line(exc)})"
+        return None
+    for coords in itertools.product(*(range(n) for n in arr.cdata_shape)):
+        try:
+            arr.blocks[coords]
+        except Exception as exc:  # noqa: BLE001 - checksum mismatch, truncated chunk
+            return f"c/{'/'.join(map(str, coords))} ({_one_line(exc)})"
+    return None
+
+
+def check_store_readable(zarr_path: Path) -> None:
+    """Read every chunk of every array of a store once: a damaged chunk (flipped bytes, cut
+    short: the crc32c codec, or the decompressor, fails) is an :class:`InputError` naming the
+    array and the chunk, instead of an exception deep inside a reader."""
+    try:
+        grp = zarr.open_group(zarr_path, mode="r")
+        names = sorted(grp.array_keys())
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(
+            f"cannot be opened as Zarr ({_one_line(exc)})",
+            file=zarr_path,
+            expected="an srgpu ensemble store (docs/store.md)",
+        ) from None
+    for name in names:
+        try:
+            arr = grp[name]
+        except Exception as exc:  # noqa: BLE001 - damaged metadata
+            raise InputError(
+                f"array metadata damaged ({_one_line(exc)})", file=zarr_path, field=name
+            ) from None
+        bad = damaged_chunk(arr)
+        if bad:
+            raise InputError(
+                f"damaged chunk {bad}",
+                file=zarr_path,
+                field=name,
+                expected="a store whose chunks pass their checksums: recompute it with "
+                "srgpu ensemble --overwrite",
+            )
+
+
+def _require_finished(zarr_path: Path) -> None:
+    """A store next to a progress record that does not say complete is an unfinished run."""
+    progress = Path(zarr_path).parent / "progress.json"
+    if Path(zarr_path).name != "ensemble.zarr" or not progress.exists():
+        return
+    try:
+        record = json.loads(progress.read_text())
+        complete = isinstance(record, dict) and record.get("complete") is True
+    except (OSError, ValueError):
+        complete = False
+    if not complete:
+        raise StoreError(
+            f"{Path(zarr_path).parent}: the ensemble run is not finished (see progress.json); "
+            "finish it by rerunning the srgpu ensemble command that started it"
+        )
+
+
+def open_ensemble_dataset(
+    zarr_path: Path, *, required: tuple[str, ...] = (), verify: bool = True
+) -> xr.Dataset:
     """Open a finished ensemble store for reading (lazy) and check that it holds ``required``.
 
-    Readers (``srgpu compare``, ``srgpu report``) call this: a path that is not a Zarr store or
-    a store without a needed variable is an :class:`InputError` naming the file and field.
+    Readers (``srgpu compare``, ``srgpu report``, ``srgpu explain``) call this: a path that is
+    not a Zarr store or a store without a needed variable is an :class:`InputError` naming the
+    file and field; an unfinished run (its ``progress.json`` not complete) is a
+    :class:`StoreError`; with ``verify`` every chunk is read once and a damaged one is named
+    (:func:`check_store_readable`).
     """
+    _require_finished(zarr_path)
+    if verify and Path(zarr_path).is_dir():
+        check_store_readable(Path(zarr_path))
     try:
         with warnings.catch_warnings():  # stores written without consolidated metadata
             warnings.simplefilter("ignore")
