@@ -338,11 +338,18 @@ def test_signal_prints_one_line_and_rerun_resumes(sig, code, reference, tmp_path
 
 
 # ------------------------------------------------------------------------ readers
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from tests.badinputs import write_good_model
+
+    return write_good_model(tmp_path_factory.mktemp("model"))[1]
+
+
 @pytest.mark.parametrize("command", ["report", "compare", "explain"])
 @pytest.mark.parametrize(
     "chunk", ["SR_replicate_map/c/1/0", "AR_replicate_total/c/0/0", "HR_sd_map/c/0/0"]
 )
-def test_readers_name_a_truncated_chunk(command, chunk, reference, tmp_path):
+def test_readers_name_a_truncated_chunk(command, chunk, reference, model_file, tmp_path):
     """``srgpu report``/``compare``/``explain`` on a store with a truncated chunk: exit 2, one
     line naming the array and the chunk (each chunk is read once, its checksum checked)."""
     out = _copy(reference, tmp_path)
@@ -352,10 +359,76 @@ def test_readers_name_a_truncated_chunk(command, chunk, reference, tmp_path):
     target = out / "ensemble.zarr" if command == "compare" else out
     args = [command, str(target)]
     if command == "compare":
-        args += ["--out", str(tmp_path / "cmp")]
+        args += ["--model", f"M={model_file}", "--out", str(tmp_path / "cmp")]
     elif command == "report":
         args += ["--out", str(tmp_path / "rep")]
     else:
         args += ["--replicates", "1", "--out", str(tmp_path / "exp")]
     result = CliRunner().invoke(app, args)
     _one_line(result, f"'{array}'", key, "--overwrite")
+
+
+# ------------------------------------------------------------------------ disk full
+def _enospc_on(monkeypatch, *, name: str, nth: int):
+    """Make the ``nth`` atomic write of ``name`` (progress.json, summary.json) fail as a full
+    disk does."""
+    import errno
+
+    import srgpu.run.store as store_mod
+
+    real = store_mod.atomic_write_text
+    seen = [0]
+
+    def failing(path, text):
+        if Path(path).name == name:
+            seen[0] += 1
+            if seen[0] == nth:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, text)
+
+    monkeypatch.setattr(store_mod, "atomic_write_text", failing)
+
+
+def _enospc_on_chunk(monkeypatch, *, key: str):
+    import errno
+
+    from zarr.storage import LocalStore
+
+    real = LocalStore._set
+
+    async def failing(self, k, value, *a, **kw):
+        if key in os.path.basename(str(self.root)) + "/" + k:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return await real(self, k, value, *a, **kw)
+
+    monkeypatch.setattr(LocalStore, "_set", failing)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("progress.json", 1),  # at start: the first record
+        ("progress.json", 4),  # the rewrite after batch 1
+        ("summary.json", 1),  # finalisation
+        ("chunk", "ensemble.zarr/HR_replicate_map/c/1/"),  # batch 1's rows
+        ("chunk", "work.zarr/b_SR_m2/c/"),  # batch 1's moments
+        ("chunk", "ensemble.zarr/AR_q975/"),  # a gridded result at finalisation
+    ],
+    ids=lambda w: f"{w[0]}-{w[1]}",
+)
+def test_disk_full_is_one_line_then_resumes(where, monkeypatch, reference, tmp_path):
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        if where[0] == "chunk":
+            _enospc_on_chunk(m, key=where[1])
+        else:
+            _enospc_on(m, name=where[0], nth=where[1])
+        result = _cli(out)
+    line = _one_line(result, "No space left on device", "once there is space")
+    assert "--overwrite" not in line
+    if (out / "progress.json").exists():
+        assert json.loads((out / "progress.json").read_text())["complete"] is False
+    assert not (out / "summary.json").exists()
+    again = _cli(out)  # the suggested fix: the same command, once there is space
+    assert again.exit_code == 0, (again.stderr, again.exception)
+    same_store(out, reference)

@@ -20,6 +20,7 @@ leaves a torn chunk; ``docs/reliability.md`` lists the kill points that are test
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -351,6 +352,18 @@ class EnsembleStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _retry(self, exc: OSError, what: str = "to resume") -> str:
+        """The fix a failed write suggests, by its cause: space, permissions, or anything else
+        (then ``--overwrite`` is the fix that always works)."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"rerun the same command {what} once there is space"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"rerun the same command {what} once {self.out} is writable"
+        return (
+            f"rerun the same command {what} once the cause is fixed, or use --overwrite to "
+            "start the run again"
+        )
+
     def _own_paths(self) -> tuple[Path, ...]:
         return (self.path, self.work, self.progress_path, self.summary_path)
 
@@ -655,7 +668,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: cannot write the store ({exc.strerror or exc}); nothing was "
-                "computed: rerun the same command once the directory is writable"
+                f"computed: {self._retry(exc, 'to start')}"
             ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
 
@@ -684,7 +697,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.progress_path}: cannot be written ({exc.strerror or exc}); the previous "
-                "record is kept: rerun the same command to resume once there is space"
+                f"record is kept: {self._retry(exc)}"
             ) from None
 
     # -- batches -------------------------------------------------------------------------
@@ -749,7 +762,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: rewriting batch {spec.index} failed ({exc.strerror or exc}); "
-                "rerun the same command to try again"
+                f"{self._retry(exc, 'to try again')}"
             ) from None
 
     def write_batch(self, result: BatchResult, merged: dict[str, Moments]) -> None:
@@ -773,7 +786,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: writing batch {spec.index} failed ({exc.strerror or exc}); "
-                "nothing was recorded as done: rerun the same command to resume"
+                f"nothing was recorded as done: {self._retry(exc)}"
             ) from None
         self._write_progress(
             batches_done=spec.index + 1, slot=new_slot, count=int(merged["SR"].count)
@@ -792,7 +805,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: writing the final results failed ({exc.strerror or exc}); "
-                "all batches are kept: rerun the same command once there is space"
+                f"all batches are kept: {self._retry(exc, 'to finish')}"
             ) from None
 
     def _finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int) -> dict:
@@ -925,7 +938,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: repairing the complete store failed ({exc.strerror or exc}); "
-                "rerun the same command once there is space"
+                f"{self._retry(exc, 'to try again')}"
             ) from None
         return summary, notes
 
