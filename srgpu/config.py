@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +53,141 @@ TRAINERS = ("numba", "sklearn")
 DEMO_REPLICATES = 24
 DEMO_TREES = 200
 
+MAX_REPLICATES = 100_000
+"""50 x the paper's 2000: more is refused before anything is allocated or written."""
+
+
+# --------------------------------------------------------------------------- the one table
+@dataclass(frozen=True)
+class Param:
+    """Type and range of one config value or command-line flag.
+
+    ``kind``: ``int`` (a bool is refused), ``float`` (an int is accepted; NaN and infinities
+    are refused), ``bool`` (only true/false), ``str``. ``low``/``high`` bound numbers
+    (``closed``: which ends are included: ``"both"``, ``"left"``, ``"right"``,
+    ``"neither"``); ``choices`` lists the allowed strings; ``pattern`` is a regular expression
+    a string must match in full; ``nullable``: ``None`` (unset) is allowed.
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    nullable: bool = False
+    help: str = ""
+
+    def describe(self) -> str:
+        """What is expected, in words (used in error messages)."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.kind in (int, float):
+            name = "an integer" if self.kind is int else "a finite number"
+            lo = "" if self.low is None else ("[" if self.closed in ("both", "left") else "(")
+            hi = "" if self.high is None else ("]" if self.closed in ("both", "right") else ")")
+            if self.low is not None and self.high is not None:
+                text = f"{name} in {lo}{self.low:g}, {self.high:g}{hi}"
+            elif self.low is not None:
+                text = f"{name} {'>=' if lo == '[' else '>'} {self.low:g}"
+            elif self.high is not None:
+                text = f"{name} {'<=' if hi == ']' else '<'} {self.high:g}"
+            else:
+                text = name
+        elif self.kind is bool:
+            text = "true or false"
+        else:
+            text = self.help or "a non-empty string"
+        return text + (" or unset" if self.nullable else "")
+
+    def check(self, name: str, value: Any, *, source: str = "config") -> Any:
+        """``value`` (a float for a float parameter) or a :class:`ConfigError` naming ``name``,
+        the value and what is expected."""
+        if value is None and self.nullable:
+            return None
+        ok = False
+        if self.kind is bool:
+            ok = isinstance(value, bool)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
+        elif self.kind is str:
+            ok = isinstance(value, str) and value.strip() != ""
+            if ok and self.pattern is not None:
+                ok = re.fullmatch(self.pattern, value) is not None
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.kind in (int, float):
+            lo_in = self.closed in ("both", "left")
+            hi_in = self.closed in ("both", "right")
+            if self.low is not None:
+                ok = value >= self.low if lo_in else value > self.low
+            if ok and self.high is not None:
+                ok = value <= self.high if hi_in else value < self.high
+        if not ok:
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise ConfigError(f"{source}: {name} = {shown}: expected {self.describe()}")
+        return float(value) if self.kind is float else value
+
+
+PARAMETERS: dict[str, Param] = {
+    # -- EnsembleConfig (the science: part of the config hash)
+    "srdb": Param(str, nullable=True, help="a path"),
+    "vegetation": Param(str, nullable=True, help="a path"),
+    "replicates": Param(int, 1, MAX_REPLICATES, nullable=True),
+    "seed": Param(int, 0, None),
+    "sampling": Param(str, choices=SAMPLING_SCHEMES),
+    "train_fraction": Param(float, 0.0, 1.0, closed="neither"),
+    "backend": Param(str, choices=BACKENDS),
+    "train_on": Param(str, choices=BACKENDS),
+    "engine": Param(str, choices=ENGINES),
+    "batch_size": Param(int, 1, 10_000),
+    "tile_rows": Param(int, 1, 100_000_000),
+    "par_fraction": Param(float, 0.0, 1.0, closed="right"),
+    "site_max_distance_km": Param(float, 0.0, 20_100.0),
+    # -- ForestConfig ([forest] in TOML)
+    "forest.trees": Param(int, 1, 100_000),
+    "forest.nodesize": Param(int, 1, 1_000_000),
+    "forest.mtry": Param(int, 1, nullable=True),  # above p it is capped at p (mtry_for)
+    "forest.bootstrap": Param(bool),
+    "forest.trainer": Param(str, choices=TRAINERS),
+    # -- runtime flags (not part of the hash)
+    "workers": Param(int, 0, 4096, nullable=True),
+    "scheduler": Param(
+        str,
+        nullable=True,
+        pattern=r"(?:(?:tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9._\-\[\]:%/]+",
+        help="a Dask scheduler address such as tcp://host:8786",
+    ),
+    "fetch.version": Param(
+        str,
+        pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+        help="a version name of letters, digits, '.', '_' and '-' (no path)",
+    ),
+    "select.folds": Param(int, 2, 100),
+    "select.repeats": Param(int, 1, 10_000),
+    "select.trees": Param(int, 1, 100_000),
+    "select.threads": Param(int, 1, 4096, nullable=True),
+    "explain.replicates": Param(int, 1, MAX_REPLICATES),
+    "explain.repeats": Param(int, 1, 10_000),
+    "explain.points": Param(int, 2, 10_000),
+    "explain.rows": Param(int, 1, 10_000_000),
+}
+"""Every config value and command-line flag with its type and range, in one place: the config
+(TOML and flags) is checked against it when an :class:`EnsembleConfig` is built, the CLI checks
+its other flags with :func:`check_param`, and :mod:`srgpu.estimator` derives its scikit-learn
+``_parameter_constraints`` from it."""
+
+
+def check_param(name: str, value: Any, *, source: str | None = None) -> Any:
+    """Check ``value`` against ``PARAMETERS[name]``; ``source`` names the origin in the
+    message (default: the flag, e.g. ``--folds``)."""
+    flag = "--" + name.split(".")[-1].replace("_", "-")
+    return PARAMETERS[name].check(name.split(".")[-1], value, source=source or flag)
+
 
 @dataclass(frozen=True)
 class ForestConfig:
@@ -75,14 +212,10 @@ class ForestConfig:
     trainer: str = "numba"
 
     def __post_init__(self) -> None:
-        if self.trees < 1:
-            raise ConfigError(f"forest.trees must be >= 1, got {self.trees}")
-        if self.nodesize < 1:
-            raise ConfigError(f"forest.nodesize must be >= 1, got {self.nodesize}")
-        if self.mtry is not None and self.mtry < 1:
-            raise ConfigError(f"forest.mtry must be >= 1 or unset, got {self.mtry}")
-        if self.trainer not in TRAINERS:
-            raise ConfigError(f"forest.trainer must be one of {TRAINERS}, got {self.trainer!r}")
+        for f in dataclasses.fields(self):
+            PARAMETERS[f"forest.{f.name}"].check(
+                f"forest.{f.name}", getattr(self, f.name), source="config"
+            )
 
     def mtry_for(self, n_features: int) -> int:
         """randomForest's default for regression: ``max(floor(p / 3), 1)``, capped at p."""
@@ -119,21 +252,37 @@ class EnsembleConfig:
     site_max_distance_km: float = 50.0
 
     def __post_init__(self) -> None:
-        if self.sampling not in SAMPLING_SCHEMES:
-            raise ConfigError(f"sampling must be one of {SAMPLING_SCHEMES}, got {self.sampling!r}")
-        for name, allowed in (("backend", BACKENDS), ("train_on", BACKENDS), ("engine", ENGINES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.replicates is not None and self.replicates < 1:
-            raise ConfigError(f"replicates must be >= 1, got {self.replicates}")
-        if not 0.0 < self.train_fraction < 1.0:
-            raise ConfigError(f"train_fraction must be in (0, 1), got {self.train_fraction}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.tile_rows < 1:
-            raise ConfigError(f"tile_rows must be >= 1, got {self.tile_rows}")
-        if not 0.0 < self.par_fraction <= 1.0:
-            raise ConfigError(f"par_fraction must be in (0, 1], got {self.par_fraction}")
+        for name, param in PARAMETERS.items():
+            if name in self.__dataclass_fields__:
+                value = param.check(name, getattr(self, name), source="config")
+                object.__setattr__(self, name, value)  # an int given for a float: a float
+        if not isinstance(self.forest, ForestConfig):
+            raise ConfigError(f"config: forest = {self.forest!r}: expected a [forest] table")
+        for name in ("drivers", "variables", "predictors"):
+            if isinstance(getattr(self, name), (str, bytes)) or not isinstance(
+                getattr(self, name), (tuple, list)
+            ):
+                raise ConfigError(f"config: {name} = {getattr(self, name)!r}: expected a list")
+        for d in self.drivers:
+            if not isinstance(d, str) or not d.strip():
+                raise ConfigError(f"config: drivers: {d!r}: expected a non-empty path string")
+        for pair in self.variables:
+            if (
+                not isinstance(pair, tuple)
+                or len(pair) != 2
+                or not all(isinstance(x, str) and x.strip() for x in pair)
+            ):
+                raise ConfigError(f'config: variables: {pair!r}: expected ROLE = "VARIABLE"')
+        for pair in self.predictors:
+            if (
+                not isinstance(pair, tuple)
+                or len(pair) != 2
+                or not isinstance(pair[0], str)
+                or isinstance(pair[1], str)
+                or not isinstance(pair[1], (tuple, list))
+                or not all(isinstance(x, str) for x in pair[1])
+            ):
+                raise ConfigError(f'config: predictors: {pair!r}: expected FLUX = ["NAME", ...]')
         preds = dict(self.predictors)
         # canonical order (TRAINED_FLUXES order, variables sorted) so equal configs compare equal
         object.__setattr__(
@@ -202,12 +351,37 @@ class EnsembleConfig:
                 f"{source}: unknown key(s) {unknown}; expected some of {sorted(known)}"
             )
         kw: dict[str, Any] = dict(data)
+        for name, value in kw.items():  # scalars: type and range from the one table
+            if name in PARAMETERS:
+                kw[name] = PARAMETERS[name].check(name, value, source=source)
         if "drivers" in kw:
             drivers = kw["drivers"]
-            kw["drivers"] = (drivers,) if isinstance(drivers, str) else tuple(drivers)
+            if isinstance(drivers, str):
+                drivers = [drivers]
+            if not isinstance(drivers, list) or not all(
+                isinstance(d, str) and d.strip() for d in drivers
+            ):
+                raise ConfigError(
+                    f"{source}: drivers = {drivers!r}: expected a path or a list of paths"
+                )
+            kw["drivers"] = tuple(drivers)
+        for table in ("variables", "predictors", "forest"):
+            if table in kw and not isinstance(kw[table], Mapping):
+                raise ConfigError(f"{source}: {table} = {kw[table]!r}: expected a table [{table}]")
         if "variables" in kw:
+            for role, var in kw["variables"].items():
+                if not isinstance(var, str) or not var.strip():
+                    raise ConfigError(
+                        f"{source}: variables.{role} = {var!r}: expected a variable name"
+                    )
             kw["variables"] = tuple(sorted(dict(kw["variables"]).items()))
         if "predictors" in kw:
+            for flux, names in kw["predictors"].items():
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise ConfigError(
+                        f"{source}: predictors.{flux} = {names!r}: expected a list of "
+                        "predictor names"
+                    )
             merged = dict(PAPER_PREDICTORS)
             merged.update({k: tuple(v) for k, v in dict(kw["predictors"]).items()})
             kw["predictors"] = tuple(sorted(merged.items()))
@@ -217,6 +391,10 @@ class EnsembleConfig:
             bad = sorted(set(fdata) - fknown)
             if bad:
                 raise ConfigError(f"{source}: unknown forest key(s) {bad}")
+            for name, value in fdata.items():
+                fdata[name] = PARAMETERS[f"forest.{name}"].check(
+                    f"forest.{name}", value, source=source
+                )
             kw["forest"] = ForestConfig(**fdata)
         try:
             return cls(**kw)
@@ -239,9 +417,15 @@ class EnsembleConfig:
     def from_toml(cls, path: str | Path) -> EnsembleConfig:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory; expected a TOML config file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 text file; expected a TOML config") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         return cls.from_dict(data, source=str(path))

@@ -13,7 +13,7 @@ learns state ending in ``_``. ``fit`` runs (or resumes) exactly what ``srgpu ens
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +22,45 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from srgpu.config import BACKENDS, ENGINES, PAPER_PREDICTORS, EnsembleConfig, ForestConfig
+from srgpu.config import PAPER_PREDICTORS, PARAMETERS, EnsembleConfig, ForestConfig
 from srgpu.constants import DEFAULT_SEED
+
+ESTIMATOR_PARAMETERS = {
+    "replicates": "replicates",
+    "trees": "forest.trees",
+    "nodesize": "forest.nodesize",
+    "mtry": "forest.mtry",
+    "seed": "seed",
+    "sampling": "sampling",
+    "engine": "engine",
+    "backend": "backend",
+    "batch_size": "batch_size",
+    "workers": "workers",
+    "scheduler": "scheduler",
+}
+"""Estimator parameter -> its entry in :data:`srgpu.config.PARAMETERS` (the one table)."""
+
+
+def sklearn_constraints(name: str) -> list:
+    """scikit-learn's constraint list for ``PARAMETERS[name]`` (types, ranges, choices)."""
+    param = PARAMETERS[name]
+    if param.choices is not None:
+        out: list = [StrOptions(set(param.choices))]
+    elif param.kind in (int, float):
+        left = param.low is not None and param.closed in ("both", "left")
+        right = param.high is not None and param.closed in ("both", "right")
+        closed = {(True, True): "both", (True, False): "left", (False, True): "right"}
+        out = [
+            Interval(
+                Integral if param.kind is int else Real,
+                param.low,
+                param.high,
+                closed=closed.get((left, right), "neither"),
+            )
+        ]
+    else:
+        out = [param.kind]
+    return [*out, None] if param.nullable else out
 
 
 class SoilRespirationEnsemble(BaseEstimator):
@@ -34,19 +71,11 @@ class SoilRespirationEnsemble(BaseEstimator):
     ``totals_`` (a tidy table of the global totals).
     """
 
+    # derived from the one table of srgpu.config (trees: unset = the demo or paper default)
     _parameter_constraints: dict = {
-        "replicates": [Interval(Integral, 1, None, closed="left"), None],
-        "trees": [Interval(Integral, 1, None, closed="left"), None],
-        "nodesize": [Interval(Integral, 1, None, closed="left")],
-        "mtry": [Interval(Integral, 1, None, closed="left"), None],
-        "seed": [Interval(Integral, 0, None, closed="left")],
-        "sampling": [StrOptions({"area", "equal"})],
+        **{k: sklearn_constraints(v) for k, v in ESTIMATOR_PARAMETERS.items()},
+        "trees": [*sklearn_constraints("forest.trees"), None],
         "predictors": [dict, None],
-        "engine": [StrOptions(set(ENGINES))],
-        "backend": [StrOptions(set(BACKENDS))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "workers": [Interval(Integral, 0, None, closed="left"), None],
-        "scheduler": [str, None],
     }
 
     def __init__(
@@ -104,6 +133,10 @@ class SoilRespirationEnsemble(BaseEstimator):
         from srgpu.run.ensemble import run_ensemble
 
         self._validate_params()
+        for name, key in ESTIMATOR_PARAMETERS.items():  # what sklearn lets through (bools)
+            value = getattr(self, name)
+            if not (value is None and name == "trees"):
+                PARAMETERS[key].check(name, value, source=type(self).__name__)
         self.config_ = self._config(srdb=srdb, drivers=drivers, vegetation=vegetation)
         self.summary_ = run_ensemble(
             self.config_,

@@ -10,6 +10,7 @@ checks:
 * with ``complete=True`` (the default) the run must be finished: a store whose
   ``progress.json`` does not say ``complete`` is refused (a store copied without its progress
   record is taken as it is: its variables are checked through ``required``);
+* every chunk is read once and must pass its checksum (``verify``);
 * ``summary=True`` also requires the ``summary.json`` beside the store (the report needs it);
 * variables named in ``required`` must be present.
 
@@ -128,12 +129,15 @@ def open_run(
     required: Iterable[str] = (),
     complete: bool = True,
     summary: bool = False,
+    verify: bool = True,
 ) -> Run:
     """Open the run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) for reading.
 
     ``required``: store variables that must exist (an :class:`InputError` names the first one
     missing). ``complete``: refuse a run that has not finished (its maps and summary are not
-    written until every replicate is done). ``summary``: require ``summary.json``.
+    written until every replicate is done). ``summary``: require ``summary.json``. ``verify``:
+    read every chunk once (checksums) so that a damaged one is named
+    (:func:`srgpu.run.store.check_store_readable`) instead of failing deep inside a reader.
     """
     out, store_path = locate_run(path)
     summary_path = out / SUMMARY_NAME
@@ -151,6 +155,10 @@ def open_run(
             file=summary_path,
             expected="the summary that srgpu ensemble writes when every replicate is done",
         )
+    if verify:
+        from srgpu.run.store import check_store_readable
+
+        check_store_readable(store_path)
     ds = _open_dataset(store_path)
     version = int(ds.attrs.get("srgpu_format", 1))
     if version > FORMAT_VERSION:

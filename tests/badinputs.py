@@ -316,6 +316,44 @@ def _copy(src_attr: str):
     return make
 
 
+def _header(edit: Callable[[list[str]], list[str]], *, duplicate: str | None = None):
+    """The SRDB CSV with its header edited (and, with ``duplicate``, that column's values
+    repeated at the end of every row, so that the file has a column twice)."""
+
+    def make(good: GoodFiles, path: Path) -> Path:
+        frame = good.srdb_frame()
+        if duplicate is not None:
+            frame = pd.concat([frame, frame[[duplicate]]], axis=1)
+        text = frame.to_csv(index=False)
+        head, rest = text.split("\n", 1)
+        target = path.with_suffix(".csv")
+        target.write_text(",".join(edit(head.split(","))) + "\n" + rest)
+        return target
+
+    return make
+
+
+def _spaced_twin(columns: list[str]) -> list[str]:
+    return [*columns[:-1], " " + columns[-1]]
+
+
+def _scale(var: str, factor: float, units: str | None = None):
+    def edit(ds: xr.Dataset) -> None:
+        attrs = dict(ds[var].attrs)
+        if units is not None:
+            attrs["units"] = units
+        ds[var] = (ds[var].dims, ds[var].values * factor, attrs)
+
+    return edit
+
+
+def _twin_standard_name(var: str, twin: str):
+    def edit(ds: xr.Dataset) -> None:
+        ds[twin] = (ds[var].dims, ds[var].values + 1.0, dict(ds[var].attrs))
+
+    return edit
+
+
 # ----------------------------------------------------------------------------- the corpus
 CASES: tuple[BadCase, ...] = (
     # --- SRDB CSV ------------------------------------------------------------------------
@@ -384,7 +422,49 @@ CASES: tuple[BadCase, ...] = (
         _srdb_edit(_set("Study_midyear", "30000")),
         ("'Study_midyear'", "30000"),
     ),
+    BadCase(
+        "srdb_column_twice_after_strip",
+        "srdb",
+        _header(_spaced_twin, duplicate="Rs_annual"),
+        ("'Rs_annual'", "twice"),
+    ),
+    BadCase(
+        "srdb_column_twice_same_name",
+        "srdb",
+        _header(lambda c: c, duplicate="Latitude"),
+        ("'Latitude'", "twice"),
+    ),
+    BadCase(
+        "srdb_study_number_huge",
+        "srdb",
+        _srdb_edit(_set("Study_number", "1e20")),
+        ("'Study_number'", "1e20", "line 5"),
+    ),
+    BadCase(
+        "srdb_record_number_huge",
+        "srdb",
+        _srdb_edit(_set("Record_number", "1e23")),
+        ("'Record_number'", "1e23"),
+    ),
     # --- drivers (NetCDF / Zarr) -----------------------------------------------------------
+    BadCase(
+        "drivers_rh_fraction_labelled_percent",
+        "drivers",
+        _nc_edit("drivers", _scale("hurs", 0.01)),
+        ("'hurs'", "RH", "'%'"),
+    ),
+    BadCase(
+        "drivers_precip_a_thousand_times_too_small",
+        "drivers",
+        _nc_edit("drivers", _scale("pr", 1e-3)),
+        ("'pr'", "Prec", "largest value"),
+    ),
+    BadCase(
+        "drivers_two_variables_one_standard_name",
+        "drivers",
+        _nc_edit("drivers", _twin_standard_name("tas", "tas_copy")),
+        ("'tas_copy'", "air_temperature", "--var tas=NAME"),
+    ),
     BadCase("drivers_empty_nc", "drivers", _empty(".nc"), ("NetCDF",)),
     BadCase("drivers_text_nc", "drivers", _text_as(".nc", b"lat,lon\n1,2\n"), ("NetCDF",)),
     BadCase("drivers_truncated_nc_half", "drivers", _truncated_nc("drivers", 0.5), ("NetCDF",)),
@@ -498,6 +578,18 @@ CASES: tuple[BadCase, ...] = (
         "vegetation",
         _nc_edit("vegetation", _attr("sftlf", "units", None)),
         ("'sftlf'", "units"),
+    ),
+    BadCase(
+        "vegetation_sftlf_fraction_labelled_percent",
+        "vegetation",
+        _nc_edit("vegetation", _scale("sftlf", 0.01)),
+        ("'sftlf'", "'%'", "labelled"),
+    ),
+    BadCase(
+        "vegetation_sftlf_percent_labelled_one",
+        "vegetation",
+        _nc_edit("vegetation", _scale("sftlf", 1.0, units="1")),
+        ("'sftlf'", "'1'", "outside [0, 1]"),
     ),
     BadCase(
         "vegetation_fraction_extra_dim",

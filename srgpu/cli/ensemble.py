@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig, check_param
 from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
 
@@ -96,6 +98,47 @@ def build_config(
     return cfg.replace(**changes)
 
 
+def _num(value, fmt: str = ".2f") -> str:
+    """A number of the summary, or "n/a" where it is undefined (null: e.g. an SD of one
+    replicate)."""
+    return "n/a" if value is None else format(value, fmt)
+
+
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so that the run stops like on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the run goes on, SIGTERM raises :class:`Interrupted` (the default would kill the
+    process without a word); the previous handler comes back afterwards."""
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. a test runner thread): leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted_line(out: Path, cfg: EnsembleConfig) -> str:
+    from srgpu.run.batch import batch_specs
+    from srgpu.run.store import EnsembleStore
+
+    total = len(batch_specs(cfg.n_replicates, cfg.batch_size))
+    try:
+        done = EnsembleStore(out).batches_done
+    except Exception:  # noqa: BLE001 - the line must come out whatever the store holds
+        done = 0
+    return f"srgpu: interrupted after {done} of {total} batches; rerun the same command to resume"
+
+
 def print_summary(summary: dict) -> None:
     """A readable table of the totals, uncertainty, ratios and validation."""
     truth = summary.get("demo_truth_pg_per_yr")
@@ -112,14 +155,17 @@ def print_summary(summary: dict) -> None:
         ref = truth.get(f) if truth else PAPER_TOTALS_PG[f]
         t.add_row(
             f,
-            *(f"{tot[k]:.2f}" for k in ("mean", "sd", "median", "mad", "q025", "q975")),
-            f"{s['integrated_sd_pg_per_yr']:.2f}",
-            f"{s['integrated_mad_pg_per_yr']:.2f}",
+            *(_num(tot[k]) for k in ("mean", "sd", "median", "mad", "q025", "q975")),
+            _num(s["integrated_sd_pg_per_yr"]),
+            _num(s["integrated_mad_pg_per_yr"]),
             "-" if ref is None else f"{ref:.2f}",
         )
     console.print(t)
     r = summary["ratios"]
-    console.print(f"AR/SR = {r['AR/SR']:.3f}   HR/SR = {r['HR/SR']:.3f}   (paper AR/SR 0.41)")
+    console.print(
+        f"AR/SR = {_num(r['AR/SR'], '.3f')}   HR/SR = {_num(r['HR/SR'], '.3f')}   "
+        "(paper AR/SR 0.41)"
+    )
     v = Table(title="Validation on held-out records (mean ± sd over replicates)")
     for col in ("flux", "records", "R²", "RMSE (g C m-2 yr-1)", "r"):
         v.add_column(col, justify="right")
@@ -128,7 +174,10 @@ def print_summary(summary: dict) -> None:
         v.add_row(
             f,
             str(summary["counts"][f]),
-            *(f"{val[m]['mean']:.3f} ± {val[m]['sd']:.3f}" for m in ("r2", "rmse", "r")),
+            *(
+                f"{_num(val[m]['mean'], '.3f')} ± {_num(val[m]['sd'], '.3f')}"
+                for m in ("r2", "rmse", "r")
+            ),
         )
     console.print(v)
 
@@ -242,17 +291,30 @@ def register(app: typer.Typer) -> None:
                 f"srgpu ensemble: {src}; {cfg.n_replicates} replicates x {cfg.forest.trees} trees; "
                 f"sampling={cfg.sampling}; out={out}"
             )
-        inputs = prepare_inputs(cfg)
-        with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
-            summary = run_ensemble(
-                cfg,
-                out=out,
-                overwrite=overwrite,
-                workers=workers,
-                scheduler=scheduler,
-                inputs=inputs,
-                on_batch=on_batch,
-            )
+        check_param("workers", workers)
+        check_param("scheduler", scheduler)
+
+        def notice(line: str) -> None:
+            print(f"srgpu: {' '.join(line.split())}", file=sys.stderr)
+
+        try:
+            with _sigterm_raises():
+                inputs = prepare_inputs(cfg)
+                with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
+                    summary = run_ensemble(
+                        cfg,
+                        out=out,
+                        overwrite=overwrite,
+                        workers=workers,
+                        scheduler=scheduler,
+                        inputs=inputs,
+                        on_batch=on_batch,
+                        on_notice=notice,
+                    )
+        except (KeyboardInterrupt, Interrupted) as exc:
+            print(_interrupted_line(out, cfg), file=sys.stderr)
+            code = 143 if isinstance(exc, Interrupted) else 130  # 128 + the signal's number
+            raise typer.Exit(code=code) from None
         if not quiet:
             print_summary(summary)
             console.print(f"wrote {out / 'ensemble.zarr'} and {out / 'summary.json'}")

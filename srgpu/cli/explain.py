@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
+from srgpu.config import check_param
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +31,13 @@ def register(app: typer.Typer) -> None:
         area of applicability. Writes OUT/explain.nc and PNG figures."""
         from srgpu.analysis.explain import explain_run, plan_explain
 
+        for name, value in (
+            ("explain.replicates", replicates),
+            ("explain.repeats", repeats),
+            ("explain.points", points),
+            ("explain.rows", rows),
+        ):
+            check_param(name, value)
         plan = plan_explain(store, replicates=replicates, fluxes=flux)
         console.print(
             f"srgpu explain: re-growing {plan.replicates} of {plan.n_replicates} replicates x "

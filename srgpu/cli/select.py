@@ -59,6 +59,16 @@ def register(app: typer.Typer) -> None:
         """Score every non-empty subset of the candidate predictors by repeated stratified 80/20
         hold-out (the ensemble's own draws, shared by all subsets); write the ranked table
         (CSV), a plot of RMSE against subset size (PNG) and the honest-validation table."""
+        from srgpu.config import check_param
+
+        for name, value in (
+            ("select.folds", folds),
+            ("select.repeats", repeats),
+            ("select.trees", trees),
+            ("select.threads", threads),
+            ("workers", workers),
+        ):
+            check_param(name, value)
         from rich.table import Table
 
         from srgpu.analysis.selection_workflow import prepare_selection, run_selection

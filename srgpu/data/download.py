@@ -171,8 +171,11 @@ def register_srdb(
     written to the cache) and it is registered
     as ``version`` or ``local-<first 12 hex of sha256>``, with a :class:`UserWarning`.
     """
+    from srgpu.config import check_param
     from srgpu.data.observations import load_observations
 
+    if version is not None:  # it becomes part of a file name in the cache: no path in it
+        check_param("fetch.version", version, source="--version")
     src = Path(source)
     if not src.is_file():
         raise InputError("no such file", file=src, expected="an SRDB data CSV (plain or gzip)")

@@ -16,6 +16,7 @@ least one of its slots is kept, otherwise the first reason of its reported slots
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
@@ -226,6 +227,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 "not a text (CSV) file", file=path, expected="an SRDB data CSV"
             ) from None
     wanted = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    _check_header(text, wanted=wanted, path=path)
     try:
         # every column is parsed (no usecols) so that a row with more fields than the
         # header is an error naming its line, not silently cut
@@ -237,6 +239,31 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"not a valid CSV file: {msg}", file=path) from None
+
+
+def _check_header(text: str, *, wanted: set[str], path: Path) -> None:
+    """A column srgpu reads must appear once in the header, whatever spaces surround it
+    (``Rs_annual`` and `` Rs_annual`` are the same column; reading one of two silently would
+    drop data)."""
+    try:
+        header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    except csv.Error:
+        return  # the CSV reader reports a malformed file with its own message
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        key = name.strip().strip("\ufeff").strip()
+        if key in wanted and key in seen:
+            raise InputError(
+                f"column appears twice in the header (columns {seen[key] + 1} and {i + 1})",
+                file=path,
+                field=key,
+                expected="each SRDB column once",
+            )
+        seen.setdefault(key, i)
+
+
+ID_LIMIT = 1e15
+"""Record and study numbers must be below this in magnitude: exact as float64 and as int64."""
 
 
 def _validate(frame: pd.DataFrame, *, file: Any, line_offset: int) -> pd.DataFrame:
@@ -265,7 +292,19 @@ def _where(pos: int, line_offset: int) -> str:
 
 def _check_records(table: pd.DataFrame, *, raw: pd.DataFrame, file: Any, line_offset: int) -> None:
     """Record-level checks that make the whole table unusable (see docs/reliability.md):
-    a duplicated ``Record_number`` and a ``Study_midyear`` outside :data:`YEAR_RANGE`."""
+    a duplicated ``Record_number``, a record or study number of magnitude ``>=``
+    :data:`ID_LIMIT` (no exact integer id) and a ``Study_midyear`` outside :data:`YEAR_RANGE`."""
+    for name in ("Record_number", "Study_number"):
+        huge = table[name].notna() & (table[name].abs() >= ID_LIMIT)
+        if huge.any():
+            pos = int(np.flatnonzero(huge.to_numpy())[0])
+            raise InputError(
+                f"implausible identifier at {_where(pos, line_offset)}",
+                file=file,
+                field=name,
+                value=str(raw[name].iloc[pos]).strip(),
+                expected=f"a record or study number below {ID_LIMIT:.0e}",
+            )
     ids = table["Record_number"]
     dup = ids.notna() & ids.duplicated(keep=False)
     if dup.any():

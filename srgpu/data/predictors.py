@@ -443,6 +443,55 @@ def _compute(ds: xr.Dataset, found: Sequence[Found]) -> xr.Dataset:
         ) from None
 
 
+LAND_FRACTION_TOLERANCE = 1e-3
+"""Rounding allowed outside 0..1 in a land fraction after unit conversion (0.1 % points)."""
+
+
+def check_land_fraction(values: np.ndarray, *, found: Found) -> None:
+    """A land fraction must match its ``units``: after conversion to 1 it lies in [0, 1], and
+    data labelled in percent reaches above 1 % somewhere (0-1 fractions labelled ``%`` would
+    make every global total 100 times too small; percent labelled ``1`` would be clipped to a
+    smaller domain). Raises :class:`InputError` naming the file, variable and units."""
+    units = found.da.attrs.get("units")
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    expect = "a land fraction in 0-1 with units '1', or in 0-100 with units '%'"
+    if lo < -LAND_FRACTION_TOLERANCE or hi > 1 + LAND_FRACTION_TOLERANCE:
+        raise InputError(
+            f"land fraction outside [0, 1] after unit conversion (range {lo:.4g} to {hi:.4g}); "
+            "check the units attribute against the data",
+            file=found.label,
+            field=found.name,
+            value=units,
+            expected=expect,
+        )
+    if hi <= 0.01 + 1e-9 and hi > 0:
+        raise InputError(
+            f"land fraction never above {hi:.4g} (as a 0-1 fraction) after unit conversion: "
+            "values in 0-1 labelled '%'?",
+            file=found.label,
+            field=found.name,
+            value=units,
+            expected=expect,
+        )
+
+
+PLAUSIBLE_PEAK: dict[str, float] = {
+    "Prec": 10.0,
+    "Prec_GS": 10.0,
+    "RH": 5.0,
+    "RH_GS": 5.0,
+    "PAR": 10.0,
+    "PAR_GS": 10.0,
+}
+"""The largest value of a predictor over the whole grid must reach this (units of
+:data:`PREDICTOR_ATTRS`): a grid whose wettest cell gets under 10 mm yr-1, whose most humid
+cell is under 5 % or whose brightest under 10 MJ m-2 yr-1 holds data in other units than its
+label (m labelled mm, a 0-1 fraction labelled %)."""
+
+
 def check_predictor(da: xr.DataArray, *, found: Found) -> None:
     """Raise :class:`InputError` naming ``found``'s file and variable when the predictor ``da``
     has no finite value, an infinite value or a value outside :data:`PLAUSIBLE`."""
@@ -476,6 +525,16 @@ def check_predictor(da: xr.DataArray, *, found: Found) -> None:
             expected="finite values or missing values (NaN / _FillValue)",
         )
     lo, hi = PLAUSIBLE[name]
+    peak = float(np.nanmax(values))
+    if name in PLAUSIBLE_PEAK and peak < PLAUSIBLE_PEAK[name]:
+        raise InputError(
+            f"implausible predictor {name}: its largest value on the grid is {peak:.4g} "
+            f"{units}; check the units attribute against the data",
+            file=found.label,
+            field=found.name,
+            value=src_units,
+            expected=f"{name} reaching at least {PLAUSIBLE_PEAK[name]:g} {units} somewhere",
+        )
     with np.errstate(invalid="ignore"):
         outside = np.isfinite(values) & ((values < lo) | (values > hi))
     if outside.any():
@@ -562,7 +621,9 @@ def static_fields(
     # land fraction
     if "sftlf" in vfound:
         f = vfound["sftlf"]
-        land = convert_units(f.da, found=f).transpose(*dims).fillna(0.0).clip(0.0, 1.0).values
+        land = convert_units(f.da, found=f).transpose(*dims).fillna(0.0)
+        check_land_fraction(np.asarray(land.values), found=f)
+        land = land.clip(0.0, 1.0).values
     elif fractions is not None:
         land = (
             fractions.where(land_class_mask(fractions["class"]), 0.0)

@@ -84,9 +84,10 @@ def make_client(
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="30s")
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - bad address, refused, timeout
+            text = " ".join(str(exc).split()) or type(exc).__name__
             raise ConfigError(
-                f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({exc})"
+                f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({text})"
             ) from None
         with client:
             yield client

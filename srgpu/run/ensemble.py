@@ -11,12 +11,12 @@ numbers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs, prepare_inputs
+from srgpu.errors import StoreError
 from srgpu.run.batch import (
     OUTPUT_FLUXES,
     BatchResult,
@@ -32,6 +32,7 @@ from srgpu.run.stats import merge_moments
 from srgpu.run.store import EnsembleStore
 
 ProgressCallback = Callable[[BatchResult, int, int], None]
+NoticeCallback = Callable[[str], None]
 
 
 def _ordered(results: Iterator[BatchResult], first: int) -> Iterator[BatchResult]:
@@ -114,6 +115,42 @@ def _distributed(client, todo, inputs, config, engine: str, device: str):
         yield res
 
 
+def _lost_workers(exc: BaseException) -> bool:
+    """Whether ``exc`` says Dask lost the workers running a batch (all at once, or too often)."""
+    try:
+        from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+    except ImportError:  # pragma: no cover - distributed is a core dependency
+        return False
+    return isinstance(exc, (KilledWorker, CommClosedError))
+
+
+def _repair(
+    store: EnsembleStore,
+    damaged: dict[int, str],
+    *,
+    config: EnsembleConfig,
+    inputs: Inputs,
+    device: str,
+    notice: NoticeCallback,
+) -> None:
+    """Recompute the rows of finished batches whose chunks are damaged (replicates are pure
+    functions of the seed: the same bits come back) and check them again."""
+    specs = batch_specs(config.n_replicates, config.batch_size)
+    for index, problem in sorted(damaged.items()):
+        notice(f"{problem}: recomputing batch {index}")
+        store.write_rows(
+            run_batch(specs[index], inputs, config, engine_name=config.engine, device=device)
+        )
+    still = store.verify(config)
+    if still:
+        index, problem = min(still.items())
+        raise StoreError(
+            f"{problem}; recomputing batch {index} did not repair it: use "
+            "--overwrite to start the run again"
+        )
+
+
 def run_ensemble(
     config: EnsembleConfig,
     *,
@@ -122,6 +159,7 @@ def run_ensemble(
     workers: int | None = None,
     scheduler: str | None = None,
     on_batch: ProgressCallback | None = None,
+    on_notice: NoticeCallback | None = None,
     inputs: Inputs | None = None,
     max_batches: int | None = None,
 ) -> dict:
@@ -130,36 +168,92 @@ def run_ensemble(
     ``workers`` starts a local Dask cluster with that many workers, ``scheduler`` joins an
     existing one; neither means in-process. ``max_batches`` stops after that many new batches
     without finalising (for tests of resume); the returned dict then has only progress keys.
+    ``on_notice`` receives one-line notices: a resumed run, a repaired chunk, a rebuilt
+    ``summary.json``. The output directory is locked for the whole call.
     """
     from srgpu.backend import resolve_backend
-    from srgpu.run.cluster import make_client
+    from srgpu.config import check_param
 
+    check_param("workers", workers)  # before anything is written
+    check_param("scheduler", scheduler)
     backend = resolve_backend(config.backend)
     if inputs is None:
         inputs = prepare_inputs(config)
     store = EnsembleStore.open(out, config=config, inputs=inputs, overwrite=overwrite)
-    if store.complete:
-        return json.loads(store.summary_path.read_text())
+    try:
+        return _run(
+            store,
+            config,
+            inputs=inputs,
+            device=backend.device,
+            backend=backend,
+            workers=workers,
+            scheduler=scheduler,
+            on_batch=on_batch,
+            notice=on_notice or (lambda _msg: None),
+            max_batches=max_batches,
+        )
+    finally:
+        store.close()
+
+
+def _run(
+    store: EnsembleStore,
+    config: EnsembleConfig,
+    *,
+    inputs: Inputs,
+    device: str,
+    backend,
+    workers: int | None,
+    scheduler: str | None,
+    on_batch: ProgressCallback | None,
+    notice: NoticeCallback,
+    max_batches: int | None,
+) -> dict:
+    from srgpu.run.cluster import make_client
 
     specs = batch_specs(config.n_replicates, config.batch_size)
+    damaged = store.verify(config)
+    if damaged:
+        _repair(store, damaged, config=config, inputs=inputs, device=device, notice=notice)
+    if store.complete:
+        summary, notes = store.reopen_complete(config=config, inputs=inputs)
+        for note in notes:
+            notice(note)
+        return summary
+
     first = store.batches_done
     todo = specs[first:]
     if max_batches is not None:
         todo = todo[:max_batches]
-    merged = store.read_moments()
+    merged = store.read_moments()  # checked: a damaged slot is refused here
+    if store.resumed_from is not None:
+        notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
         if client is None:
-            stream = _serial(todo, inputs, config, config.engine, backend.device)
+            stream = _serial(todo, inputs, config, config.engine, device)
         else:
-            stream = _distributed(client, todo, inputs, config, config.engine, backend.device)
-        for res in _ordered(stream, first):
-            merged = {
-                f: merge_moments(None if merged is None else merged[f], res.moments[f])
-                for f in OUTPUT_FLUXES
-            }
-            store.write_batch(res, merged)
-            if on_batch is not None:
-                on_batch(res, res.spec.stop, config.n_replicates)
+            stream = _distributed(client, todo, inputs, config, config.engine, device)
+        try:
+            for res in _ordered(stream, first):
+                merged = {
+                    f: merge_moments(None if merged is None else merged[f], res.moments[f])
+                    for f in OUTPUT_FLUXES
+                }
+                store.write_batch(res, merged)
+                if on_batch is not None:
+                    on_batch(res, res.spec.stop, config.n_replicates)
+        except Exception as exc:
+            if not _lost_workers(exc):
+                raise
+            raise StoreError(
+                f"{store.out}: the Dask workers running batch(es) were lost "
+                f"({type(exc).__name__}); {store.batches_done} of {len(specs)} batches are "
+                "kept: rerun the same command to resume"
+            ) from None
     if store.batches_done < len(specs):
         return {"complete": False, "batches_done": store.batches_done, "batches": len(specs)}
+    damaged = store.verify(config)  # progress against the arrays, before finalising
+    if damaged:
+        _repair(store, damaged, config=config, inputs=inputs, device=device, notice=notice)
     return store.finalize(config=config, inputs=inputs)

@@ -20,7 +20,9 @@ leaves a torn chunk; ``docs/reliability.md`` lists the kill points that are test
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -36,9 +38,17 @@ from srgpu import __version__
 from srgpu import schema as S
 from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs
-from srgpu.errors import StoreError
+from srgpu.errors import InputError, StoreError
 from srgpu.grid import bounds_from_centres
-from srgpu.run.batch import BatchResult
+from srgpu.run.batch import BatchResult, BatchSpec, batch_specs
+from srgpu.run.guard import (
+    WORK_MARK,
+    OutLock,
+    check_fingerprints,
+    check_out_dir,
+    input_fingerprints,
+    written_by_srgpu,
+)
 from srgpu.run.stats import Moments, moments_sd, replicate_summary
 from srgpu.schema import (
     AR_SR_RATIO,
@@ -61,11 +71,60 @@ from srgpu.schema import (
     flux_var,
 )
 
+ROW_ARRAYS = (
+    *(flux_var(f, "replicate_map") for f in OUTPUT_FLUXES),
+    *(flux_var(f, "replicate_total") for f in OUTPUT_FLUXES),
+    VALIDATION,
+    REPLICATE_DONE,
+)
+"""The per-replicate arrays a batch writes (chunked by batch along ``replicate``)."""
+
+OWN_NAMES = ("ensemble.zarr", "work.zarr", "progress.json", "summary.json")
+"""The only names srgpu writes (or removes) in ``OUT`` (besides its lock file)."""
+
+
+def checksum_codecs() -> tuple:
+    """Compressors of every array srgpu writes: zstd (zarr's default), then a crc32c checksum
+    of the compressed chunk, so that a flipped, truncated or replaced chunk fails to read."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return (ZstdCodec(level=0, checksum=False), Crc32cCodec())
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: the mode every other file of the store gets."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by ``None`` (JSON ``null``): the files srgpu
+    writes are strict JSON that any parser reads."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return strict_json(obj.item())
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    return obj
+
+
+def dumps_strict(obj: Any) -> str:
+    """Strict JSON text (no ``NaN``/``Infinity`` tokens) of ``obj``."""
+    return json.dumps(strict_json(obj), indent=1, allow_nan=False)
+
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename; the file gets
+    the usual mode (0666 less the umask), like the store's chunks."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -77,8 +136,102 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def damaged_chunk(arr: zarr.Array) -> str | None:
+    """``None`` when every chunk of ``arr`` reads (checksum, decompression), else the key of
+    the first chunk that does not (``c/i/j``) and why. Reads one chunk at a time."""
+    import itertools
+
+    if arr.ndim == 0:
+        try:
+            arr[...]
+        except Exception as exc:  # noqa: BLE001 - any decoding failure
+            return f"c ({_one_line(exc)})"
+        return None
+    for coords in itertools.product(*(range(n) for n in arr.cdata_shape)):
+        try:
+            arr.blocks[coords]
+        except Exception as exc:  # noqa: BLE001 - checksum mismatch, truncated chunk
+            return f"c/{'/'.join(map(str, coords))} ({_one_line(exc)})"
+    return None
+
+
+def check_store_readable(zarr_path: Path) -> None:
+    """Read every chunk of every array of a store once: a damaged chunk (flipped bytes, cut
+    short: the crc32c codec, or the decompressor, fails) is an :class:`InputError` naming the
+    array and the chunk, instead of an exception deep inside a reader."""
+    try:
+        grp = zarr.open_group(zarr_path, mode="r")
+        names = sorted(grp.array_keys())
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(
+            f"cannot be opened as Zarr ({_one_line(exc)})",
+            file=zarr_path,
+            expected="an srgpu ensemble store (docs/store.md)",
+        ) from None
+    for name in names:
+        try:
+            arr = grp[name]
+        except Exception as exc:  # noqa: BLE001 - damaged metadata
+            raise InputError(
+                f"array metadata damaged ({_one_line(exc)})", file=zarr_path, field=name
+            ) from None
+        bad = damaged_chunk(arr)
+        if bad:
+            raise InputError(
+                f"damaged chunk {bad}",
+                file=zarr_path,
+                field=name,
+                expected="a store whose chunks pass their checksums: recompute it with "
+                "srgpu ensemble --overwrite",
+            )
+
+
+PROGRESS_TYPES: dict[str, tuple[type, ...]] = {
+    "config_hash": (str,),
+    "inputs": (dict,),
+    "batches_done": (int,),
+    "replicates_done": (int,),
+    "moments_slot": (str, type(None)),
+    "complete": (bool,),
+    "created": (bool,),
+}
+"""The fields of ``progress.json`` and their JSON types."""
+
+
+def final_attributes() -> dict[str, dict[str, str]]:
+    """The attributes of every gridded result written at finalisation, by variable name.
+
+    One table (from :mod:`srgpu.schema`), used to write them and to verify (and repair) them
+    when a complete store is opened again: a finalisation killed between an array's creation
+    and its attributes cannot leave a variable without units or long name.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for f in OUTPUT_FLUXES:
+        out[flux_var(f, "mean")] = flux_attrs(f, "mean")
+        out[flux_var(f, "sd")] = flux_attrs(f, "sd")
+        # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
+        out[flux_var(f, "time_mean")] = {
+            **flux_attrs(f, "time_mean"),
+            "ancillary_variables": flux_var(f, "sd_map"),
+        }
+        for kind in REPLICATE_STATS.values():
+            out[flux_var(f, kind)] = flux_attrs(f, kind)
+    out[AR_SR_RATIO] = {"units": "1", "long_name": "AR / SR"}
+    return out
+
+
+def _chunk_key(ndim: int, index: int) -> str:
+    return "c/" + "/".join([str(index)] + ["0"] * (ndim - 1))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class EnsembleStore:
-    """A run's output directory. Use :meth:`open` to create or resume one."""
+    """A run's output directory. Use :meth:`open` to create or resume one (it holds the
+    directory's lock until :meth:`close`)."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
@@ -86,14 +239,23 @@ class EnsembleStore:
         self.work = self.out / "work.zarr"
         self.progress_path = self.out / "progress.json"
         self.summary_path = self.out / "summary.json"
+        self.lock = OutLock(self.out)
+        self.inputs_sha: dict[str, str] = {}
+        self.resumed_from: int | None = None  # batches done when an existing run was reopened
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
     def open(
         cls, out: str | Path, *, config: EnsembleConfig, inputs: Inputs, overwrite: bool = False
     ) -> EnsembleStore:
-        """Create the store for ``config`` or reopen a compatible one to resume it."""
+        """Create the store for ``config`` or reopen a compatible one to resume it.
+
+        Refuses ``/`` and system folders, takes the directory's exclusive lock (released by
+        :meth:`close`), never deletes or overwrites a file srgpu did not write, refuses a store
+        whose config or input files (sha256) differ, and symbolic links inside the store.
+        """
         store = cls(Path(out))
+        check_out_dir(store.out)
         try:
             store.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -102,34 +264,107 @@ class EnsembleStore:
             ) from None
         if not os.access(store.out, os.W_OK):
             raise StoreError(f"{store.out}: the output directory is not writable")
-        progress = store.read_progress()
-        exists = store.path.exists() or progress is not None
-        if exists and overwrite:
-            store.clear()
-            progress = None
-        elif exists:
-            if progress is None:
-                raise StoreError(
-                    f"{store.path}: exists but has no progress record (not written by this "
-                    "version of srgpu, or damaged); use --overwrite to replace it"
-                )
-            if progress.get("config_hash") != config.hash():
-                raise StoreError(
-                    f"{store.path}: was written with a different config "
-                    f"(hash {progress.get('config_hash', '?')[:12]} != {config.hash()[:12]}); "
-                    "use --overwrite to replace it, or another --out"
-                )
-            if progress.get("created", True):
-                return store
-            store.clear()  # a run killed while creating the store: create it again
-        store._create(config, inputs)
+        store.lock.acquire()
+        try:
+            store._open(config=config, inputs=inputs, overwrite=overwrite)
+        except BaseException:
+            store.close()
+            raise
         return store
 
+    def close(self) -> None:
+        """Release the directory's lock."""
+        self.lock.release()
+
+    def __enter__(self) -> EnsembleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _retry(self, exc: OSError, what: str = "to resume") -> str:
+        """The fix a failed write suggests, by its cause: space, permissions, or anything else
+        (then ``--overwrite`` is the fix that always works)."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"rerun the same command {what} once there is space"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"rerun the same command {what} once {self.out} is writable"
+        return (
+            f"rerun the same command {what} once the cause is fixed, or use --overwrite to "
+            "start the run again"
+        )
+
+    def _own_paths(self) -> tuple[Path, ...]:
+        return (self.path, self.work, self.progress_path, self.summary_path)
+
+    def _open(self, *, config: EnsembleConfig, inputs: Inputs, overwrite: bool) -> None:
+        self.inputs_sha = input_fingerprints(config)
+        present = [p for p in self._own_paths() if p.exists() or p.is_symlink()]
+        if present and overwrite:
+            self.clear()
+            present = []
+        if not present:
+            self._create(config, inputs)
+            return
+        self._refuse_links()
+        progress = self.read_progress()
+        if progress is None:
+            foreign = [p for p in present if not written_by_srgpu(p)]
+            if foreign:
+                raise StoreError(
+                    f"{foreign[0]}: exists and was not written by srgpu; srgpu never deletes "
+                    "or overwrites it: move it away, or use another --out"
+                )
+            raise StoreError(
+                f"{self.out}: holds an srgpu run without its progress record "
+                f"({', '.join(p.name for p in present)}); use --overwrite to replace it"
+            )
+        if progress["config_hash"] != config.hash():
+            raise StoreError(
+                f"{self.path}: was written with a different config "
+                f"(hash {progress['config_hash'][:12]} != {config.hash()[:12]}); "
+                "use --overwrite to replace it, or another --out"
+            )
+        check_fingerprints(progress["inputs"], self.inputs_sha, out=self.out)
+        if not progress["created"]:
+            self.clear()  # a run killed while creating the store: create it again
+            self._create(config, inputs)
+            return
+        self.resumed_from = progress["batches_done"]
+
+    def _refuse_links(self) -> None:
+        """No symbolic link in srgpu's places: a resume would write through it."""
+        for p in self._own_paths():
+            if p.is_symlink():
+                raise StoreError(
+                    f"{p}: is a symbolic link; srgpu does not write through links: remove it "
+                    "(--overwrite removes the link, not its target)"
+                )
+        for top in (self.path, self.work):
+            if not top.is_dir():
+                continue
+            for root, dirs, files in os.walk(top):
+                for name in (*dirs, *files):
+                    q = Path(root) / name
+                    if q.is_symlink():
+                        raise StoreError(
+                            f"{q}: a symbolic link inside the store; srgpu does not write "
+                            "through links: use --overwrite to start again"
+                        )
+
     def clear(self) -> None:
-        """Remove this run's files (only the ones srgpu writes, inside ``out``; a symbolic link
-        in their place is removed, never followed)."""
+        """Remove this run's files: only srgpu's four names inside ``out``, and only when srgpu
+        wrote them (its progress record or its store is there, or the file carries srgpu's
+        marks). A symbolic link in their place is removed, never followed."""
+        ours = written_by_srgpu(self.progress_path) or written_by_srgpu(self.path)
+        for p in self._own_paths():
+            if p.exists() and not p.is_symlink() and not ours and not written_by_srgpu(p):
+                raise StoreError(
+                    f"{p}: was not written by srgpu; srgpu never deletes it: move it away "
+                    "yourself, or use another --out"
+                )
         try:
-            for p in (self.path, self.work, self.progress_path, self.summary_path):
+            for p in self._own_paths():
                 if p.is_symlink() or p.is_file():
                     p.unlink()
                 elif p.is_dir():
@@ -138,12 +373,40 @@ class EnsembleStore:
             raise StoreError(f"{self.out}: cannot remove the old run: {exc}") from None
 
     def read_progress(self) -> dict[str, Any] | None:
-        if not self.progress_path.exists():
+        """The progress record, its fields checked (a damaged one is a :class:`StoreError`)."""
+        path = self.progress_path
+        if path.is_symlink():
+            raise StoreError(f"{path}: is a symbolic link; remove it or use --overwrite")
+        if not path.exists():
             return None
         try:
-            return json.loads(self.progress_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{self.progress_path}: unreadable progress record: {exc}") from None
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{path}: unreadable progress record ({_one_line(exc)}); use --overwrite to "
+                "start the run again"
+            ) from None
+        problem = None
+        if not isinstance(data, dict):
+            problem = "not a JSON object"
+        else:
+            for key, types in PROGRESS_TYPES.items():
+                value = data.get(key, ...)
+                bad_int = types == (int,) and (
+                    isinstance(value, bool) or not (isinstance(value, int) and value >= 0)
+                )
+                if value is ... or not isinstance(value, types) or bad_int:
+                    problem = f"field {key!r} is {'missing' if value is ... else repr(value)}"
+                    break
+            else:
+                if data["moments_slot"] not in (None, "a", "b"):
+                    problem = f"field 'moments_slot' is {data['moments_slot']!r}"
+        if problem:
+            raise StoreError(
+                f"{path}: damaged progress record ({problem}); use --overwrite to start the "
+                "run again"
+            )
+        return data
 
     @property
     def batches_done(self) -> int:
@@ -154,6 +417,85 @@ class EnsembleStore:
     def complete(self) -> bool:
         p = self.read_progress()
         return bool(p and p.get("complete"))
+
+    # -- verification --------------------------------------------------------------------
+    def _group(self, path: Path, *, mode: str = "r") -> zarr.Group:
+        try:
+            return zarr.open_group(path, mode=mode, zarr_format=3)
+        except Exception as exc:  # noqa: BLE001 - any failure here is a damaged store
+            raise StoreError(
+                f"{path}: cannot be opened ({_one_line(exc)}); the store is damaged: use "
+                "--overwrite to start the run again"
+            ) from None
+
+    def _array(self, grp: zarr.Group, path: Path, name: str) -> zarr.Array:
+        try:
+            arr = grp[name]
+        except Exception as exc:  # noqa: BLE001 - deleted or corrupt metadata
+            raise StoreError(
+                f"{path}/{name}: array missing or its metadata damaged ({_one_line(exc)}); "
+                "use --overwrite to start the run again"
+            ) from None
+        if not isinstance(arr, zarr.Array):
+            raise StoreError(f"{path}/{name}: is not an array; use --overwrite to start again")
+        return arr
+
+    def verify(self, config: EnsembleConfig) -> dict[int, str]:
+        """Check ``progress.json`` against the arrays: ``{batch index: problem}`` for every
+        finished batch whose row chunks are missing, damaged (checksum) or not finite.
+
+        Structural damage (impossible progress fields, a missing array or damaged metadata)
+        raises :class:`StoreError`. Damaged rows are returned, not raised: they are pure
+        functions of the seed and can be recomputed (:meth:`write_rows`).
+        """
+        p = self.read_progress()
+        if p is None:
+            raise StoreError(f"{self.progress_path}: missing; use --overwrite to start again")
+        specs = batch_specs(config.n_replicates, config.batch_size)
+        nb = p["batches_done"]
+        expect = specs[nb - 1].stop if 0 < nb <= len(specs) else 0
+        problem = None
+        if nb > len(specs):
+            problem = f"batches_done {nb} > the run's {len(specs)} batches"
+        elif p["replicates_done"] != expect:
+            problem = f"replicates_done {p['replicates_done']} != {expect} after {nb} batches"
+        elif (p["moments_slot"] is None) != (nb == 0):
+            problem = f"moments_slot {p['moments_slot']!r} after {nb} batches"
+        elif p["complete"] and nb != len(specs):
+            problem = f"complete with {nb} of {len(specs)} batches done"
+        if problem:
+            raise StoreError(
+                f"{self.progress_path}: does not match the run ({problem}); use --overwrite to "
+                "start the run again"
+            )
+        grp = self._group(self.path)
+        damaged: dict[int, str] = {}
+        for name in ROW_ARRAYS:
+            arr = self._array(grp, self.path, name)
+            if arr.shape[0] != config.n_replicates:
+                raise StoreError(
+                    f"{self.path}/{name}: holds {arr.shape[0]} replicates, the run "
+                    f"{config.n_replicates}; use --overwrite to start the run again"
+                )
+            for spec in specs[:nb]:
+                if spec.index in damaged:
+                    continue
+                bad = self._check_rows(arr, name, spec)
+                if bad:
+                    damaged[spec.index] = bad
+        return damaged
+
+    def _check_rows(self, arr: zarr.Array, name: str, spec: BatchSpec) -> str | None:
+        where = (
+            f"{self.path.name}/{name} chunk {_chunk_key(arr.ndim, spec.index)} "
+            f"(replicates {spec.start}-{spec.stop - 1})"
+        )
+        try:
+            rows = arr[spec.start : spec.stop]
+        except Exception as exc:  # noqa: BLE001 - checksum mismatch, truncated chunk
+            return f"{where} is damaged ({_one_line(exc)})"
+        ok = (rows == 1).all() if name == REPLICATE_DONE else np.isfinite(rows).all()
+        return None if ok else f"{where} is missing or holds missing values"
 
     # -- creation ------------------------------------------------------------------------
     def _create(self, config: EnsembleConfig, inputs: Inputs) -> None:
@@ -180,7 +522,7 @@ class EnsembleStore:
         ds[CELL_ILAT] = ("cell", inputs.cell_ilat.astype(np.int32))
         ds[CELL_ILON] = ("cell", inputs.cell_ilon.astype(np.int32))
         ds[CELL_AREA] = preds[CELL_AREA].astype(np.float64)
-        ds[CELL_AREA].attrs.update(units="m2", standard_name="cell_area")
+        ds[CELL_AREA].attrs.update(units="m2", standard_name=CELL_AREA)
         ds[LAND_FRACTION] = preds[LAND_FRACTION].astype(np.float64)
         ds[LAND_FRACTION].attrs.update(units="1", standard_name="land_area_fraction")
         ds[VEG_BIN] = preds[VEG_BIN].astype(np.int8)
@@ -224,20 +566,35 @@ class EnsembleStore:
             srgpu_format=FORMAT_VERSION,
             climatology=int(preds.attrs.get("climatology", 0)),
         )
+        encoding = {name: {"compressors": checksum_codecs()} for name in ds.variables}
         try:
-            ds.to_zarr(self.path, mode="w", compute=False, zarr_format=3, consolidated=False)
+            ds.to_zarr(
+                self.path,
+                mode="w",
+                compute=False,
+                zarr_format=3,
+                consolidated=False,
+                encoding=encoding,
+            )
+            grp = zarr.open_group(self.work, mode="w", zarr_format=3)
+            for slot in ("a", "b"):
+                for f in OUTPUT_FLUXES:
+                    for part in ("mean", "m2"):
+                        # NaN fill: a deleted chunk reads as missing, never as zeros
+                        grp.create_array(
+                            f"{slot}_{f}_{part}",
+                            shape=(inputs.n_rows,),
+                            chunks=(min(inputs.n_rows, 1 << 20),),
+                            dtype="float64",
+                            fill_value=np.nan,
+                            compressors=checksum_codecs(),
+                        )
+            grp.attrs[WORK_MARK] = 1
         except OSError as exc:
-            raise StoreError(f"{self.path}: cannot write the store: {exc}") from None
-        grp = zarr.open_group(self.work, mode="w", zarr_format=3)
-        for slot in ("a", "b"):
-            for f in OUTPUT_FLUXES:
-                for part in ("mean", "m2"):
-                    grp.create_array(
-                        f"{slot}_{f}_{part}",
-                        shape=(inputs.n_rows,),
-                        chunks=(min(inputs.n_rows, 1 << 20),),
-                        dtype="float64",
-                    )
+            raise StoreError(
+                f"{self.out}: cannot write the store ({exc.strerror or exc}); nothing was "
+                f"computed: {self._retry(exc, 'to start')}"
+            ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
 
     def _write_progress(
@@ -250,33 +607,64 @@ class EnsembleStore:
         complete: bool = False,
         created: bool = True,
     ) -> None:
-        old = self.read_progress() or {}
+        old = {} if config is not None else (self.read_progress() or {})
         record = {
             "config_hash": config.hash() if config is not None else old["config_hash"],
+            "inputs": self.inputs_sha if config is not None else old["inputs"],
             "batches_done": batches_done,
             "replicates_done": count,
             "moments_slot": slot,
             "complete": complete,
             "created": created,
         }
-        atomic_write_text(self.progress_path, json.dumps(record, indent=1))
+        try:
+            atomic_write_text(self.progress_path, dumps_strict(record))
+        except OSError as exc:
+            raise StoreError(
+                f"{self.progress_path}: cannot be written ({exc.strerror or exc}); the previous "
+                f"record is kept: {self._retry(exc)}"
+            ) from None
 
     # -- batches -------------------------------------------------------------------------
     def read_moments(self) -> dict[str, Moments] | None:
+        """The merged moments of the finished batches (checksums and finiteness checked)."""
         p = self.read_progress()
         if p is None or p["moments_slot"] is None:
             return None
-        grp = zarr.open_group(self.work, mode="r")
+        if self.work.is_symlink() or not self.work.is_dir():
+            raise StoreError(
+                f"{self.work}: missing (or not a directory) while {p['batches_done']} batches "
+                "are recorded; the merged moments cannot be rebuilt from the rows: use "
+                "--overwrite to start the run again"
+            )
+        grp = self._group(self.work)
         slot, count = p["moments_slot"], int(p["replicates_done"])
-        return {
-            f: Moments(count=count, mean=grp[f"{slot}_{f}_mean"][:], m2=grp[f"{slot}_{f}_m2"][:])
-            for f in OUTPUT_FLUXES
-        }
+        out: dict[str, Moments] = {}
+        for f in OUTPUT_FLUXES:
+            parts = {}
+            for part in ("mean", "m2"):
+                name = f"{slot}_{f}_{part}"
+                arr = self._array(grp, self.work, name)
+                values = np.empty(arr.shape, dtype=np.float64)
+                step = arr.chunks[0]
+                for i, r0 in enumerate(range(0, arr.shape[0], step)):
+                    try:
+                        values[r0 : r0 + step] = arr[r0 : r0 + step]
+                    except Exception as exc:  # noqa: BLE001 - checksum, truncation
+                        bad = f"is damaged ({_one_line(exc)})"
+                    else:
+                        ok = np.isfinite(values[r0 : r0 + step]).all()
+                        bad = None if ok else "is missing or holds missing values"
+                    if bad:
+                        raise StoreError(
+                            f"{self.work}/{name} chunk c/{i} {bad}; the merged moments cannot "
+                            "be rebuilt from the rows: use --overwrite to start the run again"
+                        )
+                parts[part] = values
+            out[f] = Moments(count=count, mean=parts["mean"], m2=parts["m2"])
+        return out
 
-    def write_batch(self, result: BatchResult, merged: dict[str, Moments]) -> None:
-        """Write one batch's replicate rows and the merged moments, then record it as done."""
-        spec = result.spec
-        region = {"replicate": slice(spec.start, spec.stop)}
+    def _rows_dataset(self, result: BatchResult) -> xr.Dataset:
         part = xr.Dataset()
         for f in OUTPUT_FLUXES:
             part[flux_var(f, "replicate_map")] = (
@@ -285,12 +673,36 @@ class EnsembleStore:
             )
             part[flux_var(f, "replicate_total")] = (("replicate", "year"), result.totals[f])
         part[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
-        part[REPLICATE_DONE] = (("replicate",), np.ones(spec.size, dtype=np.int8))
+        part[REPLICATE_DONE] = (("replicate",), np.ones(result.spec.size, dtype=np.int8))
+        return part
+
+    def write_rows(self, result: BatchResult) -> None:
+        """Rewrite a finished batch's replicate rows (repair: rows are pure functions of the
+        seed, so the recomputed rows are the lost ones, bit for bit); moments are untouched."""
+        spec = result.spec
+        try:
+            self._rows_dataset(result).to_zarr(
+                self.path,
+                region={"replicate": slice(spec.start, spec.stop)},
+                zarr_format=3,
+                consolidated=False,
+            )
+        except OSError as exc:
+            raise StoreError(
+                f"{self.out}: rewriting batch {spec.index} failed ({exc.strerror or exc}); "
+                f"{self._retry(exc, 'to try again')}"
+            ) from None
+
+    def write_batch(self, result: BatchResult, merged: dict[str, Moments]) -> None:
+        """Write one batch's replicate rows and the merged moments, then record it as done."""
+        spec = result.spec
+        region = {"replicate": slice(spec.start, spec.stop)}
+        part = self._rows_dataset(result)
         progress = self.read_progress()
-        if progress["batches_done"] != spec.index:
+        if progress is None or progress["batches_done"] != spec.index:
             raise StoreError(
                 f"{self.path}: batch {spec.index} written out of order "
-                f"(store has {progress['batches_done']} batches)"
+                f"(store has {None if progress is None else progress['batches_done']} batches)"
             )
         new_slot = "b" if progress["moments_slot"] == "a" else "a"
         try:
@@ -302,7 +714,7 @@ class EnsembleStore:
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: writing batch {spec.index} failed ({exc.strerror or exc}); "
-                "nothing was recorded as done: rerun the same command to resume"
+                f"nothing was recorded as done: {self._retry(exc)}"
             ) from None
         self._write_progress(
             batches_done=spec.index + 1, slot=new_slot, count=int(merged["SR"].count)
@@ -313,19 +725,18 @@ class EnsembleStore:
         """Write the gridded results and ``summary.json``; return the summary.
 
         Idempotent: a finalisation that fails (disk full, killed) is simply run again by the
-        same command; a failed write is a :class:`StoreError`, never a traceback.
+        same command; a failed write is a :class:`StoreError`, never a traceback. The caller
+        verifies the rows first (:meth:`verify`); the moments are verified as they are read.
         """
         try:
             return self._finalize(config=config, inputs=inputs, cell_chunk=cell_chunk)
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: writing the final results failed ({exc.strerror or exc}); "
-                "all batches are kept: rerun the same command once there is space"
+                f"all batches are kept: {self._retry(exc, 'to finish')}"
             ) from None
 
     def _finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int) -> dict:
-        from srgpu.run.summary import build_summary
-
         moments = self.read_moments()
         if moments is None:
             raise StoreError(f"{self.path}: no finished batch to summarise")
@@ -344,24 +755,14 @@ class EnsembleStore:
             out[:, ilat, ilon] = values.reshape(n_years, n_cells)
             return out
 
+        attrs = final_attributes()
         final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
             m = moments[f]
-            final[flux_var(f, "mean")] = (
-                FLUX_KINDS["mean"].dims,
-                grid3d(np.asarray(m.mean)),
-                flux_attrs(f, "mean"),
-            )
-            final[flux_var(f, "sd")] = (
-                FLUX_KINDS["sd"].dims,
-                grid3d(
-                    np.asarray(moments_sd(m, ddof=1))
-                    if m.count > 1
-                    else np.full(m.mean.shape, np.nan)
-                ),
-                flux_attrs(f, "sd"),
-            )
+            final[flux_var(f, "mean")] = (FLUX_KINDS["mean"].dims, grid3d(np.asarray(m.mean)))
+            sd = np.asarray(moments_sd(m, ddof=1)) if m.count > 1 else np.full(m.mean.shape, np.nan)
+            final[flux_var(f, "sd")] = (FLUX_KINDS["sd"].dims, grid3d(sd))
             per_cell = {k: np.empty(n_cells) for k in ("mean", *REPLICATE_STATS)}
             maps = ds[flux_var(f, "replicate_map")]
             for c0 in range(0, n_cells, cell_chunk):
@@ -371,40 +772,25 @@ class EnsembleStore:
                 for k in per_cell:
                     per_cell[k][c0:c1] = np.asarray(s[k])
             cell_stats[f] = per_cell
-            final[flux_var(f, "time_mean")] = (
-                FLUX_KINDS["time_mean"].dims,
-                grid2d(per_cell["mean"]),
-                # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
-                {**flux_attrs(f, "time_mean"), "ancillary_variables": flux_var(f, "sd_map")},
-            )
+            final[flux_var(f, "time_mean")] = (("lat", "lon"), grid2d(per_cell["mean"]))
             for stat, kind in REPLICATE_STATS.items():
-                final[flux_var(f, kind)] = (
-                    FLUX_KINDS[kind].dims,
-                    grid2d(per_cell[stat]),
-                    flux_attrs(f, kind),
-                )
+                final[flux_var(f, kind)] = (FLUX_KINDS[kind].dims, grid2d(per_cell[stat]))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = cell_stats["AR"]["mean"] / cell_stats["SR"]["mean"]
-        final[AR_SR_RATIO] = (
-            ("lat", "lon"),
-            grid2d(ratio),
-            {"units": "1", "long_name": "AR / SR"},
-        )
+        final[AR_SR_RATIO] = (("lat", "lon"), grid2d(ratio))
+        for name in final.data_vars:
+            final[name].attrs.update(attrs[name])
         final.attrs.update(ds.attrs)  # appending rewrites the root attributes
-        final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False)
-
-        summary = build_summary(
-            config=config,
-            inputs=inputs,
-            store=xr.open_zarr(self.path, consolidated=False, zarr_format=3),
-            cell_stats=cell_stats,
-        )
-        with warnings.catch_warnings():
-            # consolidated metadata is a zarr-python extension of v3: readers may ignore it,
-            # xarray's default open uses it.
-            warnings.simplefilter("ignore", category=UserWarning)
-            zarr.consolidate_metadata(str(self.path), zarr_format=3)
-        atomic_write_text(self.summary_path, json.dumps(summary, indent=1, default=_json_default))
+        existing = set(ds.variables)
+        encoding = {
+            name: {"compressors": checksum_codecs()}
+            for name in final.data_vars
+            if name not in existing
+        }
+        final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
+        self._repair_attributes()
+        summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
+        atomic_write_text(self.summary_path, dumps_strict(summary))
         p = self.read_progress()
         self._write_progress(
             batches_done=p["batches_done"],
@@ -413,7 +799,87 @@ class EnsembleStore:
             complete=True,
         )
         shutil.rmtree(self.work, ignore_errors=True)  # the merged moments are in the store now
-        return summary
+        return strict_json(summary)
+
+    def _summary(self, *, config: EnsembleConfig, inputs: Inputs, cell_stats: dict) -> dict:
+        from srgpu.run.summary import build_summary
+
+        return build_summary(
+            config=config,
+            inputs=inputs,
+            store=xr.open_zarr(self.path, consolidated=False, zarr_format=3),
+            cell_stats=cell_stats,
+        )
+
+    def _repair_attributes(self, *, consolidate: bool = True) -> list[str]:
+        """Give every gridded result its attributes (units, long name, ...) where one lacks
+        them; reconsolidate the metadata (always, or when something was repaired). Returns the
+        names repaired."""
+        grp = self._group(self.path, mode="r+")
+        repaired = []
+        for name, want in final_attributes().items():
+            arr = self._array(grp, self.path, name)
+            have = dict(arr.attrs)
+            if any(have.get(k) != v for k, v in want.items()):
+                arr.update_attributes(want)
+                repaired.append(name)
+        if not (consolidate or repaired):
+            return repaired
+        with warnings.catch_warnings():
+            # consolidated metadata is a zarr-python extension of v3: readers may ignore it,
+            # xarray's default open uses it.
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(str(self.path), zarr_format=3)
+        return repaired
+
+    def reopen_complete(self, *, config: EnsembleConfig, inputs: Inputs) -> tuple[dict, list[str]]:
+        """A complete store opened again: check its gridded results (readable, attributes),
+        repair lost attributes, and rebuild ``summary.json`` from the store when it is missing
+        or damaged. Returns ``(summary, notes)``; the caller verifies the rows first."""
+        notes: list[str] = []
+        try:
+            grp = self._group(self.path)
+            for name in final_attributes():
+                arr = self._array(grp, self.path, name)
+                try:
+                    arr[...]
+                except Exception as exc:  # noqa: BLE001 - checksum, truncation
+                    raise StoreError(
+                        f"{self.path}/{name}: damaged ({_one_line(exc)}); the gridded results "
+                        "need the merged moments, which a complete run no longer keeps: use "
+                        "--overwrite to compute the run again"
+                    ) from None
+            repaired = self._repair_attributes(consolidate=False)
+            if repaired:
+                notes.append(f"restored the attributes of {', '.join(repaired)}")
+            summary = None
+            try:
+                summary = json.loads(self.summary_path.read_text())
+            except (OSError, ValueError):
+                pass
+            if not isinstance(summary, dict) or summary.get("config_hash") != config.hash():
+                summary = strict_json(self._rebuild_summary(config=config, inputs=inputs))
+                atomic_write_text(self.summary_path, dumps_strict(summary))
+                notes.append(f"rebuilt {self.summary_path.name} from the store")
+        except OSError as exc:
+            raise StoreError(
+                f"{self.out}: repairing the complete store failed ({exc.strerror or exc}); "
+                f"{self._retry(exc, 'to try again')}"
+            ) from None
+        return summary, notes
+
+    def _rebuild_summary(self, *, config: EnsembleConfig, inputs: Inputs) -> dict:
+        ds = xr.open_zarr(self.path, consolidated=False, zarr_format=3)
+        ilat, ilon = inputs.cell_ilat, inputs.cell_ilon
+        cell_stats = {
+            f: {
+                "mean": np.asarray(ds[f].values)[ilat, ilon],
+                "sd": np.asarray(ds[flux_var(f, "sd_map")].values)[ilat, ilon],
+                "mad": np.asarray(ds[flux_var(f, "mad")].values)[ilat, ilon],
+            }
+            for f in OUTPUT_FLUXES
+        }
+        return self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
 
 
 def _site_variables(inputs: Inputs) -> xr.Dataset:
@@ -432,17 +898,9 @@ def _site_variables(inputs: Inputs) -> xr.Dataset:
         ("ilat", S.SITE_ILAT),
         ("ilon", S.SITE_ILON),
         ("iyear", S.SITE_IYEAR),
-        ("veg_bin", S.SITE_VEG_BIN),
+        (VEG_BIN, S.SITE_VEG_BIN),
     ):
         ds[name] = ("site", t[col].to_numpy(np.int32))
     for col, name in (("study", S.SITE_STUDY), ("record_id", S.SITE_RECORD_ID)):
         ds[name] = ("site", pd.to_numeric(t[col], errors="coerce").fillna(-1).to_numpy(np.int64))
     return ds
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)

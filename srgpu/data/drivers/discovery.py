@@ -12,6 +12,7 @@ from srgpu.data.drivers.roles import (
     PREDICTOR_ROLE_ALIASES,
     ROLES,
     Found,
+    Role,
     Source,
     role,
 )
@@ -54,6 +55,26 @@ def _match(sources: Sequence[Source], test) -> Found | None:
     return None
 
 
+def _refuse_twins(sources: Sequence[Source], found: Found, *, role_name: str, spec: Role) -> None:
+    """Two variables of one file carrying the role's standard_name: which one is meant cannot
+    be guessed (taking the first would silently ignore the other). Files are searched in the
+    documented order, so the same name in a later file is not ambiguous."""
+    src = next(s for s in sources if s.label == found.label)
+    twins = [
+        n
+        for n in _data_vars(src.ds)
+        if n != found.name and src.ds[n].attrs.get("standard_name") in spec.standard_names
+    ]
+    if twins:
+        raise InputError(
+            f"variables {found.name!r} and {twins[0]!r} both carry the standard_name "
+            f"{src.ds[found.name].attrs.get('standard_name')!r} of {role_name}",
+            file=found.label,
+            field=twins[0],
+            expected=f"one of them named with --var {role_name}=NAME",
+        )
+
+
 def find_variable(
     sources: Sequence[Source], role_name: str, *, overrides: Mapping[str, str] | None = None
 ) -> Found | None:
@@ -92,6 +113,7 @@ def find_variable(
     if spec.standard_names:
         found = _match(sources, lambda n, da: da.attrs.get("standard_name") in spec.standard_names)
         if found is not None:
+            _refuse_twins(sources, found, role_name=role_name, spec=spec)
             return Found(role_name, found.label, found.name, found.da)
     for short in spec.short_names:
         found = _match(sources, lambda n, da, s=short: n.lower() == s)
