@@ -119,6 +119,14 @@ def register(app: typer.Typer) -> None:
         comparison_maps(cmp).to_netcdf(out_dir / "maps.nc")
         meta = {
             "store": str(store),
+            "period": {
+                "label": cmp.period.label,
+                "years": list(cmp.period.years),
+                "ensemble": cmp.period.ensemble_label,
+                "ensemble_years": cmp.period.ensemble_years,
+                "requested": period,
+                "notes": list(cmp.period_notes),
+            },
             "method": method,
             "root_fraction": root_fraction,
             "models": {
@@ -135,7 +143,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             _rich(
                 tables["global_totals"],
-                title="Global totals (Pg C yr-1)",
+                title=f"Global totals (Pg C yr-1), {cmp.period.label}",
                 columns=[
                     "source",
                     "flux",
@@ -170,6 +178,14 @@ def register(app: typer.Typer) -> None:
                 ],
             )
         )
+        console.print(
+            f"comparison period: {cmp.period.label} (ensemble: {cmp.period.ensemble_label}; "
+            "every total, band and map score uses these years)",
+            highlight=False,
+            markup=False,
+        )
+        for note in cmp.period_notes:
+            console.print(note, highlight=False, markup=False)
         for name in cmp.models:
             for note in cmp.notes[name]:
                 console.print(f"{name}: {note}", highlight=False, markup=False)
