@@ -106,9 +106,9 @@ def test_profiles_biomes_relationships(result):
     np.testing.assert_allclose(ratio["cv_pct"], 0.0, atol=1e-4)
 
     rel = tables["relationships"].set_index(["y", "x"])
-    # gpp = 3 SR and npp = 1.5 SR in every model: slopes 1/3 and 2/3, r = 1
-    assert rel.loc[("SR", "gpp"), "slope"] == pytest.approx(1 / 3, rel=1e-5)
-    assert rel.loc[("SR", "npp"), "slope"] == pytest.approx(2 / 3, rel=1e-5)
+    # gpp = 0.75 SR and npp = 0.375 SR in every model: slopes 4/3 and 8/3, r = 1
+    assert rel.loc[("SR", "gpp"), "slope"] == pytest.approx(4 / 3, rel=1e-5)
+    assert rel.loc[("SR", "npp"), "slope"] == pytest.approx(8 / 3, rel=1e-5)
     assert rel.loc[("HR", "gpp"), "r"] == pytest.approx(1.0, abs=1e-6)
     assert rel.loc[("SR", "cLitter"), "n"] == 0 and np.isnan(rel.loc[("SR", "cLitter"), "slope"])
     g = tables["model_globals"].set_index("source")

@@ -26,6 +26,19 @@ def _parse_models(specs: list[str]) -> dict[str, Path]:
     return models
 
 
+def _parse_skip(specs: list[str], models: dict[str, Path]) -> dict[str, set[str]]:
+    """``--skip-checks NAME`` (every check) or ``NAME=VAR,VAR`` -> name -> variables."""
+    out: dict[str, set[str]] = {}
+    for spec in specs:
+        name, sep, names = spec.partition("=")
+        name = name.strip()
+        if name not in models:
+            raise ConfigError(f"--skip-checks {spec!r}: no --model named {name!r}")
+        chosen = {v.strip() for v in names.split(",") if v.strip()} if sep else {"all"}
+        out.setdefault(name, set()).update(chosen or {"all"})
+    return out
+
+
 def _parse_years(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -98,6 +111,14 @@ def register(app: typer.Typer) -> None:
         band_deg: Annotated[
             float | None, typer.Option(help="Latitude band width (default: the grid rows).")
         ] = None,
+        skip_checks: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--skip-checks",
+                help="NAME or NAME=VAR,VAR: compare model NAME although its sign or global "
+                "total is implausible (a regional model, an experiment); recorded in the notes.",
+            ),
+        ] = None,
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare, comparison_maps
@@ -105,6 +126,7 @@ def register(app: typer.Typer) -> None:
 
         models = _parse_models(model)
         period = _parse_years(years)
+        skip = _parse_skip(skip_checks or [], models)
         cmp, tables = compare(
             store,
             models,
@@ -112,6 +134,7 @@ def register(app: typer.Typer) -> None:
             root_fraction=root_fraction,
             years=period,
             band_deg=band_deg,
+            skip_checks=skip,
         )
         tables["reference_lu2021"] = reference_table()
         out_dir = out if out is not None else Path(store).parent / "compare"
@@ -129,6 +152,7 @@ def register(app: typer.Typer) -> None:
             },
             "method": method,
             "root_fraction": root_fraction,
+            "skip_checks": {k: sorted(v) for k, v in skip.items()},
             "models": {
                 name: {
                     "path": str(models[name]),

@@ -8,7 +8,7 @@ wires the three stages; ``srgpu compare`` is its command line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -40,15 +40,22 @@ def compare(
     root_fraction: float | None = None,
     years: tuple[int, int] | None = None,
     band_deg: float | None = None,
+    skip_checks: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[Comparison, dict[str, pd.DataFrame]]:
     """Read ``models`` (name -> file or directory), compare them with the ensemble ``store``.
 
-    Returns the prepared :class:`Comparison` (regridded fields, for maps and figures) and the
-    score tables of :func:`srgpu.analysis.compare.scores.run_all`.
+    ``skip_checks``: model name -> variables (or ``"all"``) whose plausibility checks are
+    skipped (:mod:`srgpu.analysis.compare.plausibility`). Returns the prepared
+    :class:`Comparison` (regridded fields, for maps and figures) and the score tables of :func:`srgpu.analysis.compare.scores.run_all`.
     """
     ensemble = open_ensemble(store)
     outputs = {
-        name: read_model(path, name=name, root_fraction=root_fraction)
+        name: read_model(
+            path,
+            name=name,
+            root_fraction=root_fraction,
+            skip_checks=(skip_checks or {}).get(name, ()),
+        )
         for name, path in models.items()
     }
     cmp = prepare(ensemble, outputs, method=method, years=years)

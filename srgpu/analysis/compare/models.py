@@ -21,7 +21,7 @@ belowground AR to total plant respiration in Lu et al. 2021, table 1).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import cftime
 import numpy as np
 import xarray as xr
 
+from srgpu.analysis.compare.plausibility import check_variable
 from srgpu.errors import InputError, UnitError
 from srgpu.run.stats import bounds_from_centres, cell_area_m2
 
@@ -320,6 +321,15 @@ def _open(path: Path) -> xr.Dataset:
         raise InputError(
             f"cannot be read ({type(exc).__name__})", file=path, expected="a readable NetCDF file"
         ) from None
+    from srgpu.analysis.compare.calendars import infer_calendar
+
+    inferred = infer_calendar(raw, file=path)  # only when time has no calendar attribute
+    if inferred is not None:
+        raw["time"].attrs["calendar"] = inferred
+        bounds = raw["time"].attrs.get("bounds")
+        if bounds in raw.variables:
+            raw[bounds].attrs["calendar"] = inferred
+        raw.attrs["srgpu_inferred_calendar"] = inferred
     try:
         return xr.decode_cf(raw, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     except Exception as exc:
@@ -372,14 +382,26 @@ def _checked_values(da: xr.DataArray, *, file: Path, field: str) -> xr.DataArray
 
 
 def read_model(
-    path: str | Path, *, name: str | None = None, root_fraction: float | None = None
+    path: str | Path,
+    *,
+    name: str | None = None,
+    root_fraction: float | None = None,
+    skip_checks: Collection[str] = (),
 ) -> ModelOutput:
-    """Read a model (file or directory), convert units, annualise, and derive HR/AR/SR."""
+    """Read a model (file or directory), convert units, annualise, check plausibility
+    (:mod:`srgpu.analysis.compare.plausibility`; ``skip_checks``: variable names or ``"all"``,
+    the explicit per-model override) and derive HR/AR/SR."""
     files = model_files(path)
     name = name or Path(path).stem
     found: dict[str, tuple[xr.DataArray, Path]] = {}
+    calendar_notes: list[str] = []
     for file in files:
         ds = _open(file)
+        if "srgpu_inferred_calendar" in ds.attrs:
+            calendar_notes.append(
+                f"{file.name}: no calendar attribute; inferred "
+                f"{ds.attrs['srgpu_inferred_calendar']!r} from the time axis"
+            )
         for table in (FLUX_VARIABLES, STOCK_VARIABLES, FIXED_VARIABLES):
             for canon, aliases in table.items():
                 var = _find(aliases, ds.data_vars)
@@ -417,8 +439,22 @@ def read_model(
     ref = next(iter(fields.values()))
     data = xr.Dataset(fields)
     data["cell_area"], data["land_fraction"] = _area_and_land(found, ref, fields)
+    check_notes: list[str] = []
+    for canon in science:
+        raw, file = found[canon]
+        check_notes += check_variable(
+            canon,
+            data[canon],
+            area=data["cell_area"],
+            land_fraction=data["land_fraction"],
+            file=file,
+            field=str(raw.name),
+            units=raw.attrs.get("units"),
+            skip=skip_checks,
+        )
     ds, notes = soil_fluxes(data, root_fraction=root_fraction)
     sources = {k: str(v[1]) for k, v in found.items()}
+    notes = [*calendar_notes, *sorted(set(check_notes)), *notes]
     return ModelOutput(name=name, data=ds.load(), sources=sources, notes=tuple(notes))
 
 
