@@ -46,7 +46,8 @@ def compare(
 
     ``skip_checks``: model name -> variables (or ``"all"``) whose plausibility checks are
     skipped (:mod:`srgpu.analysis.compare.plausibility`). Returns the prepared
-    :class:`Comparison` (regridded fields, for maps and figures) and the score tables of :func:`srgpu.analysis.compare.scores.run_all`.
+    :class:`Comparison` (regridded fields, for maps and figures) and the score tables of
+    :func:`srgpu.analysis.compare.scores.run_all`.
     """
     ensemble = open_ensemble(store)
     outputs = {
