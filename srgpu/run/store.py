@@ -53,6 +53,40 @@ FLUX_STANDARD_NAME = {
     ),
 }
 SUMMARY_STATS = ("mean", "sd", "median", "mad", "q025", "q975", "cv")
+COORD_ATTRS: dict[str, dict[str, str]] = {
+    "lat": {
+        "units": "degrees_north",
+        "standard_name": "latitude",
+        "long_name": "latitude of the cell centre",
+        "axis": "Y",
+        "bounds": "lat_bnds",
+    },
+    "lon": {
+        "units": "degrees_east",
+        "standard_name": "longitude",
+        "long_name": "longitude of the cell centre",
+        "axis": "X",
+        "bounds": "lon_bnds",
+    },
+    "year": {"long_name": "calendar year of the drivers (time axis of the per cell-year fields)"},
+    "replicate": {"long_name": "replicate model index", "standard_name": "realization"},
+    "cell": {"long_name": "prediction-domain cell (position in cell_ilat, cell_ilon)"},
+    "flux": {"long_name": "validated flux"},
+    "metric": {"long_name": "validation metric (r2: 1; rmse: g m-2 yr-1; r: 1)"},
+}
+"""CF attributes of every coordinate (CF-1.8 sections 4 and 7.1), written at creation and
+again at finalisation (appending rewrites the coordinates)."""
+GRID_CELL_MEASURES = "area: cell_area"
+LAND_MEAN = "area: mean where land"
+"""Fluxes are per m2 of land: a total is flux x cell_area x land_fraction."""
+
+
+def cf_coordinate_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with :data:`COORD_ATTRS` set on the coordinates it has."""
+    for name, attrs in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(attrs)
+    return ds
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -194,9 +228,8 @@ class EnsembleStore:
             "metric": ("metric", np.array(METRICS, dtype=object)),
         }
         ds = xr.Dataset(coords=coords)
-        for axis in ("lat", "lon"):
-            ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values))
-            ds[axis].attrs["bounds"] = f"{axis}_bnds"
+        for axis, clip in (("lat", {"lower": -90.0, "upper": 90.0}), ("lon", {})):
+            ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values, **clip))
         ds["cell_ilat"] = ("cell", inputs.cell_ilat.astype(np.int32))
         ds["cell_ilon"] = ("cell", inputs.cell_ilon.astype(np.int32))
         ds["cell_area"] = preds["cell_area"].astype(np.float64)
@@ -206,10 +239,17 @@ class EnsembleStore:
         ds["veg_bin"] = preds["veg_bin"].astype(np.int8)
         ds["veg_bin"].attrs.update(
             long_name="vegetation bin (0 none, 1 EBF, 2 other forests, 3 shrublands, "
-            "4 savannas+grasslands, 5 croplands)"
+            "4 savannas+grasslands, 5 croplands)",
+            flag_values=np.arange(6, dtype=np.int8),
+            flag_meanings="none evergreen_broadleaf_forest other_forest shrubland "
+            "savanna_and_grassland cropland",
         )
         ds["domain"] = preds["domain"].astype(np.int8)
-        ds["domain"].attrs.update(long_name="prediction domain (vegetated land), 1 = in")
+        ds["domain"].attrs.update(
+            long_name="prediction domain (vegetated land), 1 = in",
+            flag_values=np.array([0, 1], dtype=np.int8),
+            flag_meanings="outside_domain inside_domain",
+        )
         chunk_r = min(config.batch_size, n_rep)
         for f in OUTPUT_FLUXES:
             ds[f"{f}_replicate_map"] = (
@@ -249,6 +289,7 @@ class EnsembleStore:
             srgpu_version=__version__,
             climatology=int(preds.attrs.get("climatology", 0)),
         )
+        ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
         try:
             ds.to_zarr(self.path, mode="w", compute=False, zarr_format=3, consolidated=False)
         except OSError as exc:
@@ -366,7 +407,10 @@ class EnsembleStore:
             out[:, ilat, ilon] = values.reshape(n_years, n_cells)
             return out
 
-        final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
+        final = cf_coordinate_attrs(
+            xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
+        )
+        grid = {"cell_measures": GRID_CELL_MEASURES}
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
             attrs = {"units": FLUX_UNITS}
@@ -378,8 +422,9 @@ class EnsembleStore:
                 grid3d(np.asarray(m.mean)),
                 {
                     **attrs,
+                    **grid,
                     "long_name": f"ensemble mean {FLUX_LONG[f]}",
-                    "cell_methods": "realization: mean",
+                    "cell_methods": f"{LAND_MEAN} realization: mean",
                 },
             )
             final[f"{f}_sd"] = (
@@ -391,8 +436,9 @@ class EnsembleStore:
                 ),
                 {
                     "units": FLUX_UNITS,
+                    **grid,
                     "long_name": f"ensemble standard deviation of {FLUX_LONG[f]}",
-                    "cell_methods": "realization: standard_deviation",
+                    "cell_methods": f"{LAND_MEAN} realization: standard_deviation",
                 },
             )
             per_cell = {k: np.empty(n_cells) for k in SUMMARY_STATS}
@@ -409,12 +455,21 @@ class EnsembleStore:
                 grid2d(per_cell["mean"]),
                 {
                     **attrs,
+                    **grid,
                     "long_name": f"{FLUX_LONG[f]}, time mean of the ensemble mean",
-                    "cell_methods": "time: mean realization: mean",
+                    "cell_methods": f"{LAND_MEAN} time: mean realization: mean",
                     # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
                     "ancillary_variables": f"{f}_sd_map",
                 },
             )
+            methods = {
+                "sd": "standard_deviation",
+                "median": "median",
+                "mad": "",
+                "q025": "",
+                "q975": "",
+                "cv": "",
+            }
             labels = {
                 "sd": ("sd_map", "standard deviation across replicates of the time-mean"),
                 "median": ("median", "median across replicates of the time-mean"),
@@ -428,19 +483,26 @@ class EnsembleStore:
             }
             for k, (suffix, long) in labels.items():
                 units = "%" if k == "cv" else FLUX_UNITS
+                method = f" realization: {methods[k]}" if methods[k] else ""
                 final[f"{f}_{suffix}"] = (
                     ("lat", "lon"),
                     grid2d(per_cell[k]),
-                    {"units": units, "long_name": f"{long} of {FLUX_LONG[f]}"},
+                    {
+                        "units": units,
+                        "long_name": f"{long} of {FLUX_LONG[f]}",
+                        **grid,
+                        "cell_methods": f"{LAND_MEAN} time: mean{method}",
+                    },
                 )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = cell_stats["AR"]["mean"] / cell_stats["SR"]["mean"]
         final["AR_SR_ratio"] = (
             ("lat", "lon"),
             grid2d(ratio),
-            {"units": "1", "long_name": "AR / SR"},
+            {"units": "1", "long_name": "AR / SR", **grid},
         )
         final.attrs.update(ds.attrs)  # appending rewrites the root attributes
+        final = cf_coordinate_attrs(final)  # and the coordinates
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False)
 
         summary = build_summary(
