@@ -99,3 +99,23 @@ def test_export_command(run_dir, tmp_path):
     )
     assert result.exit_code == 2 and "not finished" in result.output
     assert not (tmp_path / "y.nc").exists()
+
+
+def test_negative_ar_in_summary_crafted_and_demo(run_dir):
+    from srgpu.run.summary import negative_share
+
+    # crafted: two negative cells of weights 1 and 2 among finite weights 1+1+2+4 = 8
+    got = negative_share(np.array([-1.0, 2.0, -3.0, 4.0, np.nan]), np.array([1, 1, 2, 4, 5.0]))
+    assert got == {"negative_cells": 2, "negative_area_fraction": 3 / 8}
+    assert negative_share(np.array([1.0, 0.0]), np.array([1.0, 1.0]))["negative_cells"] == 0
+    # the demo run: summary.json equals a recount on the store's time-mean AR map
+    summary = json.loads((run_dir / "summary.json").read_text())
+    ar = summary["fluxes"]["AR"]
+    ds = xr.open_zarr(run_dir / "ensemble.zarr", consolidated=False)
+    values = ds["AR"].values
+    w = (ds["cell_area"] * ds["land_fraction"]).values
+    dom = ds["domain"].values.astype(bool)
+    neg = dom & (values < 0)
+    assert ar["negative_cells"] == int(neg.sum())
+    assert ar["negative_area_fraction"] == pytest.approx(w[neg].sum() / w[dom].sum(), rel=1e-9)
+    assert "negative_cells" not in summary["fluxes"]["SR"]

@@ -10,8 +10,7 @@ gridded results for other tools (CF checkers, ILAMB, Panoply, CDO):
 * per flux ``F``: ``F_mean`` and ``F_sd`` (time, lat, lon), the time-mean maps ``F``,
   ``F_sd_map``, ``F_median``, ``F_mad``, ``F_q025``, ``F_q975``, ``F_cv`` (lat, lon), and
   ``F_replicate_total`` (replicate, time);
-* context ``cell_area``, ``land_fraction``, ``veg_bin``, ``domain``, ``AR_SR_ratio`` and the
-  AR sign mask ``AR_negative`` when the store has it.
+* context ``cell_area``, ``land_fraction``, ``veg_bin``, ``domain`` and ``AR_SR_ratio``.
 
 The per-replicate maps (``replicate x cell``), the site table and the validation table stay in
 the store. Coordinates and bounds carry no ``_FillValue`` (CF 2.5.1). The remaining warnings of
@@ -32,7 +31,7 @@ from srgpu.run.store import COORD_ATTRS, open_ensemble_dataset
 
 FLUX_NAMES = ("SR", "HR", "AR")
 PER_FLUX = ("", "_sd_map", "_median", "_mad", "_q025", "_q975", "_cv", "_mean", "_sd")
-CONTEXT = ("cell_area", "land_fraction", "veg_bin", "domain", "AR_SR_ratio", "AR_negative")
+CONTEXT = ("cell_area", "land_fraction", "veg_bin", "domain", "AR_SR_ratio")
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 CALENDAR = "standard"
 
