@@ -458,7 +458,7 @@ class EnsembleStore:
                     **grid,
                     "long_name": f"{FLUX_LONG[f]}, time mean of the ensemble mean",
                     "cell_methods": f"{LAND_MEAN} time: mean realization: mean",
-                    # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
+                    # CF uncertainty link (ilamb3 needs ilamb_reference's form instead)
                     "ancillary_variables": f"{f}_sd_map",
                 },
             )
