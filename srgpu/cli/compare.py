@@ -86,10 +86,16 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @handle_errors
     def compare_cmd(
-        store: Annotated[Path, typer.Argument(help="Ensemble store (OUT/ensemble.zarr).")],
+        store: Annotated[
+            Path, typer.Argument(help="Run directory OUT or its store OUT/ensemble.zarr.")
+        ],
         model: Annotated[
             list[str],
-            typer.Option("--model", "-m", help="NAME=PATH of a model's NetCDF file or directory."),
+            typer.Option(
+                "--model",
+                "-m",
+                help="NAME=PATH: a model's NetCDF file, directory or quoted glob ('dir/M_*.nc').",
+            ),
         ],
         out: Annotated[
             Path | None,
@@ -123,7 +129,9 @@ def register(app: typer.Typer) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare, comparison_maps
         from srgpu.analysis.compare.reference import reference_table
+        from srgpu.analysis.compare.scores import store_path
 
+        store = store_path(store)  # OUT -> OUT/ensemble.zarr
         models = _parse_models(model)
         period = _parse_years(years)
         skip = _parse_skip(skip_checks or [], models)

@@ -344,9 +344,27 @@ def _open(path: Path) -> xr.Dataset:
         ) from None
 
 
+GLOB_CHARS = ("*", "?", "[")
+
+
 def model_files(path: str | Path) -> list[Path]:
-    """The NetCDF files of one model: ``path`` itself or the NetCDF files in directory ``path``."""
+    """The NetCDF files of one model: ``path`` itself, the NetCDF files in directory ``path``,
+    or those matching ``path`` as a glob pattern (``trendy/CLM5.0_*.nc``)."""
+    text = str(path)
     path = Path(path)
+    if not path.exists() and any(c in text for c in GLOB_CHARS):
+        import glob
+
+        matches = sorted(Path(p) for p in glob.glob(text))
+        files = [p for p in matches if p.is_file() and p.suffix.lower() in NETCDF_SUFFIXES]
+        if not files:
+            raise InputError(
+                "the pattern matches no NetCDF file",
+                file=text,
+                value=f"{len(matches)} match(es)",
+                expected="a glob such as 'dir/MODEL_*.nc'",
+            )
+        return files
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in NETCDF_SUFFIXES)
         if not files:
@@ -408,12 +426,7 @@ def read_model(
                 if var is None:
                     continue
                 if canon in found:
-                    raise InputError(
-                        f"variable also given in {found[canon][1]}",
-                        file=file,
-                        field=var,
-                        expected="each variable in one file",
-                    )
+                    raise _duplicate_error(path, var, found[canon][1], file)
                 found[canon] = (ds[var], file)
     science = [k for k in found if k not in FIXED_VARIABLES]
     if not science:
@@ -456,6 +469,26 @@ def read_model(
     sources = {k: str(v[1]) for k, v in found.items()}
     notes = [*calendar_notes, *sorted(set(check_notes)), *notes]
     return ModelOutput(name=name, data=ds.load(), sources=sources, notes=tuple(notes))
+
+
+def _duplicate_error(path: str | Path, var: str, first: Path, second: Path) -> InputError:
+    """A variable found in two files of one model. From a folder or a pattern this usually
+    means several models' files together: the message says how to split them."""
+    message = f"variable also given in {first}"
+    expected = "each variable in one file"
+    if len({first, second}) == 2 and (Path(path).is_dir() or not Path(path).exists()):
+        names, patterns = [], []
+        for f in (first, second):
+            stem = f.stem.replace(var, "*", 1) if var in f.stem else f"{f.stem}*"
+            patterns.append(str(f.with_name(stem + f.suffix)))
+            names.append(stem.replace("*", "").strip("_-. ") or f.stem)
+        message += ": the folder seems to hold several models' files"
+        expected = (
+            "one --model per model, e.g. "
+            + " ".join(f"--model {n}='{p}'" for n, p in zip(names, patterns, strict=True))
+            + " (NAME=PATH takes a file, a folder or a quoted glob)"
+        )
+    return InputError(message, file=second, field=var, expected=expected)
 
 
 def _align_grids(fields: dict[str, xr.DataArray], *, files: list[Path]) -> dict[str, xr.DataArray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,14 +61,13 @@ class Comparison:
 
 
 def open_ensemble(path) -> xr.Dataset:
-    """Open an ensemble store (Zarr) and check the variables the comparison needs."""
-    from pathlib import Path
-
+    """Open an ensemble store (``OUT`` or ``OUT/ensemble.zarr``) and check the variables the
+    comparison needs."""
     from srgpu.run.store import open_ensemble_dataset
 
-    path = Path(path)
+    path = store_path(path)
     if not path.exists():
-        raise InputError("no such ensemble store", file=path, expected="OUT/ensemble.zarr")
+        raise InputError("no such ensemble store", file=path, expected="OUT or OUT/ensemble.zarr")
     store = open_ensemble_dataset(
         path, required=("lat", "lon", "cell_area", "land_fraction", "domain")
     )
@@ -79,6 +79,14 @@ def open_ensemble(path) -> xr.Dataset:
             expected="SR, HR or AR (lat, lon)",
         )
     return store
+
+
+def store_path(path) -> Path:
+    """``OUT/ensemble.zarr`` for a run directory ``OUT`` (one holding ``ensemble.zarr``), else
+    ``path`` itself."""
+    path = Path(path)
+    inner = path / "ensemble.zarr"
+    return inner if path.is_dir() and inner.exists() else path
 
 
 def ensemble_years(store: xr.Dataset) -> list[int] | None:
