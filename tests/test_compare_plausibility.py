@@ -182,3 +182,16 @@ def test_cli_refuses_then_accepts_with_override(tmp_path):
         app, ["compare", str(store), "--model", f"NEG={bad}", "--skip-checks", "OTHER"]
     )
     assert result.exit_code == 2 and "no --model named 'OTHER'" in result.output
+
+
+def test_broken_calendar_message_is_complete(tmp_path):
+    path = _write(
+        tmp_path / "cal_rh.nc",
+        time_attrs={"units": "days since 2001-01-01", "calendar": "martian"},
+    )
+    with pytest.raises(InputError) as err:
+        read_model(path)
+    text = str(err.value)
+    assert "time cannot be decoded: unable to decode time units" in text
+    assert "'martian'" in text and text.endswith("(standard, noleap, 360_day, ...)")
+    assert "decode_times=False" not in text  # xarray's advice to programmers is dropped

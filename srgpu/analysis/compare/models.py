@@ -335,8 +335,11 @@ def _open(path: Path) -> xr.Dataset:
     except Exception as exc:
         time = raw.get("time")
         attrs = {} if time is None else time.attrs
+        # the first whole sentence of the reason (xarray's advice after it does not apply)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(".")
         raise InputError(
-            f"time cannot be decoded ({exc})".splitlines()[0][:160],
+            f"time cannot be decoded: {reason}",
             file=path,
             field="time",
             value=f"units={attrs.get('units')!r}, calendar={attrs.get('calendar')!r}",
