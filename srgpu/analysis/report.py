@@ -284,7 +284,25 @@ def fig_maps(store: xr.Dataset, flux: str):
         vmax=_robust_limits(np.abs(cv), upper_pct=95)[1],
         label="%",
     )
-    fig.suptitle(FLUX_NAMES[flux] + ", time mean", fontsize=10)
+    title = FLUX_NAMES[flux] + ", time mean"
+    negative = np.isfinite(mean) & (mean < 0)
+    if flux == "AR" and negative.any():  # root respiration cannot be negative: mark the cells
+        ilat, ilon = np.nonzero(negative)
+        w = _weights(store)
+        share = float(w[negative].sum() / w[np.isfinite(mean)].sum())
+        for ax in axes:
+            ax.scatter(
+                store["lon"].values[ilon],
+                store["lat"].values[ilat],
+                s=4,
+                marker="x",
+                color="red",
+                lw=0.6,
+                label="AR < 0",
+            )
+        axes[0].legend(fontsize=7, loc="lower left")
+        title += f"; red x: AR < 0 in {int(negative.sum())} cells ({100 * share:.1f} % of the area)"
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
