@@ -119,7 +119,7 @@ def sklearn_loop_child(
     """The scikit-learn loop a user would write, keeping every prediction (see module doc)."""
     from sklearn.ensemble import RandomForestRegressor
 
-    from srgpu.config import FLUXES
+    from srgpu.config import TRAINED_FLUXES
     from srgpu.run.sampling import bin_weights, replicate_split
     from srgpu.run.stats import validation_metrics
 
@@ -129,9 +129,9 @@ def sklearn_loop_child(
     t_fit = t_pred = 0.0
     nodes = []
     t0 = time.perf_counter()
-    preds = {f: np.empty((replicates, n_rows)) for f in FLUXES}
+    preds = {f: np.empty((replicates, n_rows)) for f in TRAINED_FLUXES}
     for r in range(replicates):
-        for flux in FLUXES:
+        for flux in TRAINED_FLUXES:
             d = inputs.fluxes[flux]
             split = replicate_split(
                 bins=d.bins, weights=weights, train_fraction=0.8, seed=seed, replicate=r, flux=flux

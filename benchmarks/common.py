@@ -120,7 +120,7 @@ def synthetic_inputs(*, n_cells: int, n_years: int = N_YEARS, seed: int = 0):
     import pandas as pd
     import xarray as xr
 
-    from srgpu.config import FLUXES, PAPER_PREDICTORS
+    from srgpu.config import PAPER_PREDICTORS, TRAINED_FLUXES
     from srgpu.data.inputs import FluxData, Inputs
 
     rng = np.random.default_rng(seed)
@@ -173,7 +173,7 @@ def synthetic_inputs(*, n_cells: int, n_years: int = N_YEARS, seed: int = 0):
             names=tuple(names), X=X, y=y, bins=table["veg_bin"].to_numpy(np.int64), table=table
         )
         grid_X[flux] = rng.normal(size=(n_years * n_cells, p)).astype(np.float32)
-    assert tuple(fluxes) == tuple(FLUXES)
+    assert tuple(fluxes) == tuple(TRAINED_FLUXES)
     return Inputs(
         fluxes=fluxes,
         grid_X=grid_X,

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from srgpu.config import BACKENDS, ENGINES, PAPER_PREDICTORS, EnsembleConfig, ForestConfig
+from srgpu.constants import DEFAULT_SEED
 
 
 class SoilRespirationEnsemble(BaseEstimator):
@@ -55,7 +56,7 @@ class SoilRespirationEnsemble(BaseEstimator):
         trees: int | None = None,
         nodesize: int = 5,
         mtry: int | None = None,
-        seed: int = 20210505,
+        seed: int = DEFAULT_SEED,
         sampling: str = "area",
         predictors: dict | None = None,
         engine: str = "auto",
@@ -119,5 +120,7 @@ class SoilRespirationEnsemble(BaseEstimator):
 
     def open_store(self) -> xr.Dataset:
         """The fitted run's store (lazy xarray Dataset)."""
+        from srgpu.results import open_run
+
         check_is_fitted(self, "store_path_")
-        return xr.open_zarr(self.store_path_)
+        return open_run(self.store_path_).dataset

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig
 from srgpu.errors import ConfigError
 from srgpu.run.sampling import PURPOSE_IMPORTANCE
 
@@ -184,8 +184,8 @@ def explain_flux(
     from srgpu.analysis.selection import spatial_blocks
     from srgpu.run.stats import validation_metrics
 
-    if flux not in FLUXES:
-        raise ConfigError(f"unknown flux {flux!r}; expected one of {FLUXES}")
+    if flux not in TRAINED_FLUXES:
+        raise ConfigError(f"unknown flux {flux!r}; expected one of {TRAINED_FLUXES}")
     data = inputs.fluxes[flux]
     reps = np.asarray(list(replicates), dtype=np.int64)
     trained = regrow_replicates(inputs, config, flux=flux, replicates=reps)
@@ -365,7 +365,7 @@ def _units(name: str) -> str:
 def summary_lines(ds) -> list[str]:
     """One readable line per flux: the top predictors and the AOA shares."""
     lines = []
-    for F in FLUXES:
+    for F in TRAINED_FLUXES:
         key = f"{F}_perm_importance"
         if key not in ds:
             continue
@@ -396,7 +396,7 @@ def plot_explanation(ds, out_dir) -> list:
 
     out_dir = Path(out_dir)
     paths = []
-    for F in FLUXES:
+    for F in TRAINED_FLUXES:
         if f"{F}_perm_importance" not in ds:
             continue
         pdim = f"predictor_{F}"

@@ -28,9 +28,9 @@ import pandas as pd
 import xarray as xr
 
 from srgpu.errors import InputError
-from srgpu.run.store import open_ensemble_dataset
+from srgpu.results import open_run
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, OUTPUT_FLUXES
 
-FLUXES = ("SR", "HR", "AR")
 FLUX_NAMES = {
     "SR": "soil respiration (SR)",
     "HR": "heterotrophic respiration (HR)",
@@ -78,34 +78,11 @@ class ReportData:
         return [s for s in dict.fromkeys(gt["source"]) if s != "RF"]
 
 
-def locate_store(path: str | Path) -> tuple[Path, Path]:
-    """``OUT`` or ``OUT/ensemble.zarr`` -> (the Zarr store, ``summary.json`` beside it)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such ensemble output", file=path, expected="OUT or OUT/ensemble.zarr")
-    zarr = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
-    summary = zarr.parent / "summary.json"
-    if not summary.exists():
-        raise InputError(
-            "no summary.json beside the store (is the run finished?)",
-            file=summary,
-            expected="the summary that srgpu ensemble writes when every replicate is done",
-        )
-    return zarr, summary
-
-
 def open_store(path: str | Path) -> tuple[xr.Dataset, dict, Path]:
-    """Open the ensemble store and its summary; the store is loaded into memory (it holds
-    time-mean maps and per-replicate maps, not the forests)."""
-    zarr, summary_path = locate_store(path)
-    store = open_ensemble_dataset(
-        zarr, required=("SR", "HR", "AR", "cell_area", "land_fraction", "domain")
-    )
-    try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=summary_path) from None
-    return store, summary, zarr
+    """The finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) through
+    :func:`srgpu.results.open_run`: ``(dataset, summary, store path)``."""
+    run = open_run(path, required=(*OUTPUT_FLUXES, CELL_AREA, LAND_FRACTION, DOMAIN), summary=True)
+    return run.dataset, run.summary, run.store_path
 
 
 def read_compare_dir(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -346,7 +323,7 @@ def fig_latitude(store: xr.Dataset, profiles: pd.DataFrame | None = None):
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(13.5, 4.6), sharey=True, layout="constrained")
     sums = {}
-    for ax, flux in zip(axes, FLUXES, strict=False):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=False):
         lat, z = zonal_totals(store, flux)
         sums[flux] = z
         keep = np.abs(z).sum(axis=0) > 0
@@ -399,7 +376,7 @@ def fig_annual(store: xr.Dataset, summary: dict):
     years = np.asarray(store["year"].values)
     clim = bool(summary.get("climatology"))
     truth = summary.get("demo_truth_pg_per_yr") or {}
-    for ax, flux in zip(axes, FLUXES, strict=True):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=True):
         t = np.asarray(store[f"{flux}_replicate_total"].values, float)
         lo, med, hi = np.quantile(t, [0.025, 0.5, 0.975], axis=0)
         c = COLORS[flux]
@@ -544,7 +521,7 @@ def fig_global(
     else:
         period = _period(summary)
     sub = store if years is None else store.sel(year=years)
-    for ax, flux in zip(axes, (*FLUXES, "AR/SR"), strict=True):
+    for ax, flux in zip(axes, (*OUTPUT_FLUXES, "AR/SR"), strict=True):
         labels, x = [], 0
         if flux == "AR/SR":
             reps = _replicate_ratio(sub)
@@ -745,7 +722,7 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
     climatology = bool(summary.get("climatology"))
     period = "the climatology" if climatology else _period(summary)
     figs: dict[str, list[Figure]] = {k: [] for k, _ in SECTIONS}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         figs["maps"].append(
             _render(
                 fig_maps(store, flux),
@@ -850,7 +827,7 @@ def _overview(data: ReportData) -> str:
         )
     rows = []
     truth = s.get("demo_truth_pg_per_yr") or {}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         f = s.get("fluxes", {}).get(flux, {})
         t = f.get("total_pg_per_yr", {})
         row = {

@@ -315,7 +315,7 @@ def prepare_candidates(config, *, candidates: Sequence[str], explicit: bool):
     it) is excluded with its reason; when ``explicit`` (the user listed the candidates) it is an
     error instead.
     """
-    from srgpu.config import FLUXES, PREDICTOR_NAMES
+    from srgpu.config import PREDICTOR_NAMES, TRAINED_FLUXES
     from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import InputError
 
@@ -330,7 +330,7 @@ def prepare_candidates(config, *, candidates: Sequence[str], explicit: bool):
                 "no candidate predictor can be built from the drivers: "
                 + "; ".join(f"{k}: {v}" for k, v in excluded.items())
             )
-        cfg = config.replace(predictors=tuple((f, tuple(names)) for f in FLUXES))
+        cfg = config.replace(predictors=tuple((f, tuple(names)) for f in TRAINED_FLUXES))
         try:
             return prepare_inputs(cfg), Candidates(tuple(names), excluded)
         except InputError as exc:

@@ -129,9 +129,9 @@ def register(app: typer.Typer) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare, comparison_maps
         from srgpu.analysis.compare.reference import reference_table
-        from srgpu.analysis.compare.scores import store_path
+        from srgpu.results import locate_run
 
-        store = store_path(store)  # OUT -> OUT/ensemble.zarr
+        store = locate_run(store)[1]  # OUT -> OUT/ensemble.zarr
         models = _parse_models(model)
         period = _parse_years(years)
         skip = _parse_skip(skip_checks or [], models)

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig
 from srgpu.errors import InputError
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, VEG_BIN
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Inputs:
 
 def _all_predictor_names(config: EnsembleConfig) -> list[str]:
     names: list[str] = []
-    for flux in FLUXES:
+    for flux in TRAINED_FLUXES:
         for n in config.predictors_for(flux):
             if n not in names:
                 names.append(n)
@@ -105,22 +106,22 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
         int(b): float(v) for b, v in zip(shares_da["bin"].values, shares_da.values, strict=True)
     }
 
-    domain = preds["domain"].values.astype(bool)
+    domain = preds[DOMAIN].values.astype(bool)
     cell_ilat, cell_ilon = np.nonzero(domain)
     n_cells = int(cell_ilat.size)
     if n_cells == 0:
         raise InputError(
             "the prediction domain (vegetated land with every predictor finite) is empty",
             file=", ".join(map(str, config.drivers)) or "demo drivers",
-            field="domain",
+            field=DOMAIN,
             expected="land cells whose vegetated classes hold >= 50 % of the land",
         )
     years = np.asarray(preds["year"].values, dtype=np.int64)
-    weight = (preds["cell_area"].values * preds["land_fraction"].values)[cell_ilat, cell_ilon]
+    weight = (preds[CELL_AREA].values * preds[LAND_FRACTION].values)[cell_ilat, cell_ilon]
 
     grid_X: dict[str, np.ndarray] = {}
     fluxes: dict[str, FluxData] = {}
-    for flux in FLUXES:
+    for flux in TRAINED_FLUXES:
         fnames = config.predictors_for(flux)
         cols = [preds[n].values[:, cell_ilat, cell_ilon] for n in fnames]  # (n_years, n_cells)
         grid_X[flux] = np.ascontiguousarray(
@@ -132,7 +133,7 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
             names=tuple(fnames),
             X=np.ascontiguousarray(t[list(fnames)].to_numpy(dtype=np.float32)),
             y=t["value"].to_numpy(dtype=np.float64),
-            bins=t["veg_bin"].to_numpy(dtype=np.int64),
+            bins=t[VEG_BIN].to_numpy(dtype=np.int64),
             table=t,
         )
         if len(t) < 10:

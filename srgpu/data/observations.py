@@ -29,6 +29,7 @@ import pandas as pd
 
 from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
+from srgpu.schema import VEG_BIN
 
 # -- columns -------------------------------------------------------------------------------------
 
@@ -684,11 +685,11 @@ def select_observations(
         for src, dst in _TEXT_OUT.items():
             if dst != "site_id":
                 part[dst] = sub[src]
-        part["veg_bin"] = bins[keep]
+        part[VEG_BIN] = bins[keep]
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
     table["flux"] = table["flux"].astype("string")
-    table["veg_bin"] = table["veg_bin"].astype("int64")
+    table[VEG_BIN] = table[VEG_BIN].astype("int64")
     table.attrs["units"] = {"value": "g C m-2 yr-1", "lat": "degrees_north", "lon": "degrees_east"}
     return Observations(table=table, qc=qc)
 

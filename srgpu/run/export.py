@@ -19,7 +19,6 @@ the CF checker are listed in ``docs/store.md``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cftime
@@ -27,28 +26,13 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError, StoreError
-from srgpu.run.store import COORD_ATTRS, open_ensemble_dataset
+from srgpu.run.store import COORD_ATTRS
 
 FLUX_NAMES = ("SR", "HR", "AR")
 PER_FLUX = ("", "_sd_map", "_median", "_mad", "_q025", "_q975", "_cv", "_mean", "_sd")
 CONTEXT = ("cell_area", "land_fraction", "veg_bin", "domain", "AR_SR_ratio")
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 CALENDAR = "standard"
-
-
-def _finished(out: Path) -> Path:
-    zarr_path = out / "ensemble.zarr" if (out / "ensemble.zarr").exists() else out
-    progress = (zarr_path.parent if zarr_path.name == "ensemble.zarr" else out) / "progress.json"
-    if not zarr_path.exists():
-        raise InputError("no ensemble store", file=zarr_path, expected="OUT/ensemble.zarr")
-    if progress.exists():
-        try:
-            done = bool(json.loads(progress.read_text()).get("complete"))
-        except (OSError, json.JSONDecodeError):
-            done = False
-        if not done:
-            raise StoreError(f"{out}: the run is not finished (progress.json: complete is false)")
-    return zarr_path
 
 
 def _time_axis(years: np.ndarray, *, climatology: bool) -> xr.Dataset:
@@ -159,9 +143,11 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict]:
 
 def export_netcdf(out: str | Path, path: str | Path) -> Path:
     """Write the finished run ``out`` (``OUT`` or ``OUT/ensemble.zarr``) as CF-1.8 NetCDF-4 to
-    ``path``; returns ``path``. An unfinished run is a :class:`StoreError`."""
-    zarr_path = _finished(Path(out))
-    store = open_ensemble_dataset(zarr_path, required=("lat", "lon", "year", "cell_area"))
+    ``path``; returns ``path``. An unfinished run is an :class:`InputError` (through
+    :func:`srgpu.results.open_run`)."""
+    from srgpu.results import open_run
+
+    store = open_run(out, required=("lat", "lon", "year", "cell_area")).dataset
     ds = export_dataset(store)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
