@@ -182,6 +182,10 @@ def test_cli_refuses_then_accepts_with_override(tmp_path):
         app, ["compare", str(store), "--model", f"NEG={bad}", "--skip-checks", "OTHER"]
     )
     assert result.exit_code == 2 and "no --model named 'OTHER'" in result.output
+    result = runner.invoke(
+        app, ["compare", str(store), "--model", f"NEG={bad}", "--skip-checks", "NEG=rhh"]
+    )
+    assert result.exit_code == 2 and "unknown variable(s) ['rhh']" in result.output
 
 
 def test_broken_calendar_message_is_complete(tmp_path):

@@ -35,6 +35,14 @@ def _parse_skip(specs: list[str], models: dict[str, Path]) -> dict[str, set[str]
         if name not in models:
             raise ConfigError(f"--skip-checks {spec!r}: no --model named {name!r}")
         chosen = {v.strip() for v in names.split(",") if v.strip()} if sep else {"all"}
+        from srgpu.analysis.compare.plausibility import ALL, PLAUSIBLE_TOTALS
+
+        unknown = sorted(chosen - {ALL, *PLAUSIBLE_TOTALS})
+        if unknown:
+            raise ConfigError(
+                f"--skip-checks {spec!r}: unknown variable(s) {unknown}; "
+                f"expected {ALL!r} or some of {', '.join(PLAUSIBLE_TOTALS)}"
+            )
         out.setdefault(name, set()).update(chosen or {"all"})
     return out
 
