@@ -37,6 +37,8 @@ __all__ = [
     "FluxKind",
     "flux_attrs",
     "flux_var",
+    "COORD_ATTRS",
+    "gridded_attrs",
 ]
 
 FORMAT_VERSION = 1
@@ -194,3 +196,47 @@ def flux_attrs(flux: str, kind: str) -> dict[str, str]:
     if k.cell_methods:
         attrs["cell_methods"] = k.cell_methods
     return attrs
+
+
+COORD_ATTRS: dict[str, dict[str, str]] = {
+    "lat": {
+        "units": "degrees_north",
+        "standard_name": "latitude",
+        "long_name": "latitude of the cell centre",
+        "axis": "Y",
+        "bounds": "lat_bnds",
+    },
+    "lon": {
+        "units": "degrees_east",
+        "standard_name": "longitude",
+        "long_name": "longitude of the cell centre",
+        "axis": "X",
+        "bounds": "lon_bnds",
+    },
+    "year": {"long_name": "calendar year of the drivers (time axis of the per cell-year fields)"},
+    "replicate": {"long_name": "replicate model index", "standard_name": "realization"},
+    "cell": {"long_name": "prediction-domain cell (position in cell_ilat, cell_ilon)"},
+    "flux": {"long_name": "validated flux"},
+    "metric": {"long_name": "validation metric (r2: 1; rmse: g m-2 yr-1; r: 1)"},
+}
+"""CF attributes of every coordinate (CF-1.8 sections 4 and 7.1), written at creation and
+again at finalisation (appending rewrites the coordinates)."""
+LAND_MEAN = "area: mean where land"
+"""Fluxes are per m2 of land: a total is flux x cell_area x land_fraction."""
+STAT_METHODS = {
+    "sd_map": "time: mean realization: standard_deviation",
+    "median": "time: mean realization: median",
+}
+"""CF cell_methods of the across-replicate statistics that have a CF method name (MAD,
+quantiles and CV have none: ``time: mean`` only, their long names say the rest)."""
+
+
+def gridded_attrs(attrs: dict[str, str], *, kind: str | None = None) -> dict[str, str]:
+    """``attrs`` of a (year,) lat, lon flux field with ``cell_measures`` and a ``cell_methods``
+    that starts with :data:`LAND_MEAN` (CF 7.2, 7.3)."""
+    methods = attrs.get("cell_methods") or STAT_METHODS.get(kind or "", "time: mean")
+    return {
+        **attrs,
+        "cell_measures": f"area: {CELL_AREA}",
+        "cell_methods": f"{LAND_MEAN} {methods}",
+    }

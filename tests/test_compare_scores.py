@@ -106,9 +106,9 @@ def test_profiles_biomes_relationships(result):
     np.testing.assert_allclose(ratio["cv_pct"], 0.0, atol=1e-4)
 
     rel = tables["relationships"].set_index(["y", "x"])
-    # gpp = 3 SR and npp = 1.5 SR in every model: slopes 1/3 and 2/3, r = 1
-    assert rel.loc[("SR", "gpp"), "slope"] == pytest.approx(1 / 3, rel=1e-5)
-    assert rel.loc[("SR", "npp"), "slope"] == pytest.approx(2 / 3, rel=1e-5)
+    # gpp = 0.75 SR and npp = 0.375 SR in every model: slopes 4/3 and 8/3, r = 1
+    assert rel.loc[("SR", "gpp"), "slope"] == pytest.approx(4 / 3, rel=1e-5)
+    assert rel.loc[("SR", "npp"), "slope"] == pytest.approx(8 / 3, rel=1e-5)
     assert rel.loc[("HR", "gpp"), "r"] == pytest.approx(1.0, abs=1e-6)
     assert rel.loc[("SR", "cLitter"), "n"] == 0 and np.isnan(rel.loc[("SR", "cLitter"), "slope"])
     g = tables["model_globals"].set_index("source")
@@ -146,10 +146,13 @@ def test_ilamb_reference(tmp_path):
     ds = ilamb_reference(store, flux="HR")
     assert ds["rh"].dims == ("time", "lat", "lon")
     assert ds["rh"].attrs["ancillary_variables"] == "rh_sd"
-    assert ds["rh_sd"].dims == ds["rh"].dims
-    assert ds["rh"].attrs["units"] == "kg m-2 s-1"
-    back = float(ds["rh"].isel(time=0).max()) * 1e3 * 365.25 * 86400
-    assert back == pytest.approx(float(store["HR"].max()), rel=1e-12)
+    # ilamb3 uses a single ancillary variable only when its dims differ from the variable's
+    assert ds["rh_sd"].dims == ("lat", "lon")
+    assert ds["rh"].attrs["units"] == "g m-2 yr-1"
+    assert ds["rh"].attrs["cell_measures"] == "area: cell_measures"
+    assert float(ds["rh"].isel(time=0).max()) == pytest.approx(float(store["HR"].max()), rel=1e-12)
+    weights = (store["cell_area"] * store["land_fraction"]).where(store["domain"])
+    np.testing.assert_allclose(ds["cell_measures"].fillna(0), weights.fillna(0), rtol=1e-12)
     ds.to_netcdf(tmp_path / "rh.nc")
     import xarray as xr
 

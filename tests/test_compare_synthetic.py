@@ -136,7 +136,8 @@ def write_model(
     one_file: bool = False,
 ) -> Path:
     """CMOR-like monthly files (noleap, kg m-2 s-1) whose annual totals are ``scale`` x the store's
-    ``F_mean`` of each year (rh <- HR, raRoot <- AR, ra <- 2 AR, gpp <- 3 SR, npp <- 1.5 SR),
+    ``F_mean`` of each year (rh <- HR, raRoot <- AR, ra <- 2 AR, gpp <- 0.75 SR, npp <- 0.375 SR:
+    global totals inside srgpu's plausible ranges),
     with ``sftlf`` = the store's land fraction (%)."""
     directory.mkdir(parents=True, exist_ok=True)
     lat, lon = fine_grid(factor)
@@ -145,8 +146,8 @@ def write_model(
         "rh": ("HR", 1.0),
         "raRoot": ("AR", 1.0),
         "ra": ("AR", 2.0),
-        "gpp": ("SR", 3.0),
-        "npp": ("SR", 1.5),
+        "gpp": ("SR", 0.75),
+        "npp": ("SR", 0.375),
     }
     coords = {
         "time": time,

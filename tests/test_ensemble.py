@@ -116,7 +116,9 @@ def test_cf_attributes_on_outputs(reference_run):
     ds = _open(reference_run[0])
     for flux in ("SR", "HR", "AR"):
         assert ds[flux].attrs["units"] == "g m-2 yr-1"
-        assert ds[f"{flux}_sd"].attrs["cell_methods"] == "realization: standard_deviation"
+        assert ds[f"{flux}_sd"].attrs["cell_methods"] == (
+            "area: mean where land realization: standard_deviation"
+        )
         assert ds[flux].attrs["ancillary_variables"] == f"{flux}_sd_map"
     assert ds["HR"].attrs["standard_name"].endswith("heterotrophic_respiration")
     assert ds.attrs["config_hash"] == TINY.hash()

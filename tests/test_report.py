@@ -53,7 +53,7 @@ def demo_report(demo_run):
 
 def _write_model(directory, run, *, scale=1.1):
     """CMOR-like monthly rh and raRoot (noleap, kg m-2 s-1) = ``scale`` x the ensemble's
-    HR and AR of each year, on the ensemble grid, with sftlf in %."""
+    HR and AR (negative cells set to 0) of each year, on the ensemble grid, with sftlf in %."""
     store = xr.open_zarr(run / "ensemble.zarr", consolidated=False).load()
     years = store["year"].values
     directory.mkdir(parents=True)
@@ -67,6 +67,9 @@ def _write_model(directory, run, *, scale=1.1):
     }
     for var, flux in (("rh", "HR"), ("raRoot", "AR")):
         rate = store[f"{flux}_mean"].values * scale / 1000.0 / (365 * 86400.0)
+        # the ensemble's AR is negative in a few cells; a model's raRoot cannot be (the
+        # plausibility check of srgpu compare refuses it)
+        rate = np.maximum(rate, 0.0)  # NaN stays NaN
         data = np.repeat(rate, 12, axis=0).astype("float32")
         xr.Dataset(
             {var: (("time", "lat", "lon"), data, {"units": "kg m-2 s-1"})}, coords=coords

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "compare",
     "report",
     "bench",
+    "export",
 )
 
 for _name in COMMAND_MODULES:

@@ -30,6 +30,27 @@ def parse_models(specs: list[str] | None) -> dict[str, Path]:
     return models
 
 
+def _parse_skip(specs: list[str], models: dict[str, Path]) -> dict[str, set[str]]:
+    """``--skip-checks NAME`` (every check) or ``NAME=VAR,VAR`` -> name -> variables."""
+    out: dict[str, set[str]] = {}
+    for spec in specs:
+        name, sep, names = spec.partition("=")
+        name = name.strip()
+        if name not in models:
+            raise ConfigError(f"--skip-checks {spec!r}: no --model named {name!r}")
+        chosen = {v.strip() for v in names.split(",") if v.strip()} if sep else {"all"}
+        from srgpu.analysis.compare.plausibility import ALL, PLAUSIBLE_TOTALS
+
+        unknown = sorted(chosen - {ALL, *PLAUSIBLE_TOTALS})
+        if unknown:
+            raise ConfigError(
+                f"--skip-checks {spec!r}: unknown variable(s) {unknown}; "
+                f"expected {ALL!r} or some of {', '.join(PLAUSIBLE_TOTALS)}"
+            )
+        out.setdefault(name, set()).update(chosen or {"all"})
+    return out
+
+
 def parse_years(text: str | None) -> tuple[int, int] | None:
     """``--years FIRST-LAST`` (or one year) -> ``(first, last)``; ``None`` stays ``None``."""
     if text is None:
@@ -66,10 +87,16 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @handle_errors
     def compare_cmd(
-        store: Annotated[Path, typer.Argument(help="Ensemble output (OUT or OUT/ensemble.zarr).")],
+        store: Annotated[
+            Path, typer.Argument(help="Run directory OUT or its store OUT/ensemble.zarr.")
+        ],
         model: Annotated[
             list[str],
-            typer.Option("--model", "-m", help="NAME=PATH of a model's NetCDF file or directory."),
+            typer.Option(
+                "--model",
+                "-m",
+                help="NAME=PATH: a model's NetCDF file, directory or quoted glob ('dir/M_*.nc').",
+            ),
         ],
         out: Annotated[
             Path | None,
@@ -91,24 +118,46 @@ def register(app: typer.Typer) -> None:
         band_deg: Annotated[
             float | None, typer.Option(help="Latitude band width (default: the grid rows).")
         ] = None,
+        skip_checks: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--skip-checks",
+                help="NAME or NAME=VAR,VAR: compare model NAME although its sign or global "
+                "total is implausible (a regional model, an experiment); recorded in the notes.",
+            ),
+        ] = None,
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare
         from srgpu.analysis.compare.result import SCORE_TABLES
 
+        models = parse_models(model)
+        skip = _parse_skip(skip_checks or [], models)
         result = compare(
             store,
-            parse_models(model),
+            models,
             method=method,
             root_fraction=root_fraction,
             years=parse_years(years),
             band_deg=band_deg,
+            skip_checks=skip,
         )
         out_dir = out if out is not None else result.default_dir
         result.write(out_dir)
+        period = result.comparison.period
         for name, title, columns in SCORE_TABLES:
             if name in TERMINAL_TABLES and not result.tables[name].empty:
+                if name == "global_totals":
+                    title = f"{title}, {period.label}"
                 console.print(_rich(result.tables[name], title=title, columns=columns))
+        console.print(
+            f"comparison period: {period.label} (ensemble: {period.ensemble_label}; "
+            "every total, band and map score uses these years)",
+            highlight=False,
+            markup=False,
+        )
+        for note in result.comparison.period_notes:
+            console.print(note, highlight=False, markup=False)
         for name in result.model_names:
             for note in result.notes(name):
                 console.print(f"{name}: {note}", highlight=False, markup=False)

@@ -55,6 +55,7 @@ from srgpu.schema import (
     CELL_AREA,
     CELL_ILAT,
     CELL_ILON,
+    COORD_ATTRS,
     DOMAIN,
     FLUX_KINDS,
     FLUX_UNITS,
@@ -69,6 +70,7 @@ from srgpu.schema import (
     VEG_BIN,
     flux_attrs,
     flux_var,
+    gridded_attrs,
 )
 
 ROW_ARRAYS = (
@@ -117,6 +119,14 @@ def strict_json(obj: Any) -> Any:
 def dumps_strict(obj: Any) -> str:
     """Strict JSON text (no ``NaN``/``Infinity`` tokens) of ``obj``."""
     return json.dumps(strict_json(obj), indent=1, allow_nan=False)
+
+
+def cf_coordinate_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with :data:`COORD_ATTRS` set on the coordinates it has."""
+    for name, attrs in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(attrs)
+    return ds
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -207,16 +217,16 @@ def final_attributes() -> dict[str, dict[str, str]]:
     """
     out: dict[str, dict[str, str]] = {}
     for f in OUTPUT_FLUXES:
-        out[flux_var(f, "mean")] = flux_attrs(f, "mean")
-        out[flux_var(f, "sd")] = flux_attrs(f, "sd")
-        # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
+        out[flux_var(f, "mean")] = gridded_attrs(flux_attrs(f, "mean"))
+        out[flux_var(f, "sd")] = gridded_attrs(flux_attrs(f, "sd"))
+        # the CF uncertainty link (ilamb3 needs ilamb_reference's form instead)
         out[flux_var(f, "time_mean")] = {
-            **flux_attrs(f, "time_mean"),
+            **gridded_attrs(flux_attrs(f, "time_mean")),
             "ancillary_variables": flux_var(f, "sd_map"),
         }
         for kind in REPLICATE_STATS.values():
-            out[flux_var(f, kind)] = flux_attrs(f, kind)
-    out[AR_SR_RATIO] = {"units": "1", "long_name": "AR / SR"}
+            out[flux_var(f, kind)] = gridded_attrs(flux_attrs(f, kind), kind=kind)
+    out[AR_SR_RATIO] = {"units": "1", "long_name": "AR / SR", "cell_measures": f"area: {CELL_AREA}"}
     return out
 
 
@@ -516,9 +526,8 @@ class EnsembleStore:
             "metric": ("metric", np.array(METRICS, dtype=object)),
         }
         ds = xr.Dataset(coords=coords)
-        for axis in ("lat", "lon"):
-            ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values))
-            ds[axis].attrs["bounds"] = f"{axis}_bnds"
+        for axis, clip in (("lat", {"lower": -90.0, "upper": 90.0}), ("lon", {})):
+            ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values, **clip))
         ds[CELL_ILAT] = ("cell", inputs.cell_ilat.astype(np.int32))
         ds[CELL_ILON] = ("cell", inputs.cell_ilon.astype(np.int32))
         ds[CELL_AREA] = preds[CELL_AREA].astype(np.float64)
@@ -528,10 +537,17 @@ class EnsembleStore:
         ds[VEG_BIN] = preds[VEG_BIN].astype(np.int8)
         ds[VEG_BIN].attrs.update(
             long_name="vegetation bin (0 none, 1 EBF, 2 other forests, 3 shrublands, "
-            "4 savannas+grasslands, 5 croplands)"
+            "4 savannas+grasslands, 5 croplands)",
+            flag_values=np.arange(6, dtype=np.int8),
+            flag_meanings="none evergreen_broadleaf_forest other_forest shrubland "
+            "savanna_and_grassland cropland",
         )
         ds[DOMAIN] = preds[DOMAIN].astype(np.int8)
-        ds[DOMAIN].attrs.update(long_name="prediction domain (vegetated land), 1 = in")
+        ds[DOMAIN].attrs.update(
+            long_name="prediction domain (vegetated land), 1 = in",
+            flag_values=np.array([0, 1], dtype=np.int8),
+            flag_meanings="outside_domain inside_domain",
+        )
         chunk_r = min(config.batch_size, n_rep)
         for f in OUTPUT_FLUXES:
             ds[flux_var(f, "replicate_map")] = (
@@ -566,6 +582,7 @@ class EnsembleStore:
             srgpu_format=FORMAT_VERSION,
             climatology=int(preds.attrs.get("climatology", 0)),
         )
+        ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
         encoding = {name: {"compressors": checksum_codecs()} for name in ds.variables}
         try:
             ds.to_zarr(
@@ -781,6 +798,7 @@ class EnsembleStore:
         for name in final.data_vars:
             final[name].attrs.update(attrs[name])
         final.attrs.update(ds.attrs)  # appending rewrites the root attributes
+        final = cf_coordinate_attrs(final)  # and the coordinates
         existing = set(ds.variables)
         encoding = {
             name: {"compressors": checksum_codecs()}

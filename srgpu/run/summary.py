@@ -35,6 +35,23 @@ def _stats_1d(values: np.ndarray) -> dict[str, float]:
     return out
 
 
+def negative_share(values: np.ndarray, weights: np.ndarray) -> dict[str, float | int]:
+    """Cells with a negative value and their area share: ``negative_cells`` (count) and
+    ``negative_area_fraction`` (sum of ``weights`` where ``values < 0`` over the sum of ``weights``
+    where ``values`` is finite). For AR = SR - HR a negative time-mean is physically impossible
+    (root respiration cannot be negative): it marks cells where the HR forest predicts more
+    than the SR forest."""
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    finite = np.isfinite(values)
+    negative = finite & (values < 0)
+    total = float(weights[finite].sum())
+    return {
+        "negative_cells": int(negative.sum()),
+        "negative_area_fraction": float(weights[negative].sum() / total) if total > 0 else 0.0,
+    }
+
+
 def build_summary(
     *,
     config: EnsembleConfig,
@@ -61,6 +78,8 @@ def build_summary(
                 np.nanmean(np.nansum(sd_cy * w, axis=1)) / G_PER_PG
             ),
         }
+        if f == "AR":  # from the time-mean map, area x land fraction weights
+            fluxes[f].update(negative_share(cell_stats[f]["mean"], w))
         mean_totals[f] = float(per_rep.mean())
     validation = {}
     val = np.asarray(store[VALIDATION].values)  # (R, flux, metric)

@@ -9,9 +9,10 @@ also writes and reads the output directory; ``srgpu compare`` and ``srgpu report
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from srgpu.analysis.compare.ilamb import ilamb_reference
 from srgpu.analysis.compare.models import ModelOutput, read_model
 from srgpu.analysis.compare.reference import reference_table
 from srgpu.analysis.compare.result import CompareResult
@@ -42,12 +43,14 @@ def compare(
     root_fraction: float | None = None,
     years: tuple[int, int] | None = None,
     band_deg: float | None = None,
+    skip_checks: Mapping[str, Collection[str]] | None = None,
 ) -> CompareResult:
     """Read ``models`` (name -> file or directory), compare them with the ensemble ``store``.
 
-    Returns a :class:`CompareResult`: the score tables of
-    :func:`srgpu.analysis.compare.scores.run_all` plus the paper's reference values
-    (``reference_lu2021``), the options and per-model notes (``meta``), and the prepared
+    ``skip_checks``: model name -> variables (or ``"all"``) whose plausibility checks are
+    skipped (:mod:`srgpu.analysis.compare.plausibility`). Returns a :class:`CompareResult`: the
+    score tables of :func:`srgpu.analysis.compare.scores.run_all` plus the paper's reference
+    values (``reference_lu2021``), the options and per-model notes (``meta``), and the prepared
     :class:`Comparison` (regridded fields, for maps and figures). ``result.write(DIR)`` writes
     what ``srgpu compare`` writes; ``srgpu report`` calls this same function.
     """
@@ -56,7 +59,12 @@ def compare(
     run_out, _ = locate_run(store)
     ensemble = open_ensemble(store)
     outputs = {
-        name: read_model(path, name=name, root_fraction=root_fraction)
+        name: read_model(
+            path,
+            name=name,
+            root_fraction=root_fraction,
+            skip_checks=(skip_checks or {}).get(name, ()),
+        )
         for name, path in models.items()
     }
     cmp = prepare(ensemble, outputs, method=method, years=years)
@@ -68,6 +76,15 @@ def compare(
         "root_fraction": root_fraction,
         "years": None if years is None else list(years),
         "band_deg": band_deg,
+        "period": {
+            "label": cmp.period.label,
+            "years": list(cmp.period.years),
+            "ensemble": cmp.period.ensemble_label,
+            "ensemble_years": cmp.period.ensemble_years,
+            "requested": None if years is None else list(years),
+            "notes": list(cmp.period_notes),
+        },
+        "skip_checks": {k: sorted(v) for k, v in (skip_checks or {}).items()},
         "models": {
             name: {
                 "path": str(models[name]),
@@ -79,74 +96,3 @@ def compare(
         },
     }
     return CompareResult(tables=tables, meta=meta, comparison=cmp, run_out=run_out)
-
-
-ILAMB_NAMES: dict[str, tuple[str, str | None]] = {
-    "HR": (
-        "rh",
-        "surface_upward_mass_flux_of_carbon_dioxide_expressed_as_carbon_due_to_heterotrophic_respiration",
-    ),
-    "AR": ("raRoot", None),
-    "SR": ("sr", None),
-}
-"""Ensemble flux -> (CMOR-style variable name, CF standard name where one exists)."""
-
-SECONDS_PER_MEAN_YEAR = 365.25 * 86400.0
-
-
-def ilamb_reference(store, *, flux: str = "HR"):
-    """One ensemble flux as an ILAMB/ilamb3 reference data set (``xr.Dataset``).
-
-    The time-mean map becomes ``(time=1, lat, lon)`` in kg m-2 s-1 (a year of 365.25 days),
-    with ``time_bnds`` spanning the ensemble period and ``cell_methods = "time: mean"``; its
-    ``ancillary_variables`` names exactly one variable, ``<name>_sd`` (the SD across replicates,
-    same dims): ilamb3's ``get_scalar_uncertainty`` accepts one ancillary variable of the same
-    dims (or two forming an interval) and refuses more.
-    """
-    import numpy as np
-    import xarray as xr
-
-    from srgpu.analysis.compare.scores import ensemble_years
-
-    name, standard_name = ILAMB_NAMES[flux]
-    years = ensemble_years(store) or [2000]
-    start, end = min(years), max(years)
-    time = xr.date_range(f"{start}-01-01", periods=1, freq="YS", use_cftime=True)
-    bnds = [
-        xr.date_range(f"{start}-01-01", periods=1, use_cftime=True)[0],
-        xr.date_range(f"{end + 1}-01-01", periods=1, use_cftime=True)[0],
-    ]
-    factor = 1e-3 / SECONDS_PER_MEAN_YEAR
-    attrs = {
-        "units": "kg m-2 s-1",
-        "cell_methods": "time: mean",
-        "long_name": f"{flux} of the srgpu random-forest ensemble",
-    }
-    if standard_name:
-        attrs["standard_name"] = standard_name
-    mean = (store[flux] * factor).expand_dims(time=time)
-    sd = (store[f"{flux}_sd_map"] * factor).expand_dims(time=time)
-    ds = xr.Dataset(
-        {
-            name: mean.assign_attrs(attrs, ancillary_variables=f"{name}_sd"),
-            f"{name}_sd": sd.assign_attrs(
-                units="kg m-2 s-1",
-                long_name=f"SD across replicates of {flux}",
-                standard_name=f"{standard_name} standard_error" if standard_name else None,
-            ),
-            "time_bnds": (("time", "nv"), np.array([bnds], dtype=object)),
-        }
-    )
-    if ds[f"{name}_sd"].attrs.get("standard_name") is None:
-        ds[f"{name}_sd"].attrs.pop("standard_name")
-    ds["time"].attrs["bounds"] = "time_bnds"
-    for var in ("time", "time_bnds"):  # one units encoding for both, as CF requires
-        ds[var].encoding.update(units="days since 1850-01-01", calendar="standard")
-    ds["lat"].attrs.update(units="degrees_north", standard_name="latitude")
-    ds["lon"].attrs.update(units="degrees_east", standard_name="longitude")
-    ds.attrs = {
-        "Conventions": "CF-1.8",
-        "source": "srgpu ensemble store",
-        "config_hash": str(store.attrs.get("config_hash", "")),
-    }
-    return ds

@@ -20,7 +20,7 @@ belowground AR to total plant respiration in Lu et al. 2021, table 1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import cftime
 import numpy as np
 import xarray as xr
 
+from srgpu.analysis.compare.plausibility import check_variable
 from srgpu.errors import InputError, UnitError
 from srgpu.grid import cell_area_from_centres
 from srgpu.units import conversion_factor
@@ -236,13 +237,25 @@ def _open(path: Path) -> xr.Dataset:
         raise InputError(
             f"cannot be read ({type(exc).__name__})", file=path, expected="a readable NetCDF file"
         ) from None
+    from srgpu.analysis.compare.calendars import infer_calendar
+
+    inferred = infer_calendar(raw, file=path)  # only when time has no calendar attribute
+    if inferred is not None:
+        raw["time"].attrs["calendar"] = inferred
+        bounds = raw["time"].attrs.get("bounds")
+        if bounds in raw.variables:
+            raw[bounds].attrs["calendar"] = inferred
+        raw.attrs["srgpu_inferred_calendar"] = inferred
     try:
         return xr.decode_cf(raw, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     except Exception as exc:
         time = raw.get("time")
         attrs = {} if time is None else time.attrs
+        # the first whole sentence of the reason (xarray's advice after it does not apply)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(".")
         raise InputError(
-            f"time cannot be decoded ({exc})".splitlines()[0][:160],
+            f"time cannot be decoded: {reason}",
             file=path,
             field="time",
             value=f"units={attrs.get('units')!r}, calendar={attrs.get('calendar')!r}",
@@ -250,9 +263,27 @@ def _open(path: Path) -> xr.Dataset:
         ) from None
 
 
+GLOB_CHARS = ("*", "?", "[")
+
+
 def model_files(path: str | Path) -> list[Path]:
-    """The NetCDF files of one model: ``path`` itself or the NetCDF files in directory ``path``."""
+    """The NetCDF files of one model: ``path`` itself, the NetCDF files in directory ``path``,
+    or those matching ``path`` as a glob pattern (``trendy/CLM5.0_*.nc``)."""
+    text = str(path)
     path = Path(path)
+    if not path.exists() and any(c in text for c in GLOB_CHARS):
+        import glob
+
+        matches = sorted(Path(p) for p in glob.glob(text))
+        files = [p for p in matches if p.is_file() and p.suffix.lower() in NETCDF_SUFFIXES]
+        if not files:
+            raise InputError(
+                "the pattern matches no NetCDF file",
+                file=text,
+                value=f"{len(matches)} match(es)",
+                expected="a glob such as 'dir/MODEL_*.nc'",
+            )
+        return files
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in NETCDF_SUFFIXES)
         if not files:
@@ -288,26 +319,33 @@ def _checked_values(da: xr.DataArray, *, file: Path, field: str) -> xr.DataArray
 
 
 def read_model(
-    path: str | Path, *, name: str | None = None, root_fraction: float | None = None
+    path: str | Path,
+    *,
+    name: str | None = None,
+    root_fraction: float | None = None,
+    skip_checks: Collection[str] = (),
 ) -> ModelOutput:
-    """Read a model (file or directory), convert units, annualise, and derive HR/AR/SR."""
+    """Read a model (file or directory), convert units, annualise, check plausibility
+    (:mod:`srgpu.analysis.compare.plausibility`; ``skip_checks``: variable names or ``"all"``,
+    the explicit per-model override) and derive HR/AR/SR."""
     files = model_files(path)
     name = name or Path(path).stem
     found: dict[str, tuple[xr.DataArray, Path]] = {}
+    calendar_notes: list[str] = []
     for file in files:
         ds = _open(file)
+        if "srgpu_inferred_calendar" in ds.attrs:
+            calendar_notes.append(
+                f"{file.name}: no calendar attribute; inferred "
+                f"{ds.attrs['srgpu_inferred_calendar']!r} from the time axis"
+            )
         for table in (FLUX_VARIABLES, STOCK_VARIABLES, FIXED_VARIABLES):
             for canon, aliases in table.items():
                 var = _find(aliases, ds.data_vars)
                 if var is None:
                     continue
                 if canon in found:
-                    raise InputError(
-                        f"variable also given in {found[canon][1]}",
-                        file=file,
-                        field=var,
-                        expected="each variable in one file",
-                    )
+                    raise _duplicate_error(path, var, found[canon][1], file)
                 found[canon] = (ds[var], file)
     science = [k for k in found if k not in FIXED_VARIABLES]
     if not science:
@@ -333,9 +371,43 @@ def read_model(
     ref = next(iter(fields.values()))
     data = xr.Dataset(fields)
     data["cell_area"], data["land_fraction"] = _area_and_land(found, ref, fields)
+    check_notes: list[str] = []
+    for canon in science:
+        raw, file = found[canon]
+        check_notes += check_variable(
+            canon,
+            data[canon],
+            area=data["cell_area"],
+            land_fraction=data["land_fraction"],
+            file=file,
+            field=str(raw.name),
+            units=raw.attrs.get("units"),
+            skip=skip_checks,
+        )
     ds, notes = soil_fluxes(data, root_fraction=root_fraction)
     sources = {k: str(v[1]) for k, v in found.items()}
+    notes = [*calendar_notes, *sorted(set(check_notes)), *notes]
     return ModelOutput(name=name, data=ds.load(), sources=sources, notes=tuple(notes))
+
+
+def _duplicate_error(path: str | Path, var: str, first: Path, second: Path) -> InputError:
+    """A variable found in two files of one model. From a folder or a pattern this usually
+    means several models' files together: the message says how to split them."""
+    message = f"variable also given in {first}"
+    expected = "each variable in one file"
+    if len({first, second}) == 2 and (Path(path).is_dir() or not Path(path).exists()):
+        names, patterns = [], []
+        for f in (first, second):
+            stem = f.stem.replace(var, "*", 1) if var in f.stem else f"{f.stem}*"
+            patterns.append(str(f.with_name(stem + f.suffix)))
+            names.append(stem.replace("*", "").strip("_-. ") or f.stem)
+        message += ": the folder seems to hold several models' files"
+        expected = (
+            "one --model per model, e.g. "
+            + " ".join(f"--model {n}='{p}'" for n, p in zip(names, patterns, strict=True))
+            + " (NAME=PATH takes a file, a folder or a quoted glob)"
+        )
+    return InputError(message, file=second, field=var, expected=expected)
 
 
 def _align_grids(fields: dict[str, xr.DataArray], *, files: list[Path]) -> dict[str, xr.DataArray]:

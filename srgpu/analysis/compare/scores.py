@@ -18,6 +18,7 @@ import xarray as xr
 from scipy import stats
 
 from srgpu.analysis.compare.models import ModelOutput
+from srgpu.analysis.compare.periods import Period, comparison_period, ensemble_period_fields
 from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
 from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
@@ -33,8 +34,11 @@ class Comparison:
     """Models brought onto the ensemble grid, ready to score.
 
     ``maps[name]``: (year, lat, lon) fields on the ensemble grid (all years of the model);
-    ``means[name]``: their mean over ``periods[name]`` (the years shared with the ensemble, or all
-    model years when the ensemble is a climatology or shares none), masked to the domain.
+    ``period``: the one comparison period (:mod:`srgpu.analysis.compare.periods`: the years the
+    ensemble and every model share, cut to ``years``); ``means[name]``: the model's mean over
+    it, masked to the domain; ``periods[name]``: its first and last year (``(0, 0)`` for a
+    model without a time axis); ``rf_maps[flux]`` / ``rf_sd[flux]``: the ensemble's time-mean
+    map and its SD over the same years, masked to the domain. Every map-based score uses them.
     """
 
     store: xr.Dataset
@@ -45,6 +49,10 @@ class Comparison:
     method: str = "conservative"
     years: tuple[int, int] | None = None
     notes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    period: Period = field(default_factory=lambda: Period(years=(), ensemble_years=None))
+    rf_maps: Mapping[str, xr.DataArray] = field(default_factory=dict)
+    rf_sd: Mapping[str, xr.DataArray] = field(default_factory=dict)
+    period_notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,7 +77,10 @@ def open_ensemble(path) -> xr.Dataset:
 
 def ensemble_years(store: xr.Dataset) -> list[int] | None:
     """The store's years, or ``None`` for a climatology (no year to match)."""
-    if "year" not in store.coords or store["year"].attrs.get("climatology") in (1, True, "1"):
+    if "year" not in store.coords:
+        return None
+    flags = (store["year"].attrs.get("climatology"), store.attrs.get("climatology"))
+    if any(f in (1, True, "1") for f in flags):
         return None
     return [int(y) for y in store["year"].values]
 
@@ -81,21 +92,35 @@ def prepare(
     method: str = "conservative",
     years: tuple[int, int] | None = None,
 ) -> Comparison:
-    """Regrid every model to the ensemble grid and take its mean over the comparison period."""
+    """Regrid every model to the ensemble grid; take the ensemble's and each model's mean over
+    the one comparison period (:func:`~srgpu.analysis.compare.periods.comparison_period`)."""
     target = target_grid(store)
     domain = store["domain"].astype(bool)
     ens_years = ensemble_years(store)
     maps, means, periods, notes = {}, {}, {}, {}
     for name, model in models.items():
         data = model.data
-        gridded = regrid_fields(
+        maps[name] = regrid_fields(
             data, target=target, land_fraction=data["land_fraction"], method=method
         ).assign_coords(lat=store["lat"], lon=store["lon"])
-        maps[name] = gridded
-        period = _period(gridded, ens_years=ens_years, years=years)
-        periods[name] = period
-        means[name] = _time_mean(gridded, period).where(domain)
         notes[name] = tuple(model.notes)
+    model_years = {
+        name: [int(y) for y in m.data["year"].values] if "year" in m.data.dims else None
+        for name, m in models.items()
+    }
+    period = comparison_period(ensemble_years=ens_years, model_years=model_years, requested=years)
+    for name, gridded in maps.items():
+        periods[name] = period.first_last if model_years[name] is not None else (0, 0)
+        means[name] = _time_mean(gridded, period).where(domain)
+    rf_maps, rf_sd, period_notes = {}, {}, []
+    for flux in OUTPUT_FLUXES:
+        if flux not in store:
+            continue
+        rf_maps[flux], sd, note = ensemble_period_fields(store, flux, period)
+        if sd is not None:
+            rf_sd[flux] = sd
+        if note:
+            period_notes.append(note)
     return Comparison(
         store=store,
         models=dict(models),
@@ -105,33 +130,17 @@ def prepare(
         method=method,
         years=years,
         notes=notes,
+        period=period,
+        rf_maps=rf_maps,
+        rf_sd=rf_sd,
+        period_notes=tuple(period_notes),
     )
 
 
-def _period(ds: xr.Dataset, *, ens_years: list[int] | None, years) -> tuple[int, int]:
-    if "year" not in ds.dims:
-        return (0, 0)
-    have = [int(y) for y in ds["year"].values]
-    if years is not None:
-        chosen = [y for y in have if years[0] <= y <= years[1]]
-    elif ens_years is not None:
-        chosen = [y for y in have if y in set(ens_years)] or have
-    else:
-        chosen = have
-    if not chosen:
-        raise InputError(
-            "no model year in the requested period",
-            field="years",
-            value=years,
-            expected=f"years within {have[0]}-{have[-1]}",
-        )
-    return (min(chosen), max(chosen))
-
-
-def _time_mean(ds: xr.Dataset, period: tuple[int, int]) -> xr.Dataset:
+def _time_mean(ds: xr.Dataset, period: Period) -> xr.Dataset:
     if "year" not in ds.dims:
         return ds
-    sel = ds.sel(year=slice(period[0], period[1]))
+    sel = ds.sel(year=list(period.years))
     out = sel.mean("year", keep_attrs=True)
     for name in ds.data_vars:  # time-invariant variables (stocks without time) pass through
         if "year" not in ds[name].dims:
@@ -143,16 +152,15 @@ def _weights(store: xr.Dataset) -> xr.DataArray:
     return (store["cell_area"] * store["land_fraction"]).where(store["domain"].astype(bool), 0.0)
 
 
-def _ens_totals(store: xr.Dataset, flux: str, years) -> np.ndarray | None:
-    """Per-replicate time-mean global totals (Pg C yr-1) of the ensemble, or ``None``."""
+def _ens_totals(store: xr.Dataset, flux: str, period: Period) -> np.ndarray | None:
+    """Per-replicate global totals (Pg C yr-1) of the ensemble, averaged over the period's
+    years, or ``None``."""
     name = f"{flux}_replicate_total"
     if name not in store:
         return None
     da = store[name]
-    ens_years = ensemble_years(store)
-    if years is not None and ens_years is not None and "year" in da.dims:
-        sub = da.sel(year=[y for y in ens_years if years[0] <= y <= years[1]])
-        da = sub if sub.sizes["year"] else da
+    if not period.full and "year" in da.dims:
+        da = da.sel(year=list(period.years))
     return np.asarray(da.mean("year").values if "year" in da.dims else da.values, dtype=float)
 
 
@@ -173,10 +181,10 @@ def global_totals(cmp: Comparison) -> pd.DataFrame:
     weights = _weights(store)
     rows = []
     for flux in OUTPUT_FLUXES:
-        reps = _ens_totals(store, flux, cmp.years)
+        reps = _ens_totals(store, flux, cmp.period)
         band = _band(reps)
         if flux in store:
-            dom = float((store[flux] * weights).sum() * 1e-15)
+            dom = float((cmp.rf_maps[flux].fillna(0.0) * weights).sum() * 1e-15)
             total = band["rf_mean"] if reps is not None else dom
             rows.append(
                 {
@@ -185,13 +193,13 @@ def global_totals(cmp: Comparison) -> pd.DataFrame:
                     "total_pg": total,
                     "total_domain_pg": dom,
                     **band,
-                    "period": _period_text(ensemble_years(store)),
+                    "period": cmp.period.ensemble_label,
                 }
             )
         for name, model in cmp.models.items():
             if flux not in model.data:
                 continue
-            native = _native_total(model, flux, cmp.periods[name])
+            native = _native_total(model, flux, cmp.period)
             dom = float((cmp.means[name][flux] * weights).sum() * 1e-15)
             rows.append(
                 {
@@ -200,7 +208,7 @@ def global_totals(cmp: Comparison) -> pd.DataFrame:
                     "total_pg": native,
                     "total_domain_pg": dom,
                     **band,
-                    "period": "{}-{}".format(*cmp.periods[name]),
+                    "period": cmp.period.label if cmp.periods[name] != (0, 0) else "fixed",
                 }
             )
     df = pd.DataFrame(rows)
@@ -222,18 +230,14 @@ def _band(reps: np.ndarray | None) -> dict[str, float]:
     }
 
 
-def _period_text(years: list[int] | None) -> str:
-    return "climatology" if not years else f"{min(years)}-{max(years)}"
-
-
-def _native_total(model: ModelOutput, var: str, period: tuple[int, int]) -> float:
+def _native_total(model: ModelOutput, var: str, period: Period) -> float:
     data = model.data
     scale = 1e-12 if var.startswith("c") else 1e-15  # kg C m-2 -> Pg C; g C m-2 yr-1 -> Pg C yr-1
     total = area_total(
         data[var], area=data["cell_area"], land_fraction=data["land_fraction"], scale=scale
     )
     if "year" in total.dims:
-        total = total.sel(year=slice(period[0], period[1])).mean("year")
+        total = total.sel(year=list(period.years)).mean("year")
     return float(total)
 
 
@@ -244,17 +248,17 @@ def model_globals(cmp: Comparison) -> pd.DataFrame:
     store = cmp.store
     rf = {"source": RF}
     for flux in OUTPUT_FLUXES:
-        reps = _ens_totals(store, flux, cmp.years)
+        reps = _ens_totals(store, flux, cmp.period)
         if reps is not None:
             rf[flux] = float(reps.mean())
         elif flux in store:
-            rf[flux] = float((store[flux] * _weights(store)).sum() * 1e-15)
+            rf[flux] = float((cmp.rf_maps[flux].fillna(0.0) * _weights(store)).sum() * 1e-15)
     rows.append(rf)
     for name, model in cmp.models.items():
         row = {"source": name}
         for var in (*OUTPUT_FLUXES, *DRIVERS):
             if var in model.data:
-                row[var] = _native_total(model, var, cmp.periods[name])
+                row[var] = _native_total(model, var, cmp.period)
         rows.append(row)
     df = pd.DataFrame(rows).set_index("source")
     for col in (*OUTPUT_FLUXES, *DRIVERS):
@@ -396,8 +400,8 @@ def _pair_stats(sim: np.ndarray, obs: np.ndarray) -> dict[str, float]:
 
 def _sources(cmp: Comparison, flux: str) -> dict[str, xr.DataArray]:
     out = {}
-    if flux in cmp.store:
-        out[RF] = cmp.store[flux].where(cmp.store["domain"].astype(bool))
+    if flux in cmp.rf_maps:
+        out[RF] = cmp.rf_maps[flux]
     for name, mean in cmp.means.items():
         if flux in mean:
             out[name] = mean[flux]
@@ -433,7 +437,7 @@ def latitudinal_profiles(cmp: Comparison, *, band_deg: float | None = None) -> p
                     "zonal_total_tg": total.values,
                 }
             )
-            if source == RF:
+            if source == RF and cmp.period.full:  # replicate maps are all-year means
                 df = df.join(_rf_zonal_band(store, flux, weights, bands), on="lat")
             frames.append(df)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -539,16 +543,17 @@ def _wstats(model: np.ndarray, ref: np.ndarray, w: np.ndarray) -> dict[str, floa
 
 
 def taylor_statistics(cmp: Comparison) -> pd.DataFrame:
-    """Area-weighted spatial statistics of each model's time-mean map against the ensemble map
-    ``F``: ``source, flux, n_cells, sd_ref, sd_model, sd_norm, r, crmsd, crmsd_norm, bias,
-    bias_pct`` (RF row: the reference point, sd_norm 1, r 1, crmsd 0)."""
+    """Area-weighted spatial statistics of each model's time-mean map against the ensemble's
+    time-mean map over the same period (``cmp.rf_maps``): ``source, flux, n_cells, sd_ref,
+    sd_model, sd_norm, r, crmsd, crmsd_norm, bias, bias_pct``
+    (RF row: the reference point, sd_norm 1, r 1, crmsd 0)."""
     store = cmp.store
     w = np.asarray(_weights(store).values, dtype=float)
     rows = []
     for flux in OUTPUT_FLUXES:
-        if flux not in store:
+        if flux not in cmp.rf_maps:
             continue
-        ref = np.asarray(store[flux].values, dtype=float)
+        ref = np.asarray(cmp.rf_maps[flux].values, dtype=float)
         for source, field_ in _sources(cmp, flux).items():
             stats_ = _wstats(np.asarray(field_.values, dtype=float), ref, w)
             rows.append({"source": source, "flux": flux, **stats_})
@@ -556,7 +561,8 @@ def taylor_statistics(cmp: Comparison) -> pd.DataFrame:
 
 
 def uncertainty_scores(cmp: Comparison) -> pd.DataFrame:
-    """The model-ensemble difference weighted by the ensemble's own per-cell SD (``F_sd_map``).
+    """The model-ensemble difference weighted by the ensemble's own per-cell SD (``F_sd_map``,
+    or over a sub-period the mean of the yearly SDs ``F_sd``: ``cmp.rf_sd``).
 
     With ``d = |model - F|`` and ``s`` the SD across replicates in each domain cell (area weights
     ``w``): ``mean_abs_z = sum w d/s / sum w``; ``z_score = exp(-mean_abs_z)``; ``within_2sd``
@@ -567,11 +573,10 @@ def uncertainty_scores(cmp: Comparison) -> pd.DataFrame:
     w_all = np.asarray(_weights(store).values, dtype=float)
     rows = []
     for flux in OUTPUT_FLUXES:
-        sd_name = f"{flux}_sd_map"
-        if flux not in store or sd_name not in store:
+        if flux not in cmp.rf_maps or flux not in cmp.rf_sd:
             continue
-        ref = np.asarray(store[flux].values, dtype=float)
-        sd = np.asarray(store[sd_name].values, dtype=float)
+        ref = np.asarray(cmp.rf_maps[flux].values, dtype=float)
+        sd = np.asarray(cmp.rf_sd[flux].values, dtype=float)
         for name, mean in cmp.means.items():
             if flux not in mean:
                 continue

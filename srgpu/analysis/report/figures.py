@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,7 +76,25 @@ def fig_maps(store: xr.Dataset, flux: str):
         vmax=_robust_limits(np.abs(cv), upper_pct=95)[1],
         label="%",
     )
-    fig.suptitle(FLUX_NAMES[flux] + ", time mean", fontsize=10)
+    title = FLUX_NAMES[flux] + ", time mean"
+    negative = np.isfinite(mean) & (mean < 0)
+    if flux == "AR" and negative.any():  # root respiration cannot be negative: mark the cells
+        ilat, ilon = np.nonzero(negative)
+        w = _weights(store)
+        share = float(w[negative].sum() / w[np.isfinite(mean)].sum())
+        for ax in axes:
+            ax.scatter(
+                store["lon"].values[ilon],
+                store["lat"].values[ilat],
+                s=4,
+                marker="x",
+                color="red",
+                lw=0.6,
+                label="AR < 0",
+            )
+        axes[0].legend(fontsize=7, loc="lower left")
+        title += f"; red x: AR < 0 in {int(negative.sum())} cells ({100 * share:.1f} % of the area)"
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -156,7 +175,13 @@ def _overlay_models(ax, profiles: pd.DataFrame, flux: str, lat: np.ndarray) -> N
         bands = np.sort(rows["lat"].unique())
         width = np.median(np.diff(bands)) if bands.size > 1 else 1.0
         rows = rows[rows["zonal_total_tg"].abs() > 0].sort_values("lat")
-        ax.plot(rows["zonal_total_tg"] / width, rows["lat"], lw=1, ls="--", label=str(name))
+        ax.plot(
+            rows["zonal_total_tg"] / width,
+            rows["lat"],
+            lw=1,
+            ls="--",
+            label=f"{name} (ensemble domain)",
+        )
 
 
 def fig_annual(store: xr.Dataset, summary: dict):
@@ -270,8 +295,31 @@ def _replicate_ratio(store: xr.Dataset) -> np.ndarray:
     return ar / sr
 
 
-def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFrame]):
-    """Global SR, HR, AR and AR/SR: the ensemble, the paper's RF and ten models, given models."""
+def _compared_years(store: xr.Dataset, gt: pd.DataFrame) -> list[int] | None:
+    """The store years of the comparison period (``global_totals``' RF ``period``), or None."""
+    if gt.empty or "period" not in gt:
+        return None
+    text = (
+        str(gt.loc[gt["source"] == "RF", "period"].iloc[0]) if (gt["source"] == "RF").any() else ""
+    )
+    first, _, last = text.partition("-")
+    if not first.isdigit():
+        return None
+    first_y, last_y = int(first), int(last or first)
+    years = [int(y) for y in np.asarray(store["year"].values) if first_y <= int(y) <= last_y]
+    return years or None
+
+
+def fig_global(
+    store: xr.Dataset,
+    summary: dict,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    meta: Mapping | None = None,
+):
+    """Global SR, HR, AR and AR/SR: the ensemble, the paper's RF and ten models, given models.
+    With compared models the ensemble bar covers the comparison period; the figure's title
+    states the period and the root-fraction assumption (``meta``: ``compare.json``)."""
     from srgpu.analysis.compare import reference as ref
 
     plt = _plt()
@@ -280,16 +328,24 @@ def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFra
     gt = tables.get("global_totals", pd.DataFrame())
     mg = tables.get("model_globals", pd.DataFrame())
     truth = summary.get("demo_truth_pg_per_yr") or {}
+    years = _compared_years(store, gt)
+    if summary.get("climatology"):
+        period = "climatology"
+    elif years:
+        period = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
+    else:
+        period = _period(summary)
+    sub = store if years is None else store.sel(year=years)
     for ax, flux in zip(axes, (*OUTPUT_FLUXES, "AR/SR"), strict=True):
         labels, x = [], 0
         if flux == "AR/SR":
-            reps = _replicate_ratio(store)
+            reps = _replicate_ratio(sub)
         else:
-            reps = np.asarray(store[flux_var(flux, "replicate_total")].values, float).mean(axis=1)
+            reps = np.asarray(sub[flux_var(flux, "replicate_total")].values, float).mean(axis=1)
         lo, hi = np.quantile(reps, [0.025, 0.975])
         m = float(reps.mean())
         ax.bar(x, m, color="#4d4d4d", yerr=[[m - lo], [hi - m]], capsize=4)
-        labels.append("this run\n(2.5-97.5 %)")
+        labels.append(f"this run {period}\n(2.5-97.5 %)")
         x += 1
         rf = ref.RF_VALUES[flux]
         if flux in ref.RF_RANGES:
@@ -320,12 +376,34 @@ def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFra
             x += 1
         if flux in truth:
             ax.axhline(truth[flux], color="black", ls=":", lw=1.2, label="demo truth")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
         ax.set_xticks(range(x), labels, fontsize=7, rotation=90)
         ax.set_title(f"global {flux}", fontsize=10)
         ax.set_ylabel("AR / SR (1)" if flux == "AR/SR" else TOTAL_UNITS, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
+    handles: dict[str, Any] = {}
+    for ax in axes:  # one legend above the panels, never over the bars
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    root = None if meta is None else meta.get("root_fraction")
+    models_given = bool(_user_model_values(gt, mg, "HR") or _user_model_values(gt, mg, "SR"))
+    title = f"Period: {period}"
+    if models_given and root is None:
+        title += (
+            ". Models without root respiration (raRoot): AR and SR not computed "
+            "(no root-fraction assumption)"
+        )
+    elif models_given:
+        title += f". Models without raRoot: AR = {root:g} x ra (assumed root fraction)"
+    fig.suptitle(title, fontsize=9)
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="outside upper right",
+            fontsize=7,
+            ncol=len(handles),
+            frameon=False,
+        )
     fig.text(
         0.01,
         -0.01,
@@ -382,7 +460,14 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
             "the time-mean map is summed over the row (flux x cell area x land fraction), then "
             "the median and the 2.5-97.5 % interval across replicates are drawn. AR/SR: the "
             "ratio of the zonal totals per replicate."
-            + (" Dashed: the compared models." if data.model_names else ""),
+            + (
+                " Dashed: the compared models, summed over the ensemble's prediction domain "
+                "only (model flux outside it is not drawn; compare total_domain_pg with "
+                "total_pg in global_totals), over the comparison period of srgpu compare; the "
+                "ensemble band covers every year of the run."
+                if data.model_names
+                else ""
+            ),
         )
     )
     figs["annual"].append(
@@ -418,7 +503,7 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
     )
     figs["global"].append(
         _render(
-            fig_global(store, summary, data.tables),
+            fig_global(store, summary, data.tables, meta=data.compare_meta),
             "global",
             "Global totals (Pg C yr-1) and AR/SR. 'this run': mean across replicates of the "
             "time-mean total, error bar 2.5-97.5 %. 'Lu 2021 RF': the paper's random forests, "
