@@ -46,7 +46,8 @@ def _row(df, source, flux):
 
 def test_period_is_the_overlap_and_every_score_uses_it(setup):
     _, store_path, store, model = setup
-    cmp, tables = compare(store_path, {"M": model})
+    result = compare(store_path, {"M": model})
+    cmp, tables = result.comparison, result.tables
     assert cmp.period.years == (2001, 2002) and cmp.period.label == "2001-2002"
     assert not cmp.period.full and cmp.periods["M"] == (2001, 2002)
     totals = tables["global_totals"]
@@ -89,7 +90,8 @@ def test_period_is_the_overlap_and_every_score_uses_it(setup):
 
 def test_years_option_cuts_the_overlap_and_disjoint_years_fail(setup):
     tmp, store_path, store, model = setup
-    cmp, tables = compare(store_path, {"M": model}, years=(2002, 2010))
+    result = compare(store_path, {"M": model}, years=(2002, 2010))
+    cmp, tables = result.comparison, result.tables
     assert cmp.period.years == (2002,)
     assert _row(tables["global_totals"], "RF", "HR")["period"] == "2002"
     late = write_model(tmp / "late", store, scale=1.0, name="late", variables=("rh",))
