@@ -282,15 +282,16 @@ def _tree_args(a: ForestArrays) -> tuple:
     )
 
 
-def _batch_trees(tables: LeafTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tree offsets of the tables' forests, each tree's forest, each forest's weight scale."""
+def _batch_trees(tables: LeafTables, n_forests: int | None = None) -> tuple:
+    """Tree offsets of the tables' forests, each tree's forest, each forest's weight per tree
+    (``1 / (trees * n_forests)``) and share (``1 / n_forests``; default: the tables' count)."""
     a = tables.arrays
     fo = a.forest_offsets
     tree_offsets = a.tree_offsets[fo[0] : fo[-1] + 1]
     per = np.diff(fo)
     tree_forest = np.repeat(np.arange(per.shape[0]), per)
-    forest_scale = 1.0 / (per.astype(np.float64) * per.shape[0])
-    return tree_offsets, tree_forest, forest_scale
+    share = np.full(per.shape[0], 1.0 / (n_forests if n_forests is not None else per.shape[0]))
+    return tree_offsets, tree_forest, share / per, share
 
 
 # ----------------------------------------------------------------------------- moments
@@ -433,7 +434,7 @@ def predictive_summary(
     lv = _check_levels(levels)
     code = _rule_code(rule)
     a = tables.arrays
-    tree_offsets, tree_forest, forest_scale = _batch_trees(tables)
+    tree_offsets, tree_forest, forest_scale, forest_share = _batch_trees(tables)
     n_trees = tree_offsets.shape[0] - 1
     X, order, inverse = _prepare_rows(X, a.n_features, n_trees)
     sort = np.argsort(lv, kind="stable")
@@ -444,7 +445,7 @@ def predictive_summary(
     if n_rows:
         _run(
             K.summary_kernel, threads, X, order, *_tree_args(a), tree_offsets, tree_forest,
-            forest_scale, int(a.tree_depth.max(initial=0)), _summary_tile(n_trees),
+            forest_scale, forest_share, int(a.tree_depth.max(initial=0)), _summary_tile(n_trees),
             tables.leaf_start, tables.members, tables.member_weight, tables.leaf_size,
             tables.y_sorted, np.ascontiguousarray(lv[sort]), code, q, med, mad,
         )  # fmt: skip
@@ -487,9 +488,7 @@ class WeightAccumulator:
         """Add the weights of the tables' forests at rows ``X`` (same rows every call), each
         forest with share ``1 / n_forests`` (default: the tables' own count)."""
         a = tables.arrays
-        tree_offsets, tree_forest, forest_scale = _batch_trees(tables)
-        if n_forests is not None:
-            forest_scale = forest_scale * tables.n_forests / n_forests
+        tree_offsets, tree_forest, forest_scale, forest_share = _batch_trees(tables, n_forests)
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_rows(X, a.n_features)
         if X.shape[0] != self.weights.shape[0] or tables.n_records != self.weights.shape[1]:
@@ -504,7 +503,7 @@ class WeightAccumulator:
         order = np.arange(X.shape[0], dtype=np.int64)
         _run(
             K.accumulate_kernel, threads, X, order, *_tree_args(a), tree_offsets, tree_forest,
-            forest_scale, int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)),
+            forest_scale, forest_share, int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)),
             tables.leaf_start, tables.members, tables.member_weight, tables.leaf_size,
             self.weights, self.totals, self.counts,
         )  # fmt: skip
@@ -614,7 +613,7 @@ def qrf_sample_summary(
     unscaled and scaled)."""
     lv = _check_levels(levels)
     a = tables.arrays
-    tree_offsets, _, _ = _batch_trees(tables)
+    tree_offsets = _batch_trees(tables)[0]
     n_trees = tree_offsets.shape[0] - 1
     X, order, inverse = _prepare_rows(X, a.n_features, n_trees)
     vals = np.empty((X.shape[0], n_trees))

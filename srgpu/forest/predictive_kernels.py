@@ -142,20 +142,21 @@ def _tile_all_leaves(xt, T, m, feature, threshold, children, nan_left, node_ids,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scatter_row(i, leaves, tree_forest, forest_scale, leaf_start, members, member_weight,
-                 leaf_size, w):  # fmt: skip
+def _scatter_row(i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
+                 member_weight, leaf_size, w):  # fmt: skip
     """Add row ``i``'s weights (all trees of ``leaves``) into ``w``; return the row's total
-    weight and its leaf-member count (each forest's sum of leaf sizes times its share
-    ``scale * trees``, i.e. averaged over the forests)."""
+    weight and its leaf-member count (each forest's sum of the row's leaf sizes over its trees
+    times the forest's share ``forest_share``: averaged over the forests)."""
     total = 0.0
     count = 0.0
     for t in range(leaves.shape[0]):
         n = leaves[t, i]
-        s = forest_scale[tree_forest[t]]
+        r = tree_forest[t]
+        s = forest_scale[r]
         for j in range(leaf_start[n], leaf_start[n + 1]):
             w[members[j]] += member_weight[j] * s
         total += s
-        count += leaf_size[n] * s
+        count += leaf_size[n] * forest_share[r]
     return total, count
 
 
@@ -269,7 +270,7 @@ def mad_of_weights(w, y, med, rule, total, count):
 @njit(parallel=True, cache=True, fastmath=False)
 def summary_kernel(
     X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, y,
+    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, y,
     levels, rule, out_q, out_med, out_mad,
 ):  # fmt: skip
     """Per row: quantiles at ``levels`` (ascending), median and unscaled MAD of the pooled
@@ -304,8 +305,8 @@ def summary_kernel(
         qrow = np.empty(levels.shape[0], dtype=np.float64)
         for i in range(m):
             total, count = _scatter_row(
-                i, leaves, tree_forest, forest_scale, leaf_start, members, member_weight,
-                leaf_size, w,
+                i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
+                member_weight, leaf_size, w,
             )  # fmt: skip
             row = order[t0 + i]
             quantiles_of_weights(w, y, levels, rule, total, count, qrow)
@@ -320,7 +321,7 @@ def summary_kernel(
 @njit(parallel=True, cache=True, fastmath=False)
 def accumulate_kernel(
     X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, W,
+    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, W,
     totals, counts,
 ):  # fmt: skip
     """Add each row's weights into ``W`` (n_rows, n_records), its total weight into ``totals``
@@ -351,8 +352,8 @@ def accumulate_kernel(
         for i in range(m):
             row = order[t0 + i]
             total, count = _scatter_row(
-                i, leaves, tree_forest, forest_scale, leaf_start, members, member_weight,
-                leaf_size, W[row],
+                i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
+                member_weight, leaf_size, W[row],
             )  # fmt: skip
             totals[row] += total
             counts[row] += count
