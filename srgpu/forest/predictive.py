@@ -503,7 +503,8 @@ class WeightAccumulator:
         order = np.arange(X.shape[0], dtype=np.int64)
         _run(
             K.accumulate_kernel, threads, X, order, *_tree_args(a), tree_offsets, tree_forest,
-            forest_scale, forest_share, int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)),
+            forest_scale, forest_share, int(a.tree_depth.max(initial=0)),
+            _summary_tile(len(tree_forest)),
             tables.leaf_start, tables.members, tables.member_weight, tables.leaf_size,
             self.weights, self.totals, self.counts,
         )  # fmt: skip
@@ -639,3 +640,46 @@ def qrf_sample_summary(
             mad_scaled=NORMAL_MAD_SCALE * mad,
         ),
     )
+
+
+# ----------------------------------------------------------------------------- calibration
+CALIBRATION_CHUNK_ROWS = 2048
+"""Held-out rows whose weight vectors are held at once by :func:`heldout_calibration`."""
+
+
+def heldout_calibration(
+    tables: LeafTables,
+    X: Any,
+    y: Any,
+    *,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    rule: str = "linear",
+    rng: np.random.Generator | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Calibration of the tables' (pooled) predictive distribution on observations ``(X, y)``,
+    typically one replicate's held-out records with that replicate's tables
+    (:meth:`LeafTables.subset`): ``{"coverage": {"0.5", "0.9", "0.95"}, "pit_hist": [10
+    shares], "crps": mean CRPS (units of y), "n": observations}``. Randomised PIT with
+    ``rng`` (mid-PIT without). ``levels`` must hold the three intervals' bounds."""
+    from srgpu import calibration as C
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.shape[0] != y.shape[0]:
+        raise InputError("X and y differ in length", field="y", value=y.shape[0])
+    quant, pits, scores = [], [], []
+    for r0 in range(0, y.shape[0], CALIBRATION_CHUNK_ROWS):
+        r1 = min(r0 + CALIBRATION_CHUNK_ROWS, y.shape[0])
+        acc = WeightAccumulator.zeros(n_rows=r1 - r0, n_records=tables.n_records)
+        acc.add(tables, X[r0:r1], threads=threads)
+        quant.append(acc.summary(tables.y_sorted, levels=levels, rule=rule).quantiles)
+        pits.append(C.pit(y[r0:r1], acc.weights, tables.y_sorted, rng=rng))
+        scores.append(C.crps(y[r0:r1], acc.weights, tables.y_sorted))
+    q = np.concatenate(quant) if quant else np.empty((0, len(levels)))
+    return {
+        "coverage": C.central_coverage(y, q, levels),
+        "pit_hist": C.pit_histogram(np.concatenate(pits) if pits else np.empty(0)).tolist(),
+        "crps": float(np.mean(np.concatenate(scores))) if scores else float("nan"),
+        "n": int(y.shape[0]),
+    }

@@ -270,8 +270,8 @@ def mad_of_weights(w, y, med, rule, total, count):
 @njit(parallel=True, cache=True, fastmath=False)
 def summary_kernel(
     X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, y,
-    levels, rule, out_q, out_med, out_mad,
+    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight,
+    leaf_size, y, levels, rule, out_q, out_med, out_mad,
 ):  # fmt: skip
     """Per row: quantiles at ``levels`` (ascending), median and unscaled MAD of the pooled
     predictive distribution, into ``out_q`` (n_rows, n_levels), ``out_med``, ``out_mad``."""
@@ -321,8 +321,8 @@ def summary_kernel(
 @njit(parallel=True, cache=True, fastmath=False)
 def accumulate_kernel(
     X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight, leaf_size, W,
-    totals, counts,
+    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight,
+    leaf_size, W, totals, counts,
 ):  # fmt: skip
     """Add each row's weights into ``W`` (n_rows, n_records), its total weight into ``totals``
     and its leaf-member count into ``counts``."""
