@@ -101,7 +101,10 @@ class LeafTables:
     ``n_nodes + 1``), ``members`` (int32 rank of each member record in ``y_sorted``),
     ``member_weight`` (multiplicity / leaf size). ``y_sorted``: the flux's record values in
     ascending order (all records, trained on or not); ``record_rank[i]``: position of record
-    ``i`` in ``y_sorted``. ``forests``: the fitted forests (for the engines that load them).
+    ``i`` in ``y_sorted``. ``packed``: per leaf, ``[members, leaf size, (rank, weight) per
+    member]`` in one float64 array; ``leaf_offset`` (per node): the leaf's offset in it (what the
+    weight kernels' tree walk returns). ``forests``: the fitted forests (for the engines that
+    load them).
     """
 
     arrays: ForestArrays
@@ -114,6 +117,8 @@ class LeafTables:
     y_sorted: np.ndarray
     record_rank: np.ndarray
     membership: str
+    packed: np.ndarray
+    leaf_offset: np.ndarray
     forests: tuple = ()
 
     @property
@@ -130,7 +135,7 @@ class LeafTables:
         return sum(
             a.nbytes
             for a in (self.leaf_start, self.members, self.member_weight, self.leaf_size,
-                      self.moment1, self.moment2)
+                      self.moment1, self.moment2, self.packed, self.leaf_offset)
         )  # fmt: skip
 
     def subset(self, i: int) -> LeafTables:
@@ -227,7 +232,7 @@ def leaf_tables(
         rank_of.append(np.broadcast_to(rank[idx], leaves.shape).ravel())
         count_of.append(counts.ravel())
         y_of.append(np.broadcast_to(y[idx], leaves.shape).ravel())
-    leaf_start, members, member_weight, leaf_size, m1, m2 = K.build_tables(
+    leaf_start, members, member_weight, leaf_size, m1, m2, packed, offset = K.build_tables(
         np.concatenate(leaf_of), np.concatenate(rank_of), np.concatenate(count_of),
         np.concatenate(y_of), arrays.n_nodes,
     )  # fmt: skip
@@ -242,6 +247,8 @@ def leaf_tables(
         y_sorted=y[order],
         record_rank=rank,
         membership=membership,
+        packed=packed,
+        leaf_offset=offset,
         forests=tuple(forests),
     )
 
@@ -437,29 +444,33 @@ def predictive_summary(
     tree_offsets, tree_forest, forest_scale, forest_share = _batch_trees(tables)
     n_trees = tree_offsets.shape[0] - 1
     X, order, inverse = _prepare_rows(X, a.n_features, n_trees)
-    sort = np.argsort(lv, kind="stable")
+    walk, columns, half = _walk_levels(lv)
     n_rows = X.shape[0]
-    q = np.empty((n_rows, lv.size))
-    med = np.empty(n_rows)
+    q = np.empty((n_rows, walk.size))
     mad = np.empty(n_rows)
     if n_rows:
         _run(
-            K.summary_kernel, threads, X, order, *_tree_args(a), tree_offsets, tree_forest,
-            forest_scale, forest_share, int(a.tree_depth.max(initial=0)), _summary_tile(n_trees),
-            tables.leaf_start, tables.members, tables.member_weight, tables.leaf_size,
-            tables.y_sorted, np.ascontiguousarray(lv[sort]), code, q, med, mad,
+            K.summary_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            tree_offsets, tree_forest, forest_scale, forest_share,
+            int(a.tree_depth.max(initial=0)), _summary_tile(n_trees), tables.packed,
+            tables.y_sorted, walk, half, code, q, mad,
         )  # fmt: skip
-    out_q = np.empty_like(q)
-    out_q[:, sort] = q
     if inverse is not None:
-        out_q, med, mad = out_q[inverse], med[inverse], mad[inverse]
+        q, mad = q[inverse], mad[inverse]
     return PredictiveSummary(
         levels=tuple(float(v) for v in lv),
-        quantiles=out_q,
-        median=med,
+        quantiles=q[:, columns],
+        median=q[:, half].copy(),
         mad=mad,
         mad_scaled=NORMAL_MAD_SCALE * mad,
     )
+
+
+def _walk_levels(lv: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The ascending distinct levels one walk computes (the requested ones and 0.5), the column
+    of each requested level among them, and the column of 0.5."""
+    walk = np.unique(np.append(lv, 0.5))
+    return walk, np.searchsorted(walk, lv), int(np.searchsorted(walk, 0.5))
 
 
 @dataclass
@@ -502,10 +513,9 @@ class WeightAccumulator:
             return
         order = np.arange(X.shape[0], dtype=np.int64)
         _run(
-            K.accumulate_kernel, threads, X, order, *_tree_args(a), tree_offsets, tree_forest,
-            forest_scale, forest_share, int(a.tree_depth.max(initial=0)),
-            _summary_tile(len(tree_forest)),
-            tables.leaf_start, tables.members, tables.member_weight, tables.leaf_size,
+            K.accumulate_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            tree_offsets, tree_forest, forest_scale, forest_share,
+            int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)), tables.packed,
             self.weights, self.totals, self.counts,
         )  # fmt: skip
 
@@ -543,24 +553,18 @@ def summary_of_weights(
         if code == K.RULE_LINEAR:
             raise InputError("the linear rule needs each row's member count", field="counts")
         counts = np.ones(W.shape[0])
-    sort = np.argsort(lv, kind="stable")
-    lvs = np.ascontiguousarray(lv[sort])
-    q = np.empty((W.shape[0], lv.size))
-    med = np.empty(W.shape[0])
+    walk, columns, half = _walk_levels(lv)
+    q = np.empty((W.shape[0], walk.size))
     mad = np.empty(W.shape[0])
-    half = np.array([0.5])
-    tmp = np.empty(1)
     for i in range(W.shape[0]):
-        row = np.empty(lv.size)
-        K.quantiles_of_weights(W[i], ys, lvs, code, float(totals[i]), float(counts[i]), row)
-        q[i, sort] = row
-        K.quantiles_of_weights(W[i], ys, half, code, float(totals[i]), float(counts[i]), tmp)
-        med[i] = tmp[0]
-        mad[i] = K.mad_of_weights(W[i], ys, tmp[0], code, float(totals[i]), float(counts[i]))
+        keep = W[i] != 0.0
+        ws, ys_i = np.ascontiguousarray(W[i][keep]), np.ascontiguousarray(ys[keep])
+        K.quantiles_of_weights(ws, ys_i, walk, code, float(totals[i]), float(counts[i]), q[i])
+        mad[i] = K.mad_of_weights(ws, ys_i, q[i, half], code, float(totals[i]), float(counts[i]))
     return PredictiveSummary(
         levels=tuple(float(v) for v in lv),
-        quantiles=q,
-        median=med,
+        quantiles=q[:, columns],
+        median=q[:, half].copy(),
         mad=mad,
         mad_scaled=NORMAL_MAD_SCALE * mad,
     )

@@ -131,32 +131,34 @@ def moments_kernel(
 @njit(cache=True, nogil=True, inline="always")
 def _tile_all_leaves(xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets,
                      leaves, leaf, rows, stack, lo, hi, nan_in, scratch):  # fmt: skip
-    """``leaves[t, i]``: the leaf of row ``i`` of the tile in tree ``t`` (all trees)."""
+    """``leaves[i, t]``: ``node_ids`` of the leaf row ``i`` of the tile reaches in tree ``t``
+    (all trees; row-major, so that a row's leaves are read contiguously)."""
     for t in range(tree_offsets.shape[0] - 1):
         _tile_leaf(
             xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets[t], leaf,
             rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
         for i in range(m):
-            leaves[t, i] = np.int64(leaf[i])
+            leaves[i, t] = np.int64(leaf[i])
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scatter_row(i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
-                 member_weight, leaf_size, w):  # fmt: skip
-    """Add row ``i``'s weights (all trees of ``leaves``) into ``w``; return the row's total
-    weight and its leaf-member count (each forest's sum of the row's leaf sizes over its trees
-    times the forest's share ``forest_share``: averaged over the forests)."""
+def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
+    """Add the weights of row ``i`` (its leaves in every tree: ``leaves[i]``, offsets into
+    ``packed``) into ``w``; return its total weight and its leaf-member count (each forest's
+    sum of the row's leaf sizes over its trees, times the forest's share ``forest_share``:
+    averaged over the forests). Weights are summed in tree order."""
     total = 0.0
     count = 0.0
-    for t in range(leaves.shape[0]):
-        n = leaves[t, i]
+    for t in range(leaves.shape[1]):
+        o = leaves[i, t]
         r = tree_forest[t]
-        s = forest_scale[r]
-        for j in range(leaf_start[n], leaf_start[n + 1]):
-            w[members[j]] += member_weight[j] * s
-        total += s
-        count += leaf_size[n] * forest_share[r]
+        sc = forest_scale[r]
+        k = np.int64(packed[o])
+        for j in range(k):
+            w[np.int64(packed[o + 2 + 2 * j])] += packed[o + 3 + 2 * j] * sc
+        total += sc
+        count += packed[o + 1] * forest_share[r]
     return total, count
 
 
@@ -267,62 +269,92 @@ def mad_of_weights(w, y, med, rule, total, count):
     return prev_d
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _compact(w, y, ys, ws):
+    """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
+    branch-free); returns their number."""
+    k = 0
+    for j in range(w.shape[0]):
+        v = w[j]
+        ys[k] = y[j]
+        ws[k] = v
+        k += v != 0.0
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compact_and_clear(w, y, ys, ws):
+    """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
+    branch-free), ``w`` zeroed on the way; returns their number."""
+    k = 0
+    for j in range(w.shape[0]):
+        v = w[j]
+        ys[k] = y[j]
+        ws[k] = v
+        w[j] = 0.0
+        k += v != 0.0
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_setup(X, order, t0, m, T, n_features, max_depth):
+    xt = np.empty(n_features * T, dtype=np.float32)
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    return xt, lo, hi, nan_in, rows, stack
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def summary_kernel(
-    X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight,
-    leaf_size, y, levels, rule, out_q, out_med, out_mad,
+    X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
+    forest_scale, forest_share, max_depth, tile_size, packed, y, levels, half_index, rule,
+    out_q, out_mad,
 ):  # fmt: skip
-    """Per row: quantiles at ``levels`` (ascending), median and unscaled MAD of the pooled
-    predictive distribution, into ``out_q`` (n_rows, n_levels), ``out_med``, ``out_mad``."""
+    """Per row: quantiles at ``levels`` (ascending; ``levels[half_index] == 0.5``, the median)
+    and unscaled MAD of the pooled predictive distribution, into ``out_q`` (n_rows, n_levels)
+    and ``out_mad``. The walk's "leaf values" are the leaves' offsets in ``packed``
+    (``leaf_offset``); a row's weights (one vector per tile, in L1 cache) are compacted to their
+    nonzero entries before the walks."""
     n_rows, n_features = X.shape
     n_records = y.shape[0]
     n_trees = tree_offsets.shape[0] - 1
     T = tile_size
     n_tiles = (n_rows + T - 1) // T
-    half = np.array([0.5])
     for tile in prange(n_tiles):
         t0 = tile * T
         m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
-        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
         leaf = np.empty(T, dtype=np.float64)
         scratch = np.empty(2, dtype=np.float64)
-        leaves = np.empty((n_trees, T), dtype=np.int64)
+        leaves = np.empty((T, n_trees), dtype=np.int64)
         _tile_all_leaves(
-            xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets, leaves,
+            xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
             leaf, rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
         w = np.zeros(n_records, dtype=np.float64)
-        med = np.empty(1, dtype=np.float64)
+        ys = np.empty(n_records, dtype=np.float64)
+        ws = np.empty(n_records, dtype=np.float64)
         qrow = np.empty(levels.shape[0], dtype=np.float64)
         for i in range(m):
-            total, count = _scatter_row(
-                i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
-                member_weight, leaf_size, w,
-            )  # fmt: skip
+            total, count = _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w)
+            k = _compact_and_clear(w, y, ys, ws)
             row = order[t0 + i]
-            quantiles_of_weights(w, y, levels, rule, total, count, qrow)
-            for k in range(levels.shape[0]):
-                out_q[row, k] = qrow[k]
-            quantiles_of_weights(w, y, half, rule, total, count, med)
-            out_med[row] = med[0]
-            out_mad[row] = mad_of_weights(w, y, med[0], rule, total, count)
-            w[:] = 0.0
+            quantiles_of_weights(ws[:k], ys[:k], levels, rule, total, count, qrow)
+            for q in range(levels.shape[0]):
+                out_q[row, q] = qrow[q]
+            out_mad[row] = mad_of_weights(ws[:k], ys[:k], qrow[half_index], rule, total, count)
 
 
 @njit(parallel=True, cache=True, fastmath=False)
 def accumulate_kernel(
-    X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, leaf_start, members, member_weight,
-    leaf_size, W, totals, counts,
+    X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
+    forest_scale, forest_share, max_depth, tile_size, packed, W, totals, counts,
 ):  # fmt: skip
     """Add each row's weights into ``W`` (n_rows, n_records), its total weight into ``totals``
     and its leaf-member count into ``counts``."""
@@ -333,27 +365,18 @@ def accumulate_kernel(
     for tile in prange(n_tiles):
         t0 = tile * T
         m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
-        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
         leaf = np.empty(T, dtype=np.float64)
         scratch = np.empty(2, dtype=np.float64)
-        leaves = np.empty((n_trees, T), dtype=np.int64)
+        leaves = np.empty((T, n_trees), dtype=np.int64)
         _tile_all_leaves(
-            xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets, leaves,
+            xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
             leaf, rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
         for i in range(m):
             row = order[t0 + i]
-            total, count = _scatter_row(
-                i, leaves, tree_forest, forest_scale, forest_share, leaf_start, members,
-                member_weight, leaf_size, W[row],
+            total, count = _scatter(
+                leaves, i, tree_forest, forest_scale, forest_share, packed, W[row]
             )  # fmt: skip
             totals[row] += total
             counts[row] += count
@@ -414,7 +437,9 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
     """Leaf membership tables from entries ``(leaf, record rank, multiplicity, y)`` (entries
     with multiplicity 0 are skipped): ``leaf_start`` (CSR over nodes), ``members`` (record
     ranks), ``member_weight`` (multiplicity / leaf size), ``leaf_size`` (sum of
-    multiplicities), ``moment1`` and ``moment2`` (leaf means of y and y**2)."""
+    multiplicities), ``moment1`` and ``moment2`` (leaf means of y and y**2), ``packed`` and
+    ``leaf_offset`` (the same members, weights and sizes leaf by leaf in one float64 array, and
+    each leaf's offset in it: one contiguous read per leaf in the weight kernels)."""
     n_entries = leaf_of.shape[0]
     n_members = np.zeros(n_nodes, dtype=np.int64)
     leaf_size = np.zeros(n_nodes, dtype=np.float64)
@@ -441,4 +466,22 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
             member_weight[j] = wgt
             moment1[k] += wgt * y_of[e]
             moment2[k] += wgt * (y_of[e] * y_of[e])
-    return leaf_start, members, member_weight, leaf_size, moment1, moment2
+    # each leaf once more, packed for the weight kernels: [members, leaf size, (rank, weight)
+    # per member], its offset in place of the node number (0 at inner nodes: never reached)
+    leaf_offset = np.zeros(n_nodes, dtype=np.float64)
+    size = 0
+    for k in range(n_nodes):
+        if n_members[k] > 0:
+            size += 2 + 2 * n_members[k]
+    packed = np.empty(size, dtype=np.float64)
+    o = 0
+    for k in range(n_nodes):
+        if n_members[k] > 0:
+            leaf_offset[k] = o
+            packed[o] = n_members[k]
+            packed[o + 1] = leaf_size[k]
+            for j in range(leaf_start[k], leaf_start[k + 1]):
+                packed[o + 2 + 2 * (j - leaf_start[k])] = members[j]
+                packed[o + 3 + 2 * (j - leaf_start[k])] = member_weight[j]
+            o += 2 + 2 * n_members[k]
+    return leaf_start, members, member_weight, leaf_size, moment1, moment2, packed, leaf_offset
