@@ -96,8 +96,9 @@ class LeafTables:
     """Leaf membership of a batch of forests (one flux), ready for the kernels.
 
     ``arrays``: the forests' :class:`~srgpu.forest.arrays.ForestArrays` (global node numbers).
-    Per node (0 at inner nodes): ``leaf_size`` (sum of member multiplicities), ``moment1`` and
-    ``moment2`` (the leaf means of y and y**2 under the membership). ``leaf_start`` (CSR,
+    Per node (0 at inner nodes): ``leaf_size`` (sum of member multiplicities), ``moments``
+    (n_nodes, 2): the leaf means of y and y**2 under the membership (:attr:`moment1`,
+    :attr:`moment2`). ``leaf_start`` (CSR,
     ``n_nodes + 1``), ``members`` (int32 rank of each member record in ``y_sorted``),
     ``member_weight`` (multiplicity / leaf size). ``y_sorted``: the flux's record values in
     ascending order (all records, trained on or not); ``record_rank[i]``: position of record
@@ -112,8 +113,7 @@ class LeafTables:
     members: np.ndarray
     member_weight: np.ndarray
     leaf_size: np.ndarray
-    moment1: np.ndarray
-    moment2: np.ndarray
+    moments: np.ndarray
     y_sorted: np.ndarray
     record_rank: np.ndarray
     membership: str
@@ -126,6 +126,16 @@ class LeafTables:
         return self.arrays.n_forests
 
     @property
+    def moment1(self) -> np.ndarray:
+        """Leaf mean of y per node (0 at inner nodes)."""
+        return self.moments[:, 0]
+
+    @property
+    def moment2(self) -> np.ndarray:
+        """Leaf mean of y**2 per node (0 at inner nodes)."""
+        return self.moments[:, 1]
+
+    @property
     def n_records(self) -> int:
         return int(self.y_sorted.shape[0])
 
@@ -135,7 +145,7 @@ class LeafTables:
         return sum(
             a.nbytes
             for a in (self.leaf_start, self.members, self.member_weight, self.leaf_size,
-                      self.moment1, self.moment2, self.packed, self.leaf_offset)
+                      self.moments, self.packed, self.leaf_offset)
         )  # fmt: skip
 
     def subset(self, i: int) -> LeafTables:
@@ -242,8 +252,7 @@ def leaf_tables(
         members=members,
         member_weight=member_weight,
         leaf_size=leaf_size,
-        moment1=m1,
-        moment2=m2,
+        moments=np.ascontiguousarray(np.stack([m1, m2], axis=1)),
         y_sorted=y[order],
         record_rank=rank,
         membership=membership,
@@ -381,7 +390,7 @@ def predictive_moments(
         empty = np.empty((a.n_forests, 0))
         return PredictiveMoments(mean=empty, second=empty.copy())
     m1, m2 = _run(
-        K.moments_kernel, threads, X, order, *_tree_args(a), tables.moment1, tables.moment2,
+        K.moments_kernel, threads, X, order, *_tree_args(a), tables.moments,
         a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
     )  # fmt: skip
     if inverse is not None:

@@ -81,12 +81,12 @@ def _tile_leaf(xt, T, m, feature, threshold, children, nan_left, node_ids, root,
 
 @njit(parallel=True, cache=True, fastmath=False)
 def moments_kernel(
-    X, order, feature, threshold, children, nan_left, node_ids, moment1, moment2, tree_offsets,
+    X, order, feature, threshold, children, nan_left, node_ids, moments, tree_offsets,
     forest_offsets, max_depth, tile_size,
 ):  # fmt: skip
-    """Tree means of ``moment1`` and ``moment2`` at the leaf each row reaches, per forest:
-    two ``(n_forests, n_rows)`` float64 arrays (sums in tree order, divided by the number of
-    trees, as the mean-only kernel does)."""
+    """Tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (side by side: one cache line per
+    leaf) at the leaf each row reaches, per forest: two ``(n_forests, n_rows)`` float64 arrays
+    (sums in tree order, divided by the number of trees, as the mean-only kernel does)."""
     n_rows, n_features = X.shape
     n_forests = forest_offsets.shape[0] - 1
     out1 = np.empty((n_forests, n_rows), dtype=np.float64)
@@ -119,8 +119,8 @@ def moments_kernel(
                 )  # fmt: skip
                 for i in range(m):
                     n = np.int64(leaf[i])
-                    acc1[i] += moment1[n]
-                    acc2[i] += moment2[n]
+                    acc1[i] += moments[n, 0]
+                    acc2[i] += moments[n, 1]
             n_trees = forest_offsets[r + 1] - forest_offsets[r]
             for i in range(m):
                 out1[r, order[t0 + i]] = acc1[i] / n_trees
