@@ -390,7 +390,7 @@ def predictive_moments(
         empty = np.empty((a.n_forests, 0))
         return PredictiveMoments(mean=empty, second=empty.copy())
     m1, m2 = _run(
-        K.moments_kernel, threads, X, order, *_tree_args(a), tables.moments,
+        K.moments_kernel, threads, X, order, *_tree_args(a)[:4], tables.moments,
         a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
     )  # fmt: skip
     if inverse is not None:

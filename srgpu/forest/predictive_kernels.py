@@ -7,7 +7,9 @@ number of the leaf it reached (node numbers are exact in float64). One traversal
 tile, the same bounding-box skips and Morton row order as the mean-only engine.
 
 * :func:`moments_kernel`: per row and forest, the tree means of two leaf values (the leaf mean
-  of y and of y**2 under the chosen leaf membership): conditional mean and second moment.
+  of y and of y**2 under the chosen leaf membership): conditional mean and second moment, in
+  one walk per tree and tile that adds both values where the engine's walk adds one
+  (:func:`_walk_tile2`, the engine's walk with a second accumulator).
 * :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
   every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
   weight vector per thread, reset after each row: memory ``O(threads x records)``.
@@ -79,10 +81,102 @@ def _tile_leaf(xt, T, m, feature, threshold, children, nan_left, node_ids, root,
     )  # fmt: skip
 
 
+@njit(cache=True, fastmath=False, boundscheck=False, inline="always")
+def _walk_tile2(
+    xt, tile, m, feature, threshold, children, nan_left, values, root, acc1, acc2, rows, stack,
+    lo, hi, nan_in, leaf_value,
+):  # fmt: skip
+    """:func:`srgpu.forest.numba_engine._walk_tile` with two leaf values: the same partitioned
+    walk (same bounding-box skips, same partitions), adding ``values[leaf, 0]`` to ``acc1`` and
+    ``values[leaf, 1]`` to ``acc2`` for every row reaching the leaf. ``leaf_value``: four
+    float64 of scratch."""
+    one = _U(1)
+    stack[0, 0] = root
+    stack[0, 1] = _U(0)
+    stack[0, 2] = m
+    sp = one
+    while sp > _U(0):
+        sp -= one
+        n = stack[sp, 0]
+        s = stack[sp, 1]
+        e = stack[sp, 2]
+        while True:
+            left = _U(children[_U(2) * n])
+            if left == n:  # a leaf
+                v1 = values[n, 0]
+                v2 = values[n, 1]
+                for i in range(s, e):
+                    r = _U(rows[i])
+                    acc1[r] += v1
+                    acc2[r] += v2
+                break
+            right = _U(children[_U(2) * n + one])
+            f = _U(feature[n])
+            t = threshold[n]
+            if hi[f] <= t:
+                n = left
+                continue
+            if t < lo[f]:
+                n = right
+                continue
+            col = f * tile
+            nan_right = nan_in[f] and nan_left[n] == 0
+            if _U(children[_U(2) * left]) == left and _U(children[_U(2) * right]) == right:
+                leaf_value[0] = values[left, 0]
+                leaf_value[1] = values[right, 0]
+                leaf_value[2] = values[left, 1]
+                leaf_value[3] = values[right, 1]
+                if nan_right:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        x = xt[col + r]
+                        go = _U((x > t) | (x != x))
+                        acc1[r] += leaf_value[go]
+                        acc2[r] += leaf_value[_U(2) + go]
+                else:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        go = _U(xt[col + r] > t)
+                        acc1[r] += leaf_value[go]
+                        acc2[r] += leaf_value[_U(2) + go]
+                break
+            d = s + tile if s < _U(2) * tile else s - tile
+            nl = d
+            nr = d + (e - s) - one
+            if nan_right:
+                for i in range(s, e):
+                    r = rows[i]
+                    x = xt[col + _U(r)]
+                    go = _U((x > t) | (x != x))
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            else:
+                for i in range(s, e):
+                    r = rows[i]
+                    go = _U(xt[col + _U(r)] > t)
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            end = d + (e - s)
+            if nl < end:
+                stack[sp, 0] = right
+                stack[sp, 1] = nl
+                stack[sp, 2] = end
+                sp += one
+            if nl == d:
+                break
+            n = left
+            s = d
+            e = nl
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def moments_kernel(
-    X, order, feature, threshold, children, nan_left, node_ids, moments, tree_offsets,
-    forest_offsets, max_depth, tile_size,
+    X, order, feature, threshold, children, nan_left, moments, tree_offsets, forest_offsets,
+    max_depth, tile_size,
 ):  # fmt: skip
     """Tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (side by side: one cache line per
     leaf) at the leaf each row reaches, per forest: two ``(n_forests, n_rows)`` float64 arrays
@@ -105,22 +199,17 @@ def moments_kernel(
         for i in range(T):
             rows[i] = i
         stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
-        leaf = np.empty(T, dtype=np.float64)
         acc1 = np.empty(T, dtype=np.float64)
         acc2 = np.empty(T, dtype=np.float64)
-        scratch = np.empty(2, dtype=np.float64)
+        scratch = np.empty(4, dtype=np.float64)
         for r in range(n_forests):
             acc1[:] = 0.0
             acc2[:] = 0.0
             for t in range(forest_offsets[r], forest_offsets[r + 1]):
-                _tile_leaf(
-                    xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets[t],
-                    leaf, rows, stack, lo, hi, nan_in, scratch,
+                _walk_tile2(
+                    xt, _U(T), _U(m), feature, threshold, children, nan_left, moments,
+                    _U(tree_offsets[t]), acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
                 )  # fmt: skip
-                for i in range(m):
-                    n = np.int64(leaf[i])
-                    acc1[i] += moments[n, 0]
-                    acc2[i] += moments[n, 1]
             n_trees = forest_offsets[r + 1] - forest_offsets[r]
             for i in range(m):
                 out1[r, order[t0 + i]] = acc1[i] / n_trees
