@@ -116,12 +116,12 @@ def _response(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def synthetic_inputs(*, n_cells: int, n_years: int = N_YEARS, seed: int = 0):
-    """A complete :class:`srgpu.inputs.Inputs` (usable by ``run_ensemble``) of paper shapes."""
+    """A complete :class:`srgpu.data.inputs.Inputs` (usable by ``run_ensemble``) of paper shapes."""
     import pandas as pd
     import xarray as xr
 
-    from srgpu.config import FLUXES, PAPER_PREDICTORS
-    from srgpu.inputs import FluxData, Inputs
+    from srgpu.config import PAPER_PREDICTORS, TRAINED_FLUXES
+    from srgpu.data.inputs import FluxData, Inputs
 
     rng = np.random.default_rng(seed)
     nlon = max(int(math.ceil(math.sqrt(2 * n_cells))), 1)
@@ -173,7 +173,7 @@ def synthetic_inputs(*, n_cells: int, n_years: int = N_YEARS, seed: int = 0):
             names=tuple(names), X=X, y=y, bins=table["veg_bin"].to_numpy(np.int64), table=table
         )
         grid_X[flux] = rng.normal(size=(n_years * n_cells, p)).astype(np.float32)
-    assert tuple(fluxes) == tuple(FLUXES)
+    assert tuple(fluxes) == tuple(TRAINED_FLUXES)
     return Inputs(
         fluxes=fluxes,
         grid_X=grid_X,

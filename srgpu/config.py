@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srgpu.constants import DEFAULT_SEED
 from srgpu.errors import ConfigError
-
-FLUXES = ("SR", "HR")
-"""Fluxes that get their own forests. AR = SR - HR is derived replicate by replicate."""
+from srgpu.forest.engines import ENGINE_NAMES
+from srgpu.schema import TRAINED_FLUXES
 
 PREDICTOR_NAMES = (
     "MAT",
@@ -45,7 +45,7 @@ PAPER_PREDICTORS: dict[str, tuple[str, ...]] = {
 
 SAMPLING_SCHEMES = ("area", "equal")
 BACKENDS = ("auto", "cpu", "gpu")
-ENGINES = ("auto", "numba", "sklearn", "nvforest")
+ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)
 TRAINERS = ("numba", "sklearn")
 
 DEMO_REPLICATES = 24
@@ -96,7 +96,7 @@ class EnsembleConfig:
     """Everything that determines the numbers of an ensemble run.
 
     ``srdb``/``drivers``/``vegetation`` unset means the embedded synthetic demo world
-    (:mod:`srgpu.demo`). ``replicates`` and forest ``trees`` unset take the paper's values
+    (:mod:`srgpu.data.demo`). ``replicates`` and forest ``trees`` unset take the paper's values
     (2000, 500) with real data and small demo values without.
     """
 
@@ -106,7 +106,7 @@ class EnsembleConfig:
     variables: tuple[tuple[str, str], ...] = ()
     predictors: tuple[tuple[str, tuple[str, ...]], ...] = tuple(PAPER_PREDICTORS.items())
     replicates: int | None = None
-    seed: int = 20210505
+    seed: int = DEFAULT_SEED
     sampling: str = "area"
     train_fraction: float = 0.8
     forest: ForestConfig = field(default_factory=ForestConfig)
@@ -135,21 +135,23 @@ class EnsembleConfig:
         if not 0.0 < self.par_fraction <= 1.0:
             raise ConfigError(f"par_fraction must be in (0, 1], got {self.par_fraction}")
         preds = dict(self.predictors)
-        # canonical order (FLUXES order, variables sorted) so equal configs compare equal
+        # canonical order (TRAINED_FLUXES order, variables sorted) so equal configs compare equal
         object.__setattr__(
             self,
             "predictors",
-            tuple((f, tuple(preds[f])) for f in FLUXES if f in preds)
-            + tuple((f, tuple(v)) for f, v in preds.items() if f not in FLUXES),
+            tuple((f, tuple(preds[f])) for f in TRAINED_FLUXES if f in preds)
+            + tuple((f, tuple(v)) for f, v in preds.items() if f not in TRAINED_FLUXES),
         )
         object.__setattr__(self, "variables", tuple(sorted(dict(self.variables).items())))
         object.__setattr__(self, "drivers", tuple(self.drivers))
-        for flux in FLUXES:
+        for flux in TRAINED_FLUXES:
             if flux not in preds:
                 raise ConfigError(f"predictors: no predictor set for flux {flux}")
         for flux, names in preds.items():
-            if flux not in FLUXES:
-                raise ConfigError(f"predictors: unknown flux {flux!r}; expected one of {FLUXES}")
+            if flux not in TRAINED_FLUXES:
+                raise ConfigError(
+                    f"predictors: unknown flux {flux!r}; expected one of {TRAINED_FLUXES}"
+                )
             if not names:
                 raise ConfigError(f"predictors: empty predictor set for {flux}")
             bad = [n for n in names if n not in PREDICTOR_NAMES]

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from srgpu.config import BACKENDS, ENGINES, PAPER_PREDICTORS, EnsembleConfig, ForestConfig
+from srgpu.constants import DEFAULT_SEED
 
 
 class SoilRespirationEnsemble(BaseEstimator):
@@ -55,7 +56,7 @@ class SoilRespirationEnsemble(BaseEstimator):
         trees: int | None = None,
         nodesize: int = 5,
         mtry: int | None = None,
-        seed: int = 20210505,
+        seed: int = DEFAULT_SEED,
         sampling: str = "area",
         predictors: dict | None = None,
         engine: str = "auto",
@@ -100,7 +101,7 @@ class SoilRespirationEnsemble(BaseEstimator):
 
     def fit(self, srdb=None, drivers=(), vegetation=None, *, out, overwrite: bool = False):
         """Run (or resume) the ensemble into ``out``; no data = the embedded demo world."""
-        from srgpu.ensemble import run_ensemble
+        from srgpu.run.ensemble import run_ensemble
 
         self._validate_params()
         self.config_ = self._config(srdb=srdb, drivers=drivers, vegetation=vegetation)
@@ -119,5 +120,7 @@ class SoilRespirationEnsemble(BaseEstimator):
 
     def open_store(self) -> xr.Dataset:
         """The fitted run's store (lazy xarray Dataset)."""
+        from srgpu.results import open_run
+
         check_is_fitted(self, "store_path_")
-        return xr.open_zarr(self.store_path_)
+        return open_run(self.store_path_).dataset

@@ -19,10 +19,9 @@ from rich.progress import (
 from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import FLUXES, EnsembleConfig, ForestConfig
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig
+from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
-
-PAPER = {"SR": 85.5, "HR": 50.3, "AR": 35.2}
 
 
 def _parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -76,7 +75,7 @@ def build_config(
     if predictors:
         merged = dict(cfg.predictors)
         for flux, names in _parse_pairs(predictors, "--predictors").items():
-            if flux not in FLUXES:
+            if flux not in TRAINED_FLUXES:
                 raise ConfigError(f"--predictors {flux}=...: unknown flux; expected SR or HR")
             merged[flux] = tuple(n.strip() for n in names.split(",") if n.strip())
         changes["predictors"] = tuple(sorted(merged.items()))
@@ -110,7 +109,7 @@ def print_summary(summary: dict) -> None:
     for f in ("SR", "HR", "AR"):
         s = summary["fluxes"][f]
         tot = s["total_pg_per_yr"]
-        ref = truth.get(f) if truth else PAPER[f]
+        ref = truth.get(f) if truth else PAPER_TOTALS_PG[f]
         t.add_row(
             f,
             *(f"{tot[k]:.2f}" for k in ("mean", "sd", "median", "mad", "q025", "q975")),
@@ -124,7 +123,7 @@ def print_summary(summary: dict) -> None:
     v = Table(title="Validation on held-out records (mean ± sd over replicates)")
     for col in ("flux", "records", "R²", "RMSE (g C m-2 yr-1)", "r"):
         v.add_column(col, justify="right")
-    for f in FLUXES:
+    for f in TRAINED_FLUXES:
         val = summary["validation"][f]
         v.add_row(
             f,
@@ -213,8 +212,8 @@ def register(app: typer.Typer) -> None:
         With no arguments, runs the embedded synthetic demo world and prints the totals next to
         the demo's known truth.
         """
-        from srgpu.ensemble import run_ensemble
-        from srgpu.inputs import prepare_inputs
+        from srgpu.data.inputs import prepare_inputs
+        from srgpu.run.ensemble import run_ensemble
 
         cfg = build_config(
             config_file=config,

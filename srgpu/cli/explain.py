@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import FLUXES, EnsembleConfig
-from srgpu.errors import ConfigError, StoreError
-
-
-def open_store(path: Path):
-    """``(dataset, config)`` of a finished store: ``OUT`` or ``OUT/ensemble.zarr``, opened by
-    :func:`srgpu.store.open_ensemble_dataset` like ``srgpu compare`` and ``srgpu report``."""
-    from srgpu.store import open_ensemble_dataset
-
-    zpath = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
-    if not zpath.exists():
-        raise StoreError(f"{path}: no ensemble store (expected OUT or OUT/ensemble.zarr)")
-    ds = open_ensemble_dataset(zpath)
-    if "config" not in ds.attrs:
-        raise StoreError(f"{zpath}: the store has no 'config' attribute")
-    cfg = EnsembleConfig.from_dict(tomllib.loads(ds.attrs["config"]), source=f"{zpath} config")
-    return ds, cfg
+from srgpu.config import TRAINED_FLUXES
+from srgpu.errors import ConfigError
+from srgpu.results import open_run
 
 
 def register(app: typer.Typer) -> None:
@@ -46,21 +31,22 @@ def register(app: typer.Typer) -> None:
         """Re-grow replicate forests from the store's config and explain them: permutation and
         impurity importance, partial dependence with replicate bands, dissimilarity index and
         area of applicability. Writes OUT/explain.nc and PNG figures."""
-        from srgpu.explain import (
+        from srgpu.analysis.explain import (
             explain_flux,
             explanation_dataset,
             plot_explanation,
             summary_lines,
         )
+        from srgpu.data.inputs import prepare_inputs
         from srgpu.forest.engines import get_engine
-        from srgpu.inputs import prepare_inputs
 
-        ds, cfg = open_store(store)
+        run = open_run(store)
+        ds, cfg = run.dataset, run.require_config()
         n_rep = int(ds.sizes.get("replicate", cfg.n_replicates))
         if replicates < 1:
             raise ConfigError(f"--replicates must be >= 1, got {replicates}")
-        fluxes = flux or list(FLUXES)
-        bad = [f for f in fluxes if f not in FLUXES]
+        fluxes = flux or list(TRAINED_FLUXES)
+        bad = [f for f in fluxes if f not in TRAINED_FLUXES]
         if bad:
             raise ConfigError(f"--flux {bad}: expected SR and/or HR")
         k = min(replicates, n_rep)

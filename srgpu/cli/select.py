@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.config import FLUXES, PAPER_PREDICTORS, PREDICTOR_NAMES
+from srgpu.config import PAPER_PREDICTORS, PREDICTOR_NAMES, TRAINED_FLUXES
 from srgpu.errors import ConfigError
 
 
@@ -63,9 +63,7 @@ def register(app: typer.Typer) -> None:
         (CSV), a plot of RMSE against subset size (PNG) and the honest-validation table."""
         from rich.table import Table
 
-        from srgpu.cli.ensemble import build_config
-        from srgpu.sampling import bin_weights
-        from srgpu.selection import (
+        from srgpu.analysis.selection import (
             SelectionProblem,
             find_rank,
             honest_validation,
@@ -75,9 +73,11 @@ def register(app: typer.Typer) -> None:
             search_subsets,
             validation_schemes,
         )
+        from srgpu.cli.ensemble import build_config
+        from srgpu.run.sampling import bin_weights
 
-        if flux not in FLUXES:
-            raise ConfigError(f"--flux {flux!r}: expected one of {FLUXES}")
+        if flux not in TRAINED_FLUXES:
+            raise ConfigError(f"--flux {flux!r}: expected one of {TRAINED_FLUXES}")
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         names, explicit = _candidate_list(candidates)

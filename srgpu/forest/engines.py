@@ -1,35 +1,52 @@
 """Registry of inference engines: ``get_engine(name, device=...)``.
 
-``"auto"`` picks the fastest engine measured for the device: on CPU the numba kernel
-(:mod:`srgpu.forest.numba_engine`, ~3-4x scikit-learn per core, bit-identical), on GPU nvForest.
-nvForest is imported only when asked for, so that CPU installs never need its CUDA wheels.
+One table, :data:`ENGINES`, in the manner of xarray's backend entry points: each engine is named
+once with the module and class that implement it (imported only when asked for, so that CPU
+installs never need nvForest's CUDA wheels) and the devices it runs on. ``"auto"`` picks the
+fastest engine measured for the device: on CPU the numba kernel (:mod:`srgpu.forest.numba_engine`,
+bit-identical to scikit-learn's ``predict``; its speed is in docs/benchmarks.md), on GPU nvForest.
+The config's choices (:data:`srgpu.config.ENGINES`) are derived from this table.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
 from srgpu.errors import BackendError, ConfigError
 from srgpu.forest.protocol import InferenceEngine
 
-ENGINE_NAMES = ("auto", "numba", "sklearn", "nvforest")
-DEVICES = ("cpu", "gpu")
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """Where an engine lives and which devices it runs on."""
+
+    module: str
+    cls: str
+    devices: tuple[str, ...]
+    extra: str | None = None  # the pip extra that installs it, for the error message
 
 
-def _nvforest(device: str) -> InferenceEngine:
-    try:
-        from srgpu.forest.nvforest_engine import NvForestEngine
-    except ImportError as exc:
-        raise BackendError(
-            f"inference engine 'nvforest' is not available ({exc}); "
-            "install srgpu[nvforest] or choose engine 'numba'"
-        ) from None
-    return NvForestEngine(device=device)
+ENGINES: dict[str, EngineEntry] = {
+    "numba": EngineEntry("srgpu.forest.numba_engine", "NumbaEngine", ("cpu",)),
+    "sklearn": EngineEntry("srgpu.forest.sklearn_engine", "SklearnEngine", ("cpu",)),
+    "nvforest": EngineEntry(
+        "srgpu.forest.nvforest_engine", "NvForestEngine", ("cpu", "gpu"), extra="nvforest"
+    ),
+}
+"""Every inference engine, by name."""
+
+AUTO_ENGINE: dict[str, str] = {"cpu": "numba", "gpu": "nvforest"}
+"""What ``"auto"`` means on each device."""
+
+ENGINE_NAMES: tuple[str, ...] = ("auto", *ENGINES)
+DEVICES: tuple[str, ...] = tuple(AUTO_ENGINE)
 
 
 def get_engine(name: str, *, device: str = "cpu") -> InferenceEngine:
-    """The inference engine ``name`` ("auto", "numba", "sklearn", "nvforest") for ``device``
-    ("cpu" or "gpu").
+    """The inference engine ``name`` (a key of :data:`ENGINES` or ``"auto"``) for ``device``
+    (``"cpu"`` or ``"gpu"``).
 
-    "numba" and "sklearn" run on CPU only. "auto" is "numba" on CPU and "nvforest" on GPU.
     Raises :class:`~srgpu.errors.ConfigError` for an unknown name or device and
     :class:`~srgpu.errors.BackendError` when the engine cannot run here.
     """
@@ -38,15 +55,17 @@ def get_engine(name: str, *, device: str = "cpu") -> InferenceEngine:
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
     if name == "auto":
-        name = "numba" if device == "cpu" else "nvforest"
-    if name == "nvforest":
-        return _nvforest(device)
-    if device != "cpu":
-        raise BackendError(f"inference engine {name!r} runs on CPU only, not on {device!r}")
-    if name == "numba":
-        from srgpu.forest.numba_engine import NumbaEngine
-
-        return NumbaEngine()
-    from srgpu.forest.sklearn_engine import SklearnEngine
-
-    return SklearnEngine()
+        name = AUTO_ENGINE[device]
+    entry = ENGINES[name]
+    if device not in entry.devices:
+        raise BackendError(
+            f"inference engine {name!r} runs on {', '.join(entry.devices)} only, not on {device!r}"
+        )
+    try:
+        cls = getattr(importlib.import_module(entry.module), entry.cls)
+    except ImportError as exc:
+        hint = f"install srgpu[{entry.extra}] or " if entry.extra else ""
+        raise BackendError(
+            f"inference engine {name!r} is not available ({exc}); {hint}choose engine 'numba'"
+        ) from None
+    return cls(device=device) if len(entry.devices) > 1 else cls()

@@ -33,26 +33,33 @@ import xarray as xr
 import zarr
 
 from srgpu import __version__
-from srgpu.batch import METRICS, OUTPUT_FLUXES, BatchResult
-from srgpu.config import FLUXES, EnsembleConfig
-from srgpu.errors import InputError, StoreError
-from srgpu.inputs import Inputs
-from srgpu.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
-
-FLUX_UNITS = "g m-2 yr-1"  # of carbon: CF/UDUNITS has no "g C"; long names say so
-FLUX_LONG = {
-    "SR": "soil respiration (total soil CO2 efflux, as carbon)",
-    "HR": "heterotrophic respiration (as carbon)",
-    "AR": "autotrophic (root) respiration, SR - HR (as carbon)",
-}
-# Only HR has a CF standard name we are sure of (CMIP's ``rh``); SR and AR carry long names.
-FLUX_STANDARD_NAME = {
-    "HR": (
-        "surface_upward_mass_flux_of_carbon_dioxide_expressed_as_carbon_"
-        "due_to_heterotrophic_respiration"
-    ),
-}
-SUMMARY_STATS = ("mean", "sd", "median", "mad", "q025", "q975", "cv")
+from srgpu import schema as S
+from srgpu.config import EnsembleConfig
+from srgpu.data.inputs import Inputs
+from srgpu.errors import StoreError
+from srgpu.grid import bounds_from_centres
+from srgpu.run.batch import BatchResult
+from srgpu.run.stats import Moments, moments_sd, replicate_summary
+from srgpu.schema import (
+    AR_SR_RATIO,
+    CELL_AREA,
+    CELL_ILAT,
+    CELL_ILON,
+    DOMAIN,
+    FLUX_KINDS,
+    FLUX_UNITS,
+    FORMAT_VERSION,
+    LAND_FRACTION,
+    METRICS,
+    OUTPUT_FLUXES,
+    REPLICATE_DONE,
+    REPLICATE_STATS,
+    TRAINED_FLUXES,
+    VALIDATION,
+    VEG_BIN,
+    flux_attrs,
+    flux_var,
+)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -68,33 +75,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def open_ensemble_dataset(zarr_path: Path, *, required: tuple[str, ...] = ()) -> xr.Dataset:
-    """Open a finished ensemble store for reading (lazy) and check that it holds ``required``.
-
-    Readers (``srgpu compare``, ``srgpu report``) call this: a path that is not a Zarr store or
-    a store without a needed variable is an :class:`InputError` naming the file and field.
-    """
-    try:
-        with warnings.catch_warnings():  # stores written without consolidated metadata
-            warnings.simplefilter("ignore")
-            store = xr.open_zarr(zarr_path, consolidated=None)
-    except Exception as exc:
-        raise InputError(
-            f"cannot be opened as Zarr ({type(exc).__name__})",
-            file=zarr_path,
-            expected="an srgpu ensemble store (docs/store.md)",
-        ) from None
-    for name in required:
-        if name not in store.variables:
-            raise InputError(
-                "ensemble store lacks a variable",
-                file=zarr_path,
-                field=name,
-                expected="the layout of docs/store.md",
-            )
-    return store
 
 
 class EnsembleStore:
@@ -190,50 +170,44 @@ class EnsembleStore:
             "year": ("year", inputs.years, {"long_name": "year"}),
             "replicate": ("replicate", np.arange(n_rep), {"long_name": "replicate model index"}),
             "cell": ("cell", np.arange(inputs.n_cells), {"long_name": "prediction-domain cell"}),
-            "flux": ("flux", np.array(FLUXES, dtype=object)),
+            "flux": ("flux", np.array(TRAINED_FLUXES, dtype=object)),
             "metric": ("metric", np.array(METRICS, dtype=object)),
         }
         ds = xr.Dataset(coords=coords)
         for axis in ("lat", "lon"):
             ds[f"{axis}_bnds"] = ((axis, "bnds"), bounds_from_centres(preds[axis].values))
             ds[axis].attrs["bounds"] = f"{axis}_bnds"
-        ds["cell_ilat"] = ("cell", inputs.cell_ilat.astype(np.int32))
-        ds["cell_ilon"] = ("cell", inputs.cell_ilon.astype(np.int32))
-        ds["cell_area"] = preds["cell_area"].astype(np.float64)
-        ds["cell_area"].attrs.update(units="m2", standard_name="cell_area")
-        ds["land_fraction"] = preds["land_fraction"].astype(np.float64)
-        ds["land_fraction"].attrs.update(units="1", standard_name="land_area_fraction")
-        ds["veg_bin"] = preds["veg_bin"].astype(np.int8)
-        ds["veg_bin"].attrs.update(
+        ds[CELL_ILAT] = ("cell", inputs.cell_ilat.astype(np.int32))
+        ds[CELL_ILON] = ("cell", inputs.cell_ilon.astype(np.int32))
+        ds[CELL_AREA] = preds[CELL_AREA].astype(np.float64)
+        ds[CELL_AREA].attrs.update(units="m2", standard_name="cell_area")
+        ds[LAND_FRACTION] = preds[LAND_FRACTION].astype(np.float64)
+        ds[LAND_FRACTION].attrs.update(units="1", standard_name="land_area_fraction")
+        ds[VEG_BIN] = preds[VEG_BIN].astype(np.int8)
+        ds[VEG_BIN].attrs.update(
             long_name="vegetation bin (0 none, 1 EBF, 2 other forests, 3 shrublands, "
             "4 savannas+grasslands, 5 croplands)"
         )
-        ds["domain"] = preds["domain"].astype(np.int8)
-        ds["domain"].attrs.update(long_name="prediction domain (vegetated land), 1 = in")
+        ds[DOMAIN] = preds[DOMAIN].astype(np.int8)
+        ds[DOMAIN].attrs.update(long_name="prediction domain (vegetated land), 1 = in")
         chunk_r = min(config.batch_size, n_rep)
         for f in OUTPUT_FLUXES:
-            ds[f"{f}_replicate_map"] = (
+            ds[flux_var(f, "replicate_map")] = (
                 ("replicate", "cell"),
                 da.full((n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
-                {
-                    "units": FLUX_UNITS,
-                    "long_name": f"per-replicate time-mean {FLUX_LONG[f]}",
-                },
+                flux_attrs(f, "replicate_map"),
             )
-            ds[f"{f}_replicate_total"] = (
+            ds[flux_var(f, "replicate_total")] = (
                 ("replicate", "year"),
                 da.full((n_rep, inputs.n_years), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
-                {
-                    "units": "Pg yr-1",
-                    "long_name": f"per-replicate global total {FLUX_LONG[f]} (as carbon)",
-                },
+                flux_attrs(f, "replicate_total"),
             )
-        ds["validation"] = (
+        ds[VALIDATION] = (
             ("replicate", "flux", "metric"),
-            da.full((n_rep, len(FLUXES), len(METRICS)), np.nan, chunks=(chunk_r, -1, -1)),
+            da.full((n_rep, len(TRAINED_FLUXES), len(METRICS)), np.nan, chunks=(chunk_r, -1, -1)),
             {"long_name": "validation on the held-out records (r2: 1; rmse: g m-2 yr-1; r: 1)"},
         )
-        ds["replicate_done"] = (
+        ds[REPLICATE_DONE] = (
             ("replicate",),
             da.zeros((n_rep,), dtype=np.int8, chunks=(chunk_r,)),
             {"long_name": "1 when the replicate's rows are written and merged"},
@@ -247,6 +221,7 @@ class EnsembleStore:
             config=config.to_toml(),
             config_hash=config.hash(),
             srgpu_version=__version__,
+            srgpu_format=FORMAT_VERSION,
             climatology=int(preds.attrs.get("climatology", 0)),
         )
         try:
@@ -304,10 +279,13 @@ class EnsembleStore:
         region = {"replicate": slice(spec.start, spec.stop)}
         part = xr.Dataset()
         for f in OUTPUT_FLUXES:
-            part[f"{f}_replicate_map"] = (("replicate", "cell"), result.maps[f].astype(np.float32))
-            part[f"{f}_replicate_total"] = (("replicate", "year"), result.totals[f])
-        part["validation"] = (("replicate", "flux", "metric"), result.validation)
-        part["replicate_done"] = (("replicate",), np.ones(spec.size, dtype=np.int8))
+            part[flux_var(f, "replicate_map")] = (
+                ("replicate", "cell"),
+                result.maps[f].astype(np.float32),
+            )
+            part[flux_var(f, "replicate_total")] = (("replicate", "year"), result.totals[f])
+        part[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
+        part[REPLICATE_DONE] = (("replicate",), np.ones(spec.size, dtype=np.int8))
         progress = self.read_progress()
         if progress["batches_done"] != spec.index:
             raise StoreError(
@@ -346,7 +324,7 @@ class EnsembleStore:
             ) from None
 
     def _finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int) -> dict:
-        from srgpu.summary import build_summary
+        from srgpu.run.summary import build_summary
 
         moments = self.read_moments()
         if moments is None:
@@ -369,73 +347,45 @@ class EnsembleStore:
         final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
-            attrs = {"units": FLUX_UNITS}
-            if f in FLUX_STANDARD_NAME:
-                attrs["standard_name"] = FLUX_STANDARD_NAME[f]
             m = moments[f]
-            final[f"{f}_mean"] = (
-                ("year", "lat", "lon"),
+            final[flux_var(f, "mean")] = (
+                FLUX_KINDS["mean"].dims,
                 grid3d(np.asarray(m.mean)),
-                {
-                    **attrs,
-                    "long_name": f"ensemble mean {FLUX_LONG[f]}",
-                    "cell_methods": "realization: mean",
-                },
+                flux_attrs(f, "mean"),
             )
-            final[f"{f}_sd"] = (
-                ("year", "lat", "lon"),
+            final[flux_var(f, "sd")] = (
+                FLUX_KINDS["sd"].dims,
                 grid3d(
                     np.asarray(moments_sd(m, ddof=1))
                     if m.count > 1
                     else np.full(m.mean.shape, np.nan)
                 ),
-                {
-                    "units": FLUX_UNITS,
-                    "long_name": f"ensemble standard deviation of {FLUX_LONG[f]}",
-                    "cell_methods": "realization: standard_deviation",
-                },
+                flux_attrs(f, "sd"),
             )
-            per_cell = {k: np.empty(n_cells) for k in SUMMARY_STATS}
-            maps = ds[f"{f}_replicate_map"]
+            per_cell = {k: np.empty(n_cells) for k in ("mean", *REPLICATE_STATS)}
+            maps = ds[flux_var(f, "replicate_map")]
             for c0 in range(0, n_cells, cell_chunk):
                 c1 = min(c0 + cell_chunk, n_cells)
                 block = np.asarray(maps[:, c0:c1].values, dtype=np.float64)
                 s = replicate_summary(block, axis=0)
-                for k in SUMMARY_STATS:
+                for k in per_cell:
                     per_cell[k][c0:c1] = np.asarray(s[k])
             cell_stats[f] = per_cell
-            final[f] = (
-                ("lat", "lon"),
+            final[flux_var(f, "time_mean")] = (
+                FLUX_KINDS["time_mean"].dims,
                 grid2d(per_cell["mean"]),
-                {
-                    **attrs,
-                    "long_name": f"{FLUX_LONG[f]}, time mean of the ensemble mean",
-                    "cell_methods": "time: mean realization: mean",
-                    # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
-                    "ancillary_variables": f"{f}_sd_map",
-                },
+                # one ancillary variable = a scalar uncertainty, as ilamb3 reads it
+                {**flux_attrs(f, "time_mean"), "ancillary_variables": flux_var(f, "sd_map")},
             )
-            labels = {
-                "sd": ("sd_map", "standard deviation across replicates of the time-mean"),
-                "median": ("median", "median across replicates of the time-mean"),
-                "mad": (
-                    "mad",
-                    "median absolute deviation (unscaled) across replicates of the time-mean",
-                ),
-                "q025": ("q025", "2.5 % quantile across replicates of the time-mean"),
-                "q975": ("q975", "97.5 % quantile across replicates of the time-mean"),
-                "cv": ("cv", "coefficient of variation across replicates of the time-mean"),
-            }
-            for k, (suffix, long) in labels.items():
-                units = "%" if k == "cv" else FLUX_UNITS
-                final[f"{f}_{suffix}"] = (
-                    ("lat", "lon"),
-                    grid2d(per_cell[k]),
-                    {"units": units, "long_name": f"{long} of {FLUX_LONG[f]}"},
+            for stat, kind in REPLICATE_STATS.items():
+                final[flux_var(f, kind)] = (
+                    FLUX_KINDS[kind].dims,
+                    grid2d(per_cell[stat]),
+                    flux_attrs(f, kind),
                 )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = cell_stats["AR"]["mean"] / cell_stats["SR"]["mean"]
-        final["AR_SR_ratio"] = (
+        final[AR_SR_RATIO] = (
             ("lat", "lon"),
             grid2d(ratio),
             {"units": "1", "long_name": "AR / SR"},
@@ -467,32 +417,26 @@ class EnsembleStore:
 
 
 def _site_variables(inputs: Inputs) -> xr.Dataset:
-    frames = [inputs.fluxes[f].table.assign(flux=f) for f in FLUXES]
+    frames = [inputs.fluxes[f].table.assign(flux=f) for f in TRAINED_FLUXES]
     import pandas as pd
 
     t = pd.concat(frames, ignore_index=True)
     ds = xr.Dataset()
-    ds["site_flux"] = ("site", t["flux"].to_numpy().astype(object))
-    ds["site_value"] = ("site", t["value"].to_numpy(np.float64), {"units": FLUX_UNITS})
-    for col, name in (("lat", "site_lat"), ("lon", "site_lon"), ("year", "site_year")):
+    ds[S.SITE_FLUX] = ("site", t["flux"].to_numpy().astype(object))
+    ds[S.SITE_VALUE] = ("site", t["value"].to_numpy(np.float64), {"units": FLUX_UNITS})
+    for col, name in (("lat", S.SITE_LAT), ("lon", S.SITE_LON), ("year", S.SITE_YEAR)):
         ds[name] = ("site", t[col].to_numpy(np.float64))
-    ds["site_lat"].attrs["units"] = "degrees_north"
-    ds["site_lon"].attrs["units"] = "degrees_east"
+    ds[S.SITE_LAT].attrs["units"] = "degrees_north"
+    ds[S.SITE_LON].attrs["units"] = "degrees_east"
     for col, name in (
-        ("ilat", "site_ilat"),
-        ("ilon", "site_ilon"),
-        ("iyear", "site_iyear"),
-        ("veg_bin", "site_veg_bin"),
+        ("ilat", S.SITE_ILAT),
+        ("ilon", S.SITE_ILON),
+        ("iyear", S.SITE_IYEAR),
+        ("veg_bin", S.SITE_VEG_BIN),
     ):
         ds[name] = ("site", t[col].to_numpy(np.int32))
-    ds["site_study"] = (
-        "site",
-        pd.to_numeric(t["study"], errors="coerce").fillna(-1).to_numpy(np.int64),
-    )
-    ds["site_record_id"] = (
-        "site",
-        pd.to_numeric(t["record_id"], errors="coerce").fillna(-1).to_numpy(np.int64),
-    )
+    for col, name in (("study", S.SITE_STUDY), ("record_id", S.SITE_RECORD_ID)):
+        ds[name] = ("site", pd.to_numeric(t[col], errors="coerce").fillna(-1).to_numpy(np.int64))
     return ds
 
 

@@ -15,7 +15,7 @@ Contents
 * :func:`replicate_summary` – mean, SD, median, MAD, 2.5/97.5 % quantiles and CV of a
   replicate × cell block (the per-replicate time-mean maps).
 * :func:`time_mean_per_replicate` – (replicate, year, cell) → (replicate, cell).
-* :func:`cell_area_m2`, :func:`global_total_pg` – areas on the sphere and global totals in Pg C/yr.
+* :func:`global_total_pg` – global totals in Pg C/yr (cell areas: :mod:`srgpu.grid`).
 * :func:`validation_metrics` – R² (as scikit-learn's ``r2_score``), RMSE, Pearson r and bias.
 """
 
@@ -28,16 +28,10 @@ from typing import Any
 
 import array_api_compat
 
-from srgpu.errors import InputError
+from srgpu.constants import G_PER_PG
+from srgpu.grid import bounds_from_centres, cell_area_m2  # noqa: F401 (part of the stats API)
 
 Array = Any
-
-#: Factor that turns the unscaled MAD into a consistent estimator of the SD of a normal
-#: distribution (1 / Phi^-1(3/4)); R's ``mad()`` default. Pass as ``scale=`` if wanted.
-NORMAL_MAD_SCALE = 1.482602218505602
-
-#: grams per petagram.
-G_PER_PG = 1e15
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -292,58 +286,6 @@ def time_mean_per_replicate(pred: Array, *, n_years: int | None = None) -> Array
 
 
 # ----------------------------------------------------------------------------- areas and totals
-
-
-def _check_bounds(xp, b: Array, *, field: str, limit: float) -> None:
-    if b.ndim != 2 or b.shape[1] != 2:
-        raise InputError(
-            "cell bounds have the wrong shape", field=field, value=tuple(b.shape), expected="(n, 2)"
-        )
-    if b.shape[0] and bool(xp.any(xp.isnan(b) | (xp.abs(b) > limit))):
-        raise InputError(
-            "cell bounds out of range or NaN", field=field, expected=f"degrees within ±{limit}"
-        )
-
-
-def cell_area_m2(lat_bounds: Array, lon_bounds: Array, *, radius_m: float = 6_371_000.0) -> Array:
-    """Areas (m²) of the cells of a regular lat/lon grid on a sphere; shape ``(nlat, nlon)``.
-
-    ``lat_bounds`` ``(nlat, 2)`` and ``lon_bounds`` ``(nlon, 2)`` are in degrees (CF
-    ``lat_bnds``/``lon_bnds``); either order of the two bounds is accepted. Each cell has area
-    ``R² · Δλ · |sin φ_hi − sin φ_lo|`` (exact on the sphere), computed in float64.
-    """
-    xp = _ns(lat_bounds, lon_bounds)
-    lat = _as_float64(xp, lat_bounds)
-    lon = _as_float64(xp, lon_bounds)
-    _check_bounds(xp, lat, field="lat_bounds", limit=90.0)
-    _check_bounds(xp, lon, field="lon_bounds", limit=720.0)
-    rad = math.pi / 180.0
-    band = xp.abs(xp.sin(lat[:, 1] * rad) - xp.sin(lat[:, 0] * rad))
-    dlon = xp.abs(lon[:, 1] - lon[:, 0])
-    if lon.shape[0] and bool(xp.any(dlon > 360.0)):
-        raise InputError("a cell is wider than 360°", field="lon_bounds", expected="width <= 360")
-    return (radius_m * radius_m) * band[:, None] * (dlon * rad)[None, :]
-
-
-def bounds_from_centres(
-    centres: Array, *, lower: float | None = None, upper: float | None = None
-) -> Array:
-    """CF-style cell bounds ``(n, 2)`` of an axis given only its centres: edges midway between
-    neighbours, the outer edges mirrored; clipped to ``[lower, upper]`` (e.g. ±90 for latitude).
-    A single centre gets a 1-degree cell."""
-    xp = _ns(centres)
-    c = _as_float64(xp, centres)
-    n = c.shape[0]
-    if n == 1:
-        edges = xp.concat([c - 0.5, c + 0.5])
-    else:
-        mid = (c[:-1] + c[1:]) / 2
-        first = c[:1] - (mid[:1] - c[:1])
-        last = c[-1:] + (c[-1:] - mid[-1:])
-        edges = xp.concat([first, mid, last])
-    if lower is not None or upper is not None:
-        edges = xp.clip(edges, min=lower, max=upper)
-    return xp.stack([edges[:-1], edges[1:]], axis=1)
 
 
 def global_total_pg(flux: Array, weight_m2: Array, *, axis: int | tuple[int, ...] = -1) -> Array:

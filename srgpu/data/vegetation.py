@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError
+from srgpu.schema import CELL_AREA, DOMAIN
 
 VEG_BINS: dict[int, str] = {
     1: "evergreen_broadleaf_forest",
@@ -92,15 +93,15 @@ def bin_area_shares(predictors: xr.Dataset, *, domain_only: bool = False) -> xr.
     share of the whole cell, so the land fraction is already in it). ``domain_only`` restricts
     the sum to the prediction domain.
     """
-    for name in ("cell_area", "bin_fraction"):
+    for name in (CELL_AREA, "bin_fraction"):
         if name not in predictors:
             raise InputError(
                 f"predictors lack {name!r}", field=name, expected="a Dataset from build_predictors"
             )
     frac = predictors["bin_fraction"]
     if domain_only:
-        frac = frac.where(predictors["domain"], 0.0)
-    area = (predictors["cell_area"] * frac.fillna(0.0)).sum(("lat", "lon"))
+        frac = frac.where(predictors[DOMAIN], 0.0)
+    area = (predictors[CELL_AREA] * frac.fillna(0.0)).sum(("lat", "lon"))
     total = float(area.sum())
     if not total > 0:
         raise InputError(

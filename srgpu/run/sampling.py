@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from srgpu.config import FLUXES
+from srgpu.config import TRAINED_FLUXES
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import ConfigError, InputError
-from srgpu.vegetation import VEG_BINS
+from srgpu.schema import VEG_BIN
 
 PURPOSE_SAMPLE = 0
 PURPOSE_FOREST = 1
@@ -43,7 +44,7 @@ PURPOSE_IMPORTANCE = 2  # permutation shuffles of srgpu explain
 
 def replicate_seed(seed: int, replicate: int, flux: str, purpose: int) -> np.random.SeedSequence:
     """The seed sequence of one (replicate, flux, purpose): stateless and order-free."""
-    return np.random.SeedSequence(seed, spawn_key=(replicate, FLUXES.index(flux), purpose))
+    return np.random.SeedSequence(seed, spawn_key=(replicate, TRAINED_FLUXES.index(flux), purpose))
 
 
 def bin_weights(*, scheme: str, area_shares: Mapping[int, float] | None = None) -> dict[int, float]:
@@ -73,7 +74,7 @@ def record_probabilities(bins: np.ndarray, weights: Mapping[int, float]) -> np.n
     if total <= 0:
         raise InputError(
             "no record lies in a vegetation bin with positive weight",
-            field="veg_bin",
+            field=VEG_BIN,
             value=sorted(set(bins.tolist()))[:10],
             expected="records in bins 1..5",
         )

@@ -20,7 +20,6 @@ belowground AR to total plant respiration in Lu et al. 2021, table 1).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError, UnitError
-from srgpu.stats import bounds_from_centres, cell_area_m2
+from srgpu.grid import cell_area_from_centres
+from srgpu.units import conversion_factor
 
 FLUX_VARIABLES: dict[str, tuple[str, ...]] = {
     "rh": ("rh",),
@@ -58,7 +58,6 @@ FIXED_VARIABLES: dict[str, tuple[str, ...]] = {
 LAT_NAMES = ("lat", "latitude")  # rectilinear grids only: curvilinear (nav_lat, y) is refused
 LON_NAMES = ("lon", "longitude")
 TIME_NAMES = ("time", "t")
-EARTH_RADIUS_M = 6371007.2
 """Authalic Earth radius (m), as in srgpu's store and ILAMB."""
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
@@ -82,85 +81,6 @@ class ModelOutput:
 
 # --------------------------------------------------------------------------------------------
 # units
-
-
-def _unit_tokens(units: str) -> list[tuple[str, int]]:
-    """Split a unit string into (symbol, exponent) pairs; denominators get negative exponents."""
-    text = units.strip().replace("**", "^").replace("·", " ").replace("*", " ")
-    out: list[tuple[str, int]] = []
-    for i, part in enumerate(text.split("/")):
-        for tok in part.replace(".", " ").split():
-            m = re.match(r"^([A-Za-z]+)\^?(-?\d+)?$", tok)
-            if m is None:
-                raise ValueError(tok)
-            exp = int(m.group(2) or 1)
-            out.append((m.group(1), -exp if i > 0 else exp))
-    return out
-
-
-_MASS_TO_G = {"pg": 1e15, "tg": 1e12, "gg": 1e9, "kg": 1e3, "g": 1.0}
-_TIME_TO_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
-_TIME_TO_S |= {"d": 86400.0, "day": 86400.0, "yr": 365 * 86400.0, "year": 365 * 86400.0}
-_TIME_TO_S |= {"a": 365 * 86400.0}
-
-
-def conversion_factor(
-    units: Any, *, kind: str, file: Any = None, field: str | None = None
-) -> float:
-    """Factor from ``units`` to g C m-2 s-1 (``kind="flux"``) or kg C m-2 (``kind="stock"``).
-
-    Understands a mass (``kg``, ``g``, ``Mg``, ``Pg``..., with or without ``C``), an area ``m-2``
-    (``m^-2``, ``m**-2``, ``/m2``) and, for fluxes, a time (``s-1``, ``d-1``, ``yr-1``; a year is
-    365 days, the real calendar length is applied when annualising). Per-month rates, moles and
-    anything else raise :class:`UnitError` naming ``file`` and ``field``.
-    """
-    expected = (
-        "a carbon flux such as 'kg m-2 s-1', 'kg C m-2 s-1' or 'g C m-2 yr-1'"
-        if kind == "flux"
-        else "a carbon stock such as 'kg m-2' or 'kg C m-2'"
-    )
-
-    def fail(msg: str) -> UnitError:
-        return UnitError(msg, file=file, field=field, value=units, expected=expected)
-
-    if units is None or not str(units).strip():
-        raise UnitError("no units attribute", file=file, field=field, expected=expected)
-    try:
-        tokens = _unit_tokens(str(units))
-    except ValueError:
-        raise fail("unreadable units") from None
-    grams = None
-    area_exp = time_exp = 0
-    seconds = 1.0
-    for sym, exp in tokens:
-        low = sym.lower()
-        if sym in ("C", "c") and exp == 1:
-            continue  # "kg C m-2": carbon
-        if sym in ("Mg", "MgC"):
-            mass = 1e6
-        else:
-            base = low[:-1] if low.endswith("c") and low[:-1] in _MASS_TO_G else low
-            mass = _MASS_TO_G.get(base)
-        if mass is not None:
-            if grams is not None or exp != 1:
-                raise fail("unexpected mass term")
-            grams = mass
-        elif low == "m":
-            area_exp += exp
-        elif low in _TIME_TO_S:
-            time_exp += exp
-            seconds = _TIME_TO_S[low]
-        elif low in ("mon", "month"):
-            raise fail("per-month rates have no fixed length")
-        else:
-            raise fail(f"unknown unit symbol {sym!r}")
-    if grams is None or area_exp != -2 or time_exp != (-1 if kind == "flux" else 0):
-        raise fail(f"units are not those of a carbon {kind}")
-    return grams / seconds if kind == "flux" else grams / 1e3
-
-
-# --------------------------------------------------------------------------------------------
-# time
 
 
 def _calendar(time: xr.DataArray) -> str:
@@ -237,11 +157,7 @@ def _is_monthly(time: xr.DataArray) -> bool:
 
 def spherical_cell_area(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Areas (m2) of the cells of a regular lat/lon grid given its centres (degrees)."""
-    return cell_area_m2(
-        bounds_from_centres(np.asarray(lat, dtype=float), lower=-90.0, upper=90.0),
-        bounds_from_centres(np.asarray(lon, dtype=float)),
-        radius_m=EARTH_RADIUS_M,
-    )
+    return cell_area_from_centres(lat, lon)
 
 
 def _find(names: tuple[str, ...], available: Any) -> str | None:

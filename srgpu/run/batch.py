@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.config import EnsembleConfig
+from srgpu.constants import G_PER_PG
+from srgpu.data.inputs import Inputs
 from srgpu.forest.train import fit_forest
-from srgpu.inputs import Inputs
-from srgpu.sampling import PURPOSE_FOREST, bin_weights, replicate_seed, replicate_split
-from srgpu.stats import Moments, moments_of, validation_metrics
-
-OUTPUT_FLUXES = ("SR", "HR", "AR")
-METRICS = ("r2", "rmse", "r")
+from srgpu.run.sampling import PURPOSE_FOREST, bin_weights, replicate_seed, replicate_split
+from srgpu.run.stats import Moments, moments_of, validation_metrics
+from srgpu.schema import METRICS, OUTPUT_FLUXES, TRAINED_FLUXES
 
 
 @dataclass(frozen=True)
@@ -108,11 +107,11 @@ def train_batch(
     spec: BatchSpec, inputs: Inputs, config: EnsembleConfig, *, threads: int | None = None
 ):
     """Train every (replicate, flux) forest of the batch; returns ``{flux: [(forest, split)]}``."""
-    jobs = [(r, f) for r in spec.replicates for f in FLUXES]
+    jobs = [(r, f) for r in spec.replicates for f in TRAINED_FLUXES]
     threads = threads or min(len(jobs), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         done = list(pool.map(lambda job: train_replicate(inputs, config, *job), jobs))
-    out: dict[str, list] = {f: [] for f in FLUXES}
+    out: dict[str, list] = {f: [] for f in TRAINED_FLUXES}
     for (_, f), result in zip(jobs, done, strict=True):
         out[f].append(result)
     return out
@@ -169,19 +168,19 @@ def tile_partial(
     """
     f64 = xp.float64
     w = xp.asarray(weight_m2, dtype=f64)
-    pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in FLUXES}
+    pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in TRAINED_FLUXES}
     pred["AR"] = pred["SR"] - pred["HR"]
     b = pred["SR"].shape[0]
     moments = {f: moments_of(pred[f], axis=0) for f in OUTPUT_FLUXES}
-    map_sum = {f: xp.zeros((b, n_cells), dtype=f64) for f in FLUXES}
-    totals = {f: xp.zeros((b, n_years), dtype=f64) for f in FLUXES}
+    map_sum = {f: xp.zeros((b, n_cells), dtype=f64) for f in TRAINED_FLUXES}
+    totals = {f: xp.zeros((b, n_years), dtype=f64) for f in TRAINED_FLUXES}
     # year segments of this tile: rows [s0, s1) all belong to year y, cells c0..c1
     s0 = r0
     while s0 < r1:
         y, c0 = divmod(s0, n_cells)
         s1 = min(r1, (y + 1) * n_cells)
         c1 = c0 + (s1 - s0)
-        for f in FLUXES:
+        for f in TRAINED_FLUXES:
             seg = pred[f][:, s0 - r0 : s1 - r0]
             map_sum[f][:, c0:c1] = map_sum[f][:, c0:c1] + seg
             # row-wise sum, not a BLAS product: a replicate's total must not depend on how
@@ -230,7 +229,7 @@ class TileReducer:
         if self.map_sum is None:
             self.map_sum, self.totals = dict(part.map_sum), dict(part.totals)
         else:
-            for f in FLUXES:
+            for f in TRAINED_FLUXES:
                 self.map_sum[f] = self.map_sum[f] + part.map_sum[f]
                 self.totals[f] = self.totals[f] + part.totals[f]
         self.count = part.count
@@ -239,9 +238,9 @@ class TileReducer:
     def result(self) -> tuple[dict[str, Moments], dict[str, np.ndarray], dict[str, np.ndarray]]:
         if self.next_row != self.n_cells * self.n_years:
             raise ValueError(f"only rows < {self.next_row} of {self.n_cells * self.n_years} merged")
-        maps = {f: _to_host(self.map_sum[f]) / self.n_years for f in FLUXES}
+        maps = {f: _to_host(self.map_sum[f]) / self.n_years for f in TRAINED_FLUXES}
         maps["AR"] = maps["SR"] - maps["HR"]
-        tot = {f: _to_host(self.totals[f]) / 1e15 for f in FLUXES}
+        tot = {f: _to_host(self.totals[f]) / G_PER_PG for f in TRAINED_FLUXES}
         tot["AR"] = tot["SR"] - tot["HR"]
         moments = {
             f: Moments(count=self.count, mean=_to_host(self.means[f]), m2=_to_host(self.m2s[f]))
@@ -319,9 +318,9 @@ def train_and_compile(
     trained = train_batch(spec, inputs, config)
     t1 = time.perf_counter()
     engine = get_engine(engine_name, device=device)
-    compiled = {f: engine.compile([forest for forest, _ in trained[f]]) for f in FLUXES}
-    validation = np.empty((spec.size, len(FLUXES), len(METRICS)))
-    for j, flux in enumerate(FLUXES):
+    compiled = {f: engine.compile([forest for forest, _ in trained[f]]) for f in TRAINED_FLUXES}
+    validation = np.empty((spec.size, len(TRAINED_FLUXES), len(METRICS)))
+    for j, flux in enumerate(TRAINED_FLUXES):
         data = inputs.fluxes[flux]
         by_engine = getattr(compiled[flux], "predict_forest", None)  # same bits, no objects
         for i, (forest, split) in enumerate(trained[flux]):
@@ -345,7 +344,7 @@ def predict_tile(batch: CompiledBatch, inputs: Inputs, r0: int, r1: int) -> Tile
     import array_api_compat.numpy as xp
 
     return tile_partial(
-        {f: batch.compiled[f].predict for f in FLUXES},
+        {f: batch.compiled[f].predict for f in TRAINED_FLUXES},
         inputs.grid_X,
         r0,
         r1,
@@ -384,7 +383,7 @@ def run_batch(
     xp: Any = None,
 ) -> BatchResult:
     """Train, validate and predict one batch of replicates in this process (tiles streamed
-    here; :mod:`srgpu.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
+    here; :mod:`srgpu.run.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
 
     ``xp`` is the array namespace of the streaming statistics (default: numpy on CPU, cupy on
     GPU, through array-api-compat); only reduced results come back to the host.
@@ -393,11 +392,11 @@ def run_batch(
     t0 = time.perf_counter()
     xp = xp if xp is not None else array_namespace_for(device)
     if device == "gpu":  # rows go to the device once per batch and stay there
-        rows = {f: xp.asarray(inputs.grid_X[f]) for f in FLUXES}
+        rows = {f: xp.asarray(inputs.grid_X[f]) for f in TRAINED_FLUXES}
     else:
         rows = inputs.grid_X
     moments, maps, tot = stream_statistics(
-        {f: batch.compiled[f].predict for f in FLUXES},
+        {f: batch.compiled[f].predict for f in TRAINED_FLUXES},
         rows,
         weight_m2=inputs.weight_m2,
         n_cells=inputs.n_cells,

@@ -18,10 +18,11 @@ import numpy as np
 import xarray as xr
 
 from srgpu import __version__
-from srgpu.batch import METRICS, OUTPUT_FLUXES
-from srgpu.config import FLUXES, EnsembleConfig
-from srgpu.inputs import Inputs
-from srgpu.stats import replicate_summary
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig
+from srgpu.constants import G_PER_PG
+from srgpu.data.inputs import Inputs
+from srgpu.run.stats import replicate_summary
+from srgpu.schema import METRICS, OUTPUT_FLUXES, VALIDATION, flux_var
 
 TOTAL_KEYS = ("mean", "sd", "median", "mad", "q025", "q975")
 
@@ -46,24 +47,24 @@ def build_summary(
     fluxes: dict[str, dict] = {}
     mean_totals: dict[str, float] = {}
     for f in OUTPUT_FLUXES:
-        totals = np.asarray(store[f"{f}_replicate_total"].values)  # (R, n_years)
+        totals = np.asarray(store[flux_var(f, "replicate_total")].values)  # (R, n_years)
         per_rep = totals.mean(axis=1)
         annual = totals.mean(axis=0)
-        sd_cy = np.asarray(store[f"{f}_sd"].values)[:, inputs.cell_ilat, inputs.cell_ilon]
+        sd_cy = np.asarray(store[flux_var(f, "sd")].values)[:, inputs.cell_ilat, inputs.cell_ilon]
         fluxes[f] = {
             "total_pg_per_yr": _stats_1d(per_rep),
             "annual_pg_per_yr": [float(v) for v in annual],
             "interannual_range": [float(annual.min()), float(annual.max())],
-            "integrated_sd_pg_per_yr": float(np.nansum(cell_stats[f]["sd"] * w) / 1e15),
-            "integrated_mad_pg_per_yr": float(np.nansum(cell_stats[f]["mad"] * w) / 1e15),
+            "integrated_sd_pg_per_yr": float(np.nansum(cell_stats[f]["sd"] * w) / G_PER_PG),
+            "integrated_mad_pg_per_yr": float(np.nansum(cell_stats[f]["mad"] * w) / G_PER_PG),
             "integrated_sd_cell_year_pg_per_yr": float(
-                np.nanmean(np.nansum(sd_cy * w, axis=1)) / 1e15
+                np.nanmean(np.nansum(sd_cy * w, axis=1)) / G_PER_PG
             ),
         }
         mean_totals[f] = float(per_rep.mean())
     validation = {}
-    val = np.asarray(store["validation"].values)  # (R, flux, metric)
-    for j, f in enumerate(FLUXES):
+    val = np.asarray(store[VALIDATION].values)  # (R, flux, metric)
+    for j, f in enumerate(TRAINED_FLUXES):
         validation[f] = {
             m: {
                 "mean": float(np.mean(val[:, j, k])),
@@ -83,7 +84,7 @@ def build_summary(
             "n_cells": int(inputs.n_cells),
             "area_km2": float(w.sum() / 1e6),
         },
-        "counts": {f: int(inputs.fluxes[f].y.size) for f in FLUXES},
+        "counts": {f: int(inputs.fluxes[f].y.size) for f in TRAINED_FLUXES},
         "area_shares": {str(k): v for k, v in inputs.area_shares.items()},
         "fluxes": fluxes,
         # the same figures gathered per flux, at the top level as well

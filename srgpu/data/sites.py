@@ -20,9 +20,9 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from srgpu.config import PREDICTOR_NAMES
+from srgpu.constants import EARTH_RADIUS_KM
 from srgpu.errors import InputError
-
-EARTH_RADIUS_KM = 6371.0
+from srgpu.schema import VEG_BIN
 
 REQUIRED_COLUMNS = ("lat", "lon", "year")
 
@@ -137,13 +137,13 @@ def site_table(
     out["cell_lat"] = lat[ilat[r]]
     out["cell_lon"] = lon[ilon[r]]
     out["distance_km"] = distance[r]
-    if "veg_bin" in predictors:
-        map_bin = np.asarray(predictors["veg_bin"].values)[ilat[r], ilon[r]].astype(np.int64)
-        if "veg_bin" in out.columns:
-            rec = pd.to_numeric(out["veg_bin"], errors="coerce").fillna(0).to_numpy(np.int64)
-            out["veg_bin"] = np.where(rec > 0, rec, map_bin)
+    if VEG_BIN in predictors:
+        map_bin = np.asarray(predictors[VEG_BIN].values)[ilat[r], ilon[r]].astype(np.int64)
+        if VEG_BIN in out.columns:
+            rec = pd.to_numeric(out[VEG_BIN], errors="coerce").fillna(0).to_numpy(np.int64)
+            out[VEG_BIN] = np.where(rec > 0, rec, map_bin)
         else:
-            out["veg_bin"] = map_bin
+            out[VEG_BIN] = map_bin
     for n in names:
         out[n] = np.asarray(predictors[n].values)[iyear[r], ilat[r], ilon[r]].astype(np.float64)
     out = out.reset_index(drop=True)

@@ -5,7 +5,7 @@ world when none is given), computes the predictors the config's predictor sets n
 observations to their cells and years, and lays out the prediction rows:
 
 * the prediction domain is the predictors' ``domain`` mask (vegetated land, see
-  :mod:`srgpu.predictors`); its cells are numbered ``0..n_cells-1`` in (lat, lon) order;
+  :mod:`srgpu.data.predictors`); its cells are numbered ``0..n_cells-1`` in (lat, lon) order;
 * row ``r = iyear * n_cells + icell``: rows are year-major, so a tile of rows covers whole or
   partial years of consecutive cells;
 * each cell's area weight is ``cell_area * land_fraction`` (m2), used for global totals.
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.config import TRAINED_FLUXES, EnsembleConfig
 from srgpu.errors import InputError
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, VEG_BIN
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Inputs:
 
 def _all_predictor_names(config: EnsembleConfig) -> list[str]:
     names: list[str] = []
-    for flux in FLUXES:
+    for flux in TRAINED_FLUXES:
         for n in config.predictors_for(flux):
             if n not in names:
                 names.append(n)
@@ -71,7 +72,7 @@ def _all_predictor_names(config: EnsembleConfig) -> list[str]:
 def load_sources(config: EnsembleConfig):
     """``(srdb, drivers, vegetation, truth)``: the user's paths, or the demo world."""
     if config.is_demo:
-        from srgpu.demo import make_demo_world
+        from srgpu.data.demo import make_demo_world
 
         world = make_demo_world(seed=0)
         return world.srdb, [world.drivers], world.vegetation, world.truth
@@ -84,10 +85,10 @@ def load_sources(config: EnsembleConfig):
 
 def prepare_inputs(config: EnsembleConfig) -> Inputs:
     """Read and join everything a run needs (see the module docstring)."""
-    from srgpu.observations import load_observations
-    from srgpu.predictors import build_predictors
-    from srgpu.sites import site_table
-    from srgpu.vegetation import bin_area_shares
+    from srgpu.data.observations import load_observations
+    from srgpu.data.predictors import build_predictors
+    from srgpu.data.sites import site_table
+    from srgpu.data.vegetation import bin_area_shares
 
     srdb, drivers, vegetation, truth = load_sources(config)
     obs = load_observations(srdb)
@@ -105,22 +106,22 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
         int(b): float(v) for b, v in zip(shares_da["bin"].values, shares_da.values, strict=True)
     }
 
-    domain = preds["domain"].values.astype(bool)
+    domain = preds[DOMAIN].values.astype(bool)
     cell_ilat, cell_ilon = np.nonzero(domain)
     n_cells = int(cell_ilat.size)
     if n_cells == 0:
         raise InputError(
             "the prediction domain (vegetated land with every predictor finite) is empty",
             file=", ".join(map(str, config.drivers)) or "demo drivers",
-            field="domain",
+            field=DOMAIN,
             expected="land cells whose vegetated classes hold >= 50 % of the land",
         )
     years = np.asarray(preds["year"].values, dtype=np.int64)
-    weight = (preds["cell_area"].values * preds["land_fraction"].values)[cell_ilat, cell_ilon]
+    weight = (preds[CELL_AREA].values * preds[LAND_FRACTION].values)[cell_ilat, cell_ilon]
 
     grid_X: dict[str, np.ndarray] = {}
     fluxes: dict[str, FluxData] = {}
-    for flux in FLUXES:
+    for flux in TRAINED_FLUXES:
         fnames = config.predictors_for(flux)
         cols = [preds[n].values[:, cell_ilat, cell_ilon] for n in fnames]  # (n_years, n_cells)
         grid_X[flux] = np.ascontiguousarray(
@@ -132,7 +133,7 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
             names=tuple(fnames),
             X=np.ascontiguousarray(t[list(fnames)].to_numpy(dtype=np.float32)),
             y=t["value"].to_numpy(dtype=np.float64),
-            bins=t["veg_bin"].to_numpy(dtype=np.int64),
+            bins=t[VEG_BIN].to_numpy(dtype=np.int64),
             table=t,
         )
         if len(t) < 10:

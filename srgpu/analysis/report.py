@@ -2,7 +2,7 @@
 
 :func:`build_report` reads ``OUT/ensemble.zarr`` and ``OUT/summary.json`` (layout in
 ``docs/store.md``), optionally the tables of ``srgpu compare`` (a ``--compare`` directory, or
-models compared in process with :func:`srgpu.compare.compare`), draws each figure with
+models compared in process with :func:`srgpu.analysis.compare.compare`), draws each figure with
 matplotlib's Agg backend, writes the PNGs beside ``report.html`` and embeds them in it as base64
 data URIs: the HTML needs no network and no other file. Each figure is one small function
 taking the opened store (and the summary or tables) and returning a ``matplotlib`` figure.
@@ -28,9 +28,9 @@ import pandas as pd
 import xarray as xr
 
 from srgpu.errors import InputError
-from srgpu.store import open_ensemble_dataset
+from srgpu.results import open_run
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, OUTPUT_FLUXES
 
-FLUXES = ("SR", "HR", "AR")
 FLUX_NAMES = {
     "SR": "soil respiration (SR)",
     "HR": "heterotrophic respiration (HR)",
@@ -78,34 +78,11 @@ class ReportData:
         return [s for s in dict.fromkeys(gt["source"]) if s != "RF"]
 
 
-def locate_store(path: str | Path) -> tuple[Path, Path]:
-    """``OUT`` or ``OUT/ensemble.zarr`` -> (the Zarr store, ``summary.json`` beside it)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such ensemble output", file=path, expected="OUT or OUT/ensemble.zarr")
-    zarr = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
-    summary = zarr.parent / "summary.json"
-    if not summary.exists():
-        raise InputError(
-            "no summary.json beside the store (is the run finished?)",
-            file=summary,
-            expected="the summary that srgpu ensemble writes when every replicate is done",
-        )
-    return zarr, summary
-
-
 def open_store(path: str | Path) -> tuple[xr.Dataset, dict, Path]:
-    """Open the ensemble store and its summary; the store is loaded into memory (it holds
-    time-mean maps and per-replicate maps, not the forests)."""
-    zarr, summary_path = locate_store(path)
-    store = open_ensemble_dataset(
-        zarr, required=("SR", "HR", "AR", "cell_area", "land_fraction", "domain")
-    )
-    try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=summary_path) from None
-    return store, summary, zarr
+    """The finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) through
+    :func:`srgpu.results.open_run`: ``(dataset, summary, store path)``."""
+    run = open_run(path, required=(*OUTPUT_FLUXES, CELL_AREA, LAND_FRACTION, DOMAIN), summary=True)
+    return run.dataset, run.summary, run.store_path
 
 
 def read_compare_dir(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -136,10 +113,10 @@ def run_compare(
     method: str = "conservative",
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Compare ``models`` with the store in process: the stages of
-    :func:`srgpu.compare.compare` (``open_ensemble`` -> ``read_model`` -> ``prepare`` ->
+    :func:`srgpu.analysis.compare.compare` (``open_ensemble`` -> ``read_model`` -> ``prepare`` ->
     ``run_all``)."""
-    from srgpu.compare import read_model
-    from srgpu.compare.scores import open_ensemble, prepare, run_all
+    from srgpu.analysis.compare import read_model
+    from srgpu.analysis.compare.scores import open_ensemble, prepare, run_all
 
     ensemble = open_ensemble(store_path)
     if "site_flux" in ensemble:
@@ -328,7 +305,7 @@ def fig_latitude(store: xr.Dataset, profiles: pd.DataFrame | None = None):
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(13.5, 4.6), sharey=True, layout="constrained")
     sums = {}
-    for ax, flux in zip(axes, FLUXES, strict=False):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=False):
         lat, z = zonal_totals(store, flux)
         sums[flux] = z
         keep = np.abs(z).sum(axis=0) > 0
@@ -375,7 +352,7 @@ def fig_annual(store: xr.Dataset, summary: dict):
     years = np.asarray(store["year"].values)
     clim = bool(summary.get("climatology"))
     truth = summary.get("demo_truth_pg_per_yr") or {}
-    for ax, flux in zip(axes, FLUXES, strict=True):
+    for ax, flux in zip(axes, OUTPUT_FLUXES, strict=True):
         t = np.asarray(store[f"{flux}_replicate_total"].values, float)
         lo, med, hi = np.quantile(t, [0.025, 0.5, 0.975], axis=0)
         c = COLORS[flux]
@@ -481,7 +458,7 @@ def _replicate_ratio(store: xr.Dataset) -> np.ndarray:
 
 def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFrame]):
     """Global SR, HR, AR and AR/SR: the ensemble, the paper's RF and ten models, given models."""
-    from srgpu.compare import reference as ref
+    from srgpu.analysis.compare import reference as ref
 
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(14.5, 4.6), layout="constrained")
@@ -489,7 +466,7 @@ def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFra
     gt = tables.get("global_totals", pd.DataFrame())
     mg = tables.get("model_globals", pd.DataFrame())
     truth = summary.get("demo_truth_pg_per_yr") or {}
-    for ax, flux in zip(axes, (*FLUXES, "AR/SR"), strict=True):
+    for ax, flux in zip(axes, (*OUTPUT_FLUXES, "AR/SR"), strict=True):
         labels, x = [], 0
         if flux == "AR/SR":
             reps = _replicate_ratio(store)
@@ -668,7 +645,7 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
     climatology = bool(summary.get("climatology"))
     period = "the climatology" if climatology else _period(summary)
     figs: dict[str, list[Figure]] = {k: [] for k, _ in SECTIONS}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         figs["maps"].append(
             _render(
                 fig_maps(store, flux),
@@ -766,7 +743,7 @@ def _overview(data: ReportData) -> str:
         )
     rows = []
     truth = s.get("demo_truth_pg_per_yr") or {}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         f = s.get("fluxes", {}).get(flux, {})
         t = f.get("total_pg_per_yr", {})
         row = {
@@ -883,7 +860,7 @@ def _scores(data: ReportData) -> str:
 
 
 def _reference_html() -> str:
-    from srgpu.compare.reference import CITATION, reference_table
+    from srgpu.analysis.compare.reference import CITATION, reference_table
 
     df = reference_table()
     df = df[df["value"].notna()]

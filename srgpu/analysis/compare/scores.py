@@ -17,12 +17,12 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from srgpu.compare.models import ModelOutput
-from srgpu.compare.regrid import area_total, regrid_fields, target_grid
+from srgpu.analysis.compare.models import ModelOutput
+from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
-from srgpu.vegetation import VEG_BINS
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, OUTPUT_FLUXES
 
-FLUXES = ("SR", "HR", "AR")
 RF = "RF"
 DRIVERS = ("gpp", "npp", "ra", "cSoil", "cLitter", "cRoot")
 """Model variables related to the soil fluxes across models (paper figures 7-9)."""
@@ -52,18 +52,12 @@ class Comparison:
 
 
 def open_ensemble(path) -> xr.Dataset:
-    """Open an ensemble store (Zarr) and check the variables the comparison needs."""
-    from pathlib import Path
+    """The finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``, through
+    :func:`srgpu.results.open_run`) with the variables the comparison needs."""
+    from srgpu.results import open_run
 
-    from srgpu.store import open_ensemble_dataset
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such ensemble store", file=path, expected="OUT/ensemble.zarr")
-    store = open_ensemble_dataset(
-        path, required=("lat", "lon", "cell_area", "land_fraction", "domain")
-    )
-    if not any(f in store for f in FLUXES):
+    store = open_run(path, required=("lat", "lon", CELL_AREA, LAND_FRACTION, DOMAIN)).dataset
+    if not any(f in store for f in OUTPUT_FLUXES):
         raise InputError(
             "ensemble store has no flux map",
             file=path,
@@ -178,7 +172,7 @@ def global_totals(cmp: Comparison) -> pd.DataFrame:
     store = cmp.store
     weights = _weights(store)
     rows = []
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         reps = _ens_totals(store, flux, cmp.years)
         band = _band(reps)
         if flux in store:
@@ -249,7 +243,7 @@ def model_globals(cmp: Comparison) -> pd.DataFrame:
     rows = []
     store = cmp.store
     rf = {"source": RF}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         reps = _ens_totals(store, flux, cmp.years)
         if reps is not None:
             rf[flux] = float(reps.mean())
@@ -258,12 +252,12 @@ def model_globals(cmp: Comparison) -> pd.DataFrame:
     rows.append(rf)
     for name, model in cmp.models.items():
         row = {"source": name}
-        for var in (*FLUXES, *DRIVERS):
+        for var in (*OUTPUT_FLUXES, *DRIVERS):
             if var in model.data:
                 row[var] = _native_total(model, var, cmp.periods[name])
         rows.append(row)
     df = pd.DataFrame(rows).set_index("source")
-    for col in (*FLUXES, *DRIVERS):
+    for col in (*OUTPUT_FLUXES, *DRIVERS):
         if col not in df:
             df[col] = np.nan
     df["AR_SR"] = df["AR"] / df["SR"]
@@ -273,7 +267,7 @@ def model_globals(cmp: Comparison) -> pd.DataFrame:
 def relationships(
     globals_table: pd.DataFrame,
     *,
-    ys: Sequence[str] = FLUXES,
+    ys: Sequence[str] = OUTPUT_FLUXES,
     xs: Sequence[str] = DRIVERS,
 ) -> pd.DataFrame:
     """Across-model linear regressions ``y = slope x + intercept`` of global values (paper
@@ -422,7 +416,7 @@ def latitudinal_profiles(cmp: Comparison, *, band_deg: float | None = None) -> p
     bands = lat if band_deg is None else (np.floor((lat + 90.0) / band_deg) + 0.5) * band_deg - 90
     band_da = xr.DataArray(bands, dims="lat", coords={"lat": store["lat"]}, name="band")
     frames = []
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         for source, field_ in _sources(cmp, flux).items():
             w = weights.where(field_.notnull(), 0.0)
             total = ((field_.fillna(0.0) * w).groupby(band_da).sum(("lat", "lon"))).compute()
@@ -476,7 +470,7 @@ def biome_totals(cmp: Comparison) -> pd.DataFrame:
     veg = store["veg_bin"]
     rows = []
     per: dict[tuple[int, str], dict[str, float]] = {}
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         for source, field_ in _sources(cmp, flux).items():
             for b in VEG_BINS:
                 w = weights.where(veg == b, 0.0)
@@ -551,7 +545,7 @@ def taylor_statistics(cmp: Comparison) -> pd.DataFrame:
     store = cmp.store
     w = np.asarray(_weights(store).values, dtype=float)
     rows = []
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         if flux not in store:
             continue
         ref = np.asarray(store[flux].values, dtype=float)
@@ -572,7 +566,7 @@ def uncertainty_scores(cmp: Comparison) -> pd.DataFrame:
     store = cmp.store
     w_all = np.asarray(_weights(store).values, dtype=float)
     rows = []
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         sd_name = f"{flux}_sd_map"
         if flux not in store or sd_name not in store:
             continue
@@ -611,7 +605,7 @@ def comparison_maps(cmp: Comparison) -> xr.Dataset:
     store = cmp.store
     sources = [RF, *cmp.means]
     out = xr.Dataset(coords={"source": sources, "lat": store["lat"], "lon": store["lon"]})
-    for flux in FLUXES:
+    for flux in OUTPUT_FLUXES:
         layers = []
         for s in sources:
             layer = _sources(cmp, flux).get(s)

@@ -1,7 +1,7 @@
 """Monthly drivers -> the ten annual and growing-season predictors of Lu et al. 2021.
 
 :func:`build_predictors` finds the driver variables the requested predictors need (see
-:mod:`srgpu.drivers`), converts their units, lays them out as ``(year, month, lat, lon)`` and
+:mod:`srgpu.data.drivers`), converts their units, lays them out as ``(year, month, lat, lon)`` and
 computes, per cell and year:
 
 =========  ===============  ==========================================================
@@ -31,13 +31,14 @@ The returned Dataset also carries the static fields ``cell_area``, ``land_fracti
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from srgpu.config import PREDICTOR_NAMES
-from srgpu.drivers import (
+from srgpu.data.drivers import (
     Found,
     Monthly,
     Source,
@@ -49,16 +50,15 @@ from srgpu.drivers import (
     open_sources,
     resolve_overrides,
 )
-from srgpu.errors import ConfigError, InputError
-from srgpu.stats import bounds_from_centres, cell_area_m2
-from srgpu.vegetation import (
+from srgpu.data.vegetation import (
     VEG_BINS,
     bin_fractions_from_classes,
     bins_from_classes,
     land_class_mask,
 )
-
-EARTH_RADIUS_M = 6_371_000.0
+from srgpu.errors import ConfigError, InputError
+from srgpu.grid import cell_area_from_centres
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, VEG_BIN
 
 PREDICTOR_ATTRS: dict[str, tuple[str, str]] = {
     "MAT": ("degC", "mean annual air temperature"),
@@ -155,16 +155,6 @@ def _source_ds(sources: Sequence[Source], label: str) -> xr.Dataset | None:
     return None
 
 
-def cell_area(lat: np.ndarray, lon: np.ndarray, *, radius_m: float = EARTH_RADIUS_M) -> np.ndarray:
-    """Areas (m2) of a regular lat/lon grid's cells on a sphere, edges midway between centres
-    (clipped to +-90 degrees latitude); shape ``(nlat, nlon)``."""
-    return cell_area_m2(
-        bounds_from_centres(np.asarray(lat), lower=-90.0, upper=90.0),
-        bounds_from_centres(np.asarray(lon)),
-        radius_m=radius_m,
-    )
-
-
 def _align_years(m: Monthly, conv: xr.DataArray, ref: Monthly, years: np.ndarray) -> xr.DataArray:
     if m.static:
         return conv
@@ -227,14 +217,58 @@ def build_predictors(
         raise ConfigError(f"unknown predictor(s) {bad}; expected names from {PREDICTOR_NAMES}")
     if not 0.0 < par_fraction <= 1.0:
         raise ConfigError(f"par_fraction must be in (0, 1], got {par_fraction}")
-    overrides = resolve_overrides(variables)
     if isinstance(drivers, (str, Path, xr.Dataset)):
         drivers = [drivers]
     drv = open_sources(list(drivers))
     veg = open_sources([vegetation], start=len(drv)) if vegetation is not None else []
     labels = [s.label for s in drv]
+    inputs = _find_inputs(names, drv=drv, veg=veg, overrides=resolve_overrides(variables))
+    period = _common_period(inputs.monthly)
+    conv = _converted(inputs, period, par_fraction=par_fraction)
+    ds = _predictor_fields(names, inputs, period, conv, par_fraction=par_fraction)
+    finite = np.ones((ds.sizes["lat"], ds.sizes["lon"]), dtype=bool)
+    for n in names:
+        finite &= np.isfinite(ds[n].values).all(axis=0)
+    static = static_fields(inputs.vfound, lat=ds["lat"].values, lon=ds["lon"].values, finite=finite)
+    ds = ds.assign(static)
+    ds["year"].attrs = {"long_name": "year (first year of the climatology when climatology = 1)"}
+    ds.attrs = {
+        "climatology": int(bool(period.climatology)),
+        "period": period.label,
+        "par_fraction": float(par_fraction),
+        "predictors": " ".join(names),
+        "sources": " ".join(labels + [s.label for s in veg]),
+    }
+    return ds
 
-    # -- find the variables -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Stage 1 of :func:`build_predictors`: the driver and land-cover variables found, on one
+    grid, each monthly driver laid out as ``(year, month, lat, lon)``."""
+
+    found: dict[str, Found]
+    vfound: dict[str, Found]
+    monthly: dict[str, Monthly]
+    lat: xr.DataArray
+    lon: xr.DataArray
+
+
+@dataclass(frozen=True)
+class _Period:
+    """Stage 2: the years every monthly driver covers, and their month lengths."""
+
+    ref: Monthly | None
+    years: np.ndarray
+    days: xr.DataArray | None
+    climatology: bool
+    label: str
+
+
+def _find_inputs(
+    names: list[str], *, drv: list[Source], veg: list[Source], overrides: dict[str, str]
+) -> _Inputs:
+    labels = [s.label for s in drv]
     found: dict[str, Found] = {}
     for r in roles_needed(names):
         candidates = ("par", "rsds") if r == "rad" else (r,)
@@ -270,44 +304,54 @@ def build_predictors(
         r: monthly_layout(on_grid(f), source_ds=_source_ds(all_sources, f.label))
         for r, f in found.items()
     }
+    return _Inputs(found=found, vfound=vfound, monthly=monthly, lat=lat, lon=lon)
 
-    # -- the common period --------------------------------------------------------------
+
+def _common_period(monthly: Mapping[str, Monthly]) -> _Period:
     timed = [m for m in monthly.values() if not m.static]
-    if timed:
-        ref = monthly.get("tas") if "tas" in monthly else timed[0]
-        if ref.climatology:
-            years = ref.data["year"].values.astype(int)
-        else:
-            years = ref.data["year"].values.astype(int)
-            for m in timed:
-                if not m.climatology:
-                    years = np.intersect1d(years, m.data["year"].values.astype(int))
-            if years.size == 0:
-                raise InputError(
-                    "the monthly drivers share no complete year",
-                    value={m.found.name: m.period for m in timed},
-                    expected="overlapping periods",
-                )
-        days = ref.days.sel(year=years) if not ref.climatology else ref.days
-        days = days.assign_coords(year=years)
-        climatology, period = ref.climatology, ref.period
-    else:  # only static predictors
-        ref = None
-        years = np.array([0])
-        days = None
-        climatology, period = True, "static"
+    if not timed:  # only static predictors
+        return _Period(ref=None, years=np.array([0]), days=None, climatology=True, label="static")
+    ref = monthly.get("tas") if "tas" in monthly else timed[0]
+    years = ref.data["year"].values.astype(int)
+    if not ref.climatology:
+        for m in timed:
+            if not m.climatology:
+                years = np.intersect1d(years, m.data["year"].values.astype(int))
+        if years.size == 0:
+            raise InputError(
+                "the monthly drivers share no complete year",
+                value={m.found.name: m.period for m in timed},
+                expected="overlapping periods",
+            )
+    days = ref.days.sel(year=years) if not ref.climatology else ref.days
+    days = days.assign_coords(year=years)
+    return _Period(ref=ref, years=years, days=days, climatology=ref.climatology, label=ref.period)
 
+
+def _converted(inputs: _Inputs, period: _Period, *, par_fraction: float) -> dict[str, xr.DataArray]:
+    """Stage 3: every driver in internal units on the common years (PAR from shortwave)."""
     conv: dict[str, xr.DataArray] = {}
-    for r, m in monthly.items():
-        c = convert_units(m.data, found=m.found, days=m.days if m.days is not None else days)
-        c = _align_years(m, c, ref, years) if ref is not None else c
+    for r, m in inputs.monthly.items():
+        c = convert_units(m.data, found=m.found, days=m.days if m.days is not None else period.days)
+        c = _align_years(m, c, period.ref, period.years) if period.ref is not None else c
         if "year" in c.dims:
-            c = c.assign_coords(year=years)
+            c = c.assign_coords(year=period.years)
         conv[r] = c
-    if "rad" in found and found["rad"].role == "rsds":
+    if "rad" in inputs.found and inputs.found["rad"].role == "rsds":
         conv["rad"] = conv["rad"] * par_fraction
+    return conv
 
-    # -- predictors -------------------------------------------------------------------
+
+def _predictor_fields(
+    names: list[str],
+    inputs: _Inputs,
+    period: _Period,
+    conv: Mapping[str, xr.DataArray],
+    *,
+    par_fraction: float,
+) -> xr.Dataset:
+    """Stage 4: the annual and growing-season predictors, computed and checked."""
+    found, monthly, years, days = inputs.found, inputs.monthly, period.years, period.days
     out: dict[str, xr.DataArray] = {}
     gs = valid = None
     if "tas" in conv and days is not None:
@@ -349,28 +393,13 @@ def build_predictors(
         }
         out["gs_months"] = gsm.transpose("year", "lat", "lon")
 
-    lat = lat.reset_coords(drop=True)
-    lon = lon.reset_coords(drop=True)
+    lat = inputs.lat.reset_coords(drop=True)
+    lon = inputs.lon.reset_coords(drop=True)
     out = {k: v.reset_coords(drop=True) for k, v in out.items()}
     ds = xr.Dataset(out, coords={"year": ("year", years.astype(np.int64)), "lat": lat, "lon": lon})
     ds = _compute(ds, list(found.values()))
     for n in names:
         check_predictor(ds[n], found=found[_BASE_ROLE[n]])
-
-    # -- static fields ----------------------------------------------------------------
-    finite = np.ones((lat.size, lon.size), dtype=bool)
-    for n in names:
-        finite &= np.isfinite(ds[n].values).all(axis=0)
-    static = static_fields(vfound, lat=lat.values, lon=lon.values, finite=finite)
-    ds = ds.assign(static)
-    ds["year"].attrs = {"long_name": "year (first year of the climatology when climatology = 1)"}
-    ds.attrs = {
-        "climatology": int(bool(climatology)),
-        "period": period,
-        "par_fraction": float(par_fraction),
-        "predictors": " ".join(names),
-        "sources": " ".join(labels + [s.label for s in veg]),
-    }
     return ds
 
 
@@ -396,7 +425,7 @@ up to ~12 000 mm yr-1, annual PAR up to ~4 000 MJ m-2 yr-1)."""
 def _compute(ds: xr.Dataset, found: Sequence[Found]) -> xr.Dataset:
     """Load ``ds``; a failure to read a source (truncated file, corrupt chunk) becomes an
     :class:`InputError` naming the source file and variable that cannot be read."""
-    from srgpu.drivers import one_line
+    from srgpu.data.drivers import one_line
 
     try:
         return ds.compute()
@@ -576,15 +605,15 @@ def static_fields(
         vegetated = np.ones(land.shape, dtype=bool)
     domain = is_land & vegetated & finite
 
-    area = cell_area(lat, lon)
+    area = cell_area_from_centres(lat, lon)
     return {
-        "cell_area": xr.DataArray(
+        CELL_AREA: xr.DataArray(
             area,
             dims=dims,
             coords=coords,
             attrs={"units": "m2", "long_name": "cell area (sphere R = 6371 km)"},
         ),
-        "land_fraction": xr.DataArray(
+        LAND_FRACTION: xr.DataArray(
             land.astype(np.float32),
             dims=dims,
             coords=coords,
@@ -594,7 +623,7 @@ def static_fields(
                 "long_name": "land fraction",
             },
         ),
-        "veg_bin": xr.DataArray(
+        VEG_BIN: xr.DataArray(
             vbin.astype(np.int8),
             dims=dims,
             coords=coords,
@@ -610,7 +639,7 @@ def static_fields(
             coords={"bin": bins, **coords},
             attrs={"units": "1", "long_name": "share of the cell area in each vegetation bin"},
         ),
-        "domain": xr.DataArray(
+        DOMAIN: xr.DataArray(
             domain,
             dims=dims,
             coords=coords,

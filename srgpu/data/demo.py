@@ -39,9 +39,11 @@ from numpy.typing import ArrayLike
 from scipy.interpolate import RegularGridInterpolator
 from scipy.ndimage import gaussian_filter
 
-from srgpu.config import FLUXES
+from srgpu.config import TRAINED_FLUXES
+from srgpu.constants import EARTH_RADIUS_M, G_PER_PG
+from srgpu.data.vegetation import IGBP_TO_BIN
 from srgpu.errors import ConfigError, InputError
-from srgpu.vegetation import IGBP_TO_BIN
+from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION
 
 __all__ = [
     "DEMO_PAR_FRACTION",
@@ -53,7 +55,6 @@ __all__ = [
     "true_flux",
 ]
 
-EARTH_RADIUS_M = 6_371_000.0
 """Sphere radius used for the cell areas of the truth (m)."""
 
 DEMO_PAR_FRACTION = 0.48
@@ -179,7 +180,7 @@ def make_demo_world(
     drivers = _drivers_dataset(grid, monthly)
     vegetation = _vegetation_dataset(grid, land, cover)
     pred = _annual_predictors(drivers, par_fraction=DEMO_PAR_FRACTION)
-    truth_fields = {flux: true_flux(flux, pred) for flux in FLUXES}
+    truth_fields = {flux: true_flux(flux, pred) for flux in TRAINED_FLUXES}
     srdb, records = _srdb_table(geo, cover, pred, truth_fields, n_sites=n_sites, rng=rng_sites)
     truth = _truth(geo, cover, pred, truth_fields, records)
     return DemoWorld(drivers=drivers, vegetation=vegetation, srdb=srdb, truth=truth)
@@ -689,7 +690,7 @@ def _global_attrs(title: str) -> dict[str, str]:
     return {
         "Conventions": "CF-1.8",
         "title": title,
-        "source": "srgpu.demo: synthetic demo world (no real data)",
+        "source": "srgpu.data.demo: synthetic demo world (no real data)",
         "comment": "synthetic: crude continents and a smooth analytic climate; see docs/demo.md",
     }
 
@@ -1109,14 +1110,15 @@ def _truth(
             attrs={"long_name": f"true {flux} of the demo world", "units": FLUX_UNITS},
         )
     per_year = {
-        flux: np.einsum("yij,ij->y", np.nan_to_num(f), weight) / 1e15 for flux, f in fields.items()
+        flux: np.einsum("yij,ij->y", np.nan_to_num(f), weight) / G_PER_PG
+        for flux, f in fields.items()
     }
     per_year["AR"] = per_year["SR"] - per_year["HR"]
     totals = xr.Dataset(
         {k: ("year", v, {"units": TOTAL_UNITS}) for k, v in per_year.items()},
         coords={"year": pred["year"]},
         attrs={
-            "domain": "land cells whose majority land class is in vegetation bins 1-5",
+            DOMAIN: "land cells whose majority land class is in vegetation bins 1-5",
             "weights": "cell area (sphere R = 6371 km) x land fraction",
         },
     )
@@ -1125,10 +1127,10 @@ def _truth(
         sr=da["SR"],
         hr=da["HR"],
         cell_area=xr.DataArray(
-            area, dims=("lat", "lon"), coords=coords, name="cell_area", attrs={"units": "m2"}
+            area, dims=("lat", "lon"), coords=coords, name=CELL_AREA, attrs={"units": "m2"}
         ),
         land_fraction=xr.DataArray(
-            geo.land, dims=("lat", "lon"), coords=coords, name="land_fraction", attrs={"units": "1"}
+            geo.land, dims=("lat", "lon"), coords=coords, name=LAND_FRACTION, attrs={"units": "1"}
         ),
         vegetated=xr.DataArray(vegetated, dims=("lat", "lon"), coords=coords, name="vegetated"),
         totals=totals,

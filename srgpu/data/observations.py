@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
-from srgpu.vegetation import VEG_BINS
+from srgpu.schema import VEG_BIN
 
 # -- columns -------------------------------------------------------------------------------------
 
@@ -136,7 +137,8 @@ ECOSYSTEM_TYPE_TO_BIN: dict[str, int] = {
     "turfgrass": 0,
     "mixed": 0,
 }
-"""``Ecosystem_type`` (stripped, lower case) -> vegetation bin (:data:`srgpu.vegetation.VEG_BINS`).
+"""``Ecosystem_type`` (stripped, lower case) -> vegetation bin
+(:data:`srgpu.data.vegetation.VEG_BINS`).
 Any other value, or a missing one, gives bin 0. Forest and plantation records go to bin 1
 (evergreen broadleaf forest) instead of 2 when :func:`is_evergreen_broadleaf` holds."""
 
@@ -683,11 +685,11 @@ def select_observations(
         for src, dst in _TEXT_OUT.items():
             if dst != "site_id":
                 part[dst] = sub[src]
-        part["veg_bin"] = bins[keep]
+        part[VEG_BIN] = bins[keep]
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
     table["flux"] = table["flux"].astype("string")
-    table["veg_bin"] = table["veg_bin"].astype("int64")
+    table[VEG_BIN] = table[VEG_BIN].astype("int64")
     table.attrs["units"] = {"value": "g C m-2 yr-1", "lat": "degrees_north", "lon": "degrees_east"}
     return Observations(table=table, qc=qc)
 
