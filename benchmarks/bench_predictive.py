@@ -195,10 +195,10 @@ def _integrated(values: np.ndarray, inputs) -> float:
 def membership_on_demo(*, replicates: int) -> dict:
     """Integrated predictive SD and MAD of the demo world, all rows vs in-bag, pooled over
     ``replicates`` (per cell-year, averaged over the years, times the cells' land area)."""
-    from srgpu.batch import train_replicate
     from srgpu.config import EnsembleConfig
-    from srgpu.inputs import prepare_inputs
-    from srgpu.sampling import PURPOSE_FOREST, replicate_seed
+    from srgpu.data.inputs import prepare_inputs
+    from srgpu.run.batch import train_replicate
+    from srgpu.run.sampling import PURPOSE_FOREST, replicate_seed
 
     cfg = EnsembleConfig(replicates=replicates)
     inputs = prepare_inputs(cfg)

@@ -125,10 +125,10 @@ def test_summarise_replicates_and_bad_inputs():
 def demo_calibration():
     """Held-out calibration of 5 replicates' quantile regression forests (500 trees, all-rows
     membership) per flux on the demo world, each forest on its own replicate's 20 %."""
-    from srgpu.batch import train_replicate
     from srgpu.config import EnsembleConfig
+    from srgpu.data.inputs import prepare_inputs
     from srgpu.forest import predictive as P
-    from srgpu.inputs import prepare_inputs
+    from srgpu.run.batch import train_replicate
 
     cfg = EnsembleConfig(replicates=5)
     inputs = prepare_inputs(cfg)

@@ -12,7 +12,7 @@ from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive as P
 from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
-from srgpu.sampling import PURPOSE_FOREST, PURPOSE_IMPORTANCE, PURPOSE_SAMPLE
+from srgpu.run.sampling import PURPOSE_FOREST, PURPOSE_IMPORTANCE, PURPOSE_SAMPLE
 from tests import requires_nvforest
 
 LEVELS = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)

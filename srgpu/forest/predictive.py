@@ -50,7 +50,7 @@ quantregForest 1.3-7's own scheme (:func:`qrf_sample_leaf_values`, :func:`qrf_sa
 each leaf keeps one training value drawn at random among its members (all rows), the row's
 distribution is the ``T`` values of its leaves (``K * T`` values pooled), with type-7
 quantiles. The draws come from ``SeedSequence(seed, spawn_key=(replicate, flux, 3))``
-(:func:`qrf_sample_seed`), next to :mod:`srgpu.sampling`'s purposes 0-2.
+(:func:`qrf_sample_seed`), next to :mod:`srgpu.run.sampling`'s purposes 0-2.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ import numba
 import numpy as np
 
 from srgpu.config import FLUXES, ForestConfig
+from srgpu.constants import NORMAL_MAD_SCALE
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive_kernels as K
 from srgpu.forest.arrays import ForestArrays, forest_arrays
@@ -76,7 +77,6 @@ from srgpu.forest.numba_engine import (
     tile_rows,
 )
 from srgpu.forest.protocol import check_rows
-from srgpu.stats import NORMAL_MAD_SCALE
 
 MEMBERSHIPS = ("all", "inbag")
 QUANTILE_RULES = ("linear", "inverted_cdf")
@@ -84,7 +84,7 @@ DEFAULT_LEVELS = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
 """Quantile levels computed by default (the central 50, 90 and 95 % intervals and the median)."""
 PURPOSE_QRF_SAMPLE = 3
 """Seed-sequence purpose of quantregForest's one-value-per-leaf draws (after
-:mod:`srgpu.sampling`'s 0: sample, 1: forest, 2: importance)."""
+:mod:`srgpu.run.sampling`'s 0: sample, 1: forest, 2: importance)."""
 SUMMARY_LEAF_BYTES = 4 << 20
 """The quantile kernel keeps the leaves of a tile of rows for all trees: at most this many
 bytes per thread (sets its tile size)."""
