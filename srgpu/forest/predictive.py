@@ -63,7 +63,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from srgpu.config import FLUXES, ForestConfig
+from srgpu.config import TRAINED_FLUXES, ForestConfig
 from srgpu.constants import NORMAL_MAD_SCALE
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive_kernels as K
@@ -583,7 +583,7 @@ def summary_of_weights(
 def qrf_sample_seed(seed: int, replicate: int, flux: str) -> np.random.SeedSequence:
     """Seed sequence of replicate ``replicate``'s one-value-per-leaf draws for ``flux``."""
     return np.random.SeedSequence(
-        seed, spawn_key=(replicate, FLUXES.index(flux), PURPOSE_QRF_SAMPLE)
+        seed, spawn_key=(replicate, TRAINED_FLUXES.index(flux), PURPOSE_QRF_SAMPLE)
     )
 
 
