@@ -346,14 +346,18 @@ def _sr_like_tables(membership="all"):
     return tables, rows
 
 
-def test_moment_forests_through_the_sklearn_engine():
+def test_moment_forests_through_the_existing_engines():
+    """The two moment forests through the unchanged mean-only engines (scikit-learn, the numba
+    kernel) equal the fused two-accumulator walk."""
+    from srgpu.forest.numba_engine import NumbaEngine
     from srgpu.forest.sklearn_engine import SklearnEngine
 
     tables, rows = _sr_like_tables()
     want = P.predictive_moments(tables, rows)
-    got = P.predictive_moments(tables, rows, engine=SklearnEngine())
-    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-13)
-    np.testing.assert_allclose(got.second, want.second, rtol=1e-13)
+    for engine in (SklearnEngine(), NumbaEngine()):
+        got = P.predictive_moments(tables, rows, engine=engine)
+        np.testing.assert_allclose(got.mean, want.mean, rtol=1e-13)
+        np.testing.assert_allclose(got.second, want.second, rtol=1e-13)
 
 
 @requires_nvforest
