@@ -27,7 +27,10 @@ all-rows membership, its bootstrap count for in-bag membership), ``n_leaf = sum 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from srgpu.forest.numba_engine import _walk_tile
 
@@ -39,6 +42,33 @@ RULE_INVERTED_CDF = 1
 """Meinshausen (2006): the smallest y whose weighted CDF reaches the level."""
 
 _U = np.uint64
+
+PREFETCH_TREES = 16
+"""The weight scatter asks for the member list (two cache lines) of the leaf ``PREFETCH_TREES``
+trees ahead. Measured on the shared 2-core VM: a cold leaf read fell from ~105 to ~55 ns in a
+micro-benchmark (distance 8), and the quantile kernel from ~37-42 to ~28-30 µs a row on the
+SR-shaped forest (distance 16; 32 was no better)."""
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """LLVM's ``prefetch`` (read, high locality) of ``arr[idx]``: a hint, no effect on results."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        args = [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                ir.Constant(i32, 1)]  # fmt: skip
+        builder.call(fn, args)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -239,7 +269,12 @@ def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
     averaged over the forests). Weights are summed in tree order."""
     total = 0.0
     count = 0.0
-    for t in range(leaves.shape[1]):
+    n_trees = leaves.shape[1]
+    for t in range(n_trees):
+        if t + PREFETCH_TREES < n_trees:
+            ahead = leaves[i, t + PREFETCH_TREES]
+            _prefetch(packed, ahead)
+            _prefetch(packed, min(ahead + 8, packed.shape[0] - 1))  # a leaf spans ~2 lines
         o = leaves[i, t]
         r = tree_forest[t]
         sc = forest_scale[r]
