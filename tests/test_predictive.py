@@ -145,6 +145,26 @@ def test_weights_equal_brute_force(tiny, membership):
     np.testing.assert_allclose(acc2.weights, W, rtol=0, atol=1e-15)
 
 
+def test_per_cell_mixture_over_years(tiny):
+    """A year-major grid of 5 cells x 5 years: the per-cell (time-mean) distribution is the
+    average of the cell's five cell-year weight vectors."""
+    X, y, forests, train, inbag, rows = tiny
+    tables = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    rows = rows[:25]
+    per_row = P.WeightAccumulator.zeros(n_rows=25, n_records=y.size)
+    per_row.add(tables, rows)
+    per_cell = P.WeightAccumulator.zeros(n_rows=5, n_records=y.size)
+    per_cell.add(tables, rows, dest=np.arange(25) % 5, share=1 / 5)
+    want = per_row.weights.reshape(5, 5, -1).mean(axis=0)
+    np.testing.assert_allclose(per_cell.weights, want, rtol=1e-13, atol=1e-17)
+    np.testing.assert_allclose(per_cell.totals, 1.0, rtol=1e-13)
+    np.testing.assert_allclose(per_cell.counts, per_row.counts.reshape(5, 5).mean(axis=0))
+    summ = per_cell.summary(tables.y_sorted)
+    assert summ.quantiles.shape == (5, len(LEVELS)) and np.all(summ.mad > 0)
+    with pytest.raises(InputError, match="dest"):
+        per_cell.add(tables, rows, dest=np.arange(3))
+
+
 @pytest.mark.parametrize("membership", ["all", "inbag"])
 def test_moments_equal_brute_force(tiny, membership):
     X, y, forests, train, inbag, rows = tiny

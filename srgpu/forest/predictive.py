@@ -503,15 +503,35 @@ class WeightAccumulator:
 
     def add(
         self, tables: LeafTables, X: Any, *, n_forests: int | None = None,
-        threads: int | None = None,
+        dest: np.ndarray | None = None, share: float = 1.0, threads: int | None = None,
     ) -> None:  # fmt: skip
-        """Add the weights of the tables' forests at rows ``X`` (same rows every call), each
-        forest with share ``1 / n_forests`` (default: the tables' own count)."""
+        """Add the weights of the tables' forests at rows ``X``, each forest with share
+        ``1 / n_forests`` (default: the tables' own count). Row ``i`` of ``X`` goes to row
+        ``dest[i]`` of the accumulator (default: row ``i``), with its weights times ``share``:
+        the per-cell (time-mean) distribution of a year-major grid is the equal mixture over
+        the cell's years, ``dest = row % n_cells`` and ``share = 1 / n_years`` (run on one
+        thread, since several rows share a destination)."""
         a = tables.arrays
         tree_offsets, tree_forest, forest_scale, forest_share = _batch_trees(tables, n_forests)
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_rows(X, a.n_features)
-        if X.shape[0] != self.weights.shape[0] or tables.n_records != self.weights.shape[1]:
+        if dest is None:
+            if X.shape[0] != self.weights.shape[0]:
+                raise InputError(
+                    "X must have the accumulator's rows (or give dest)",
+                    field="X",
+                    value=X.shape[0],
+                    expected=str(self.weights.shape[0]),
+                )
+            dest = np.arange(X.shape[0], dtype=np.int64)
+        else:
+            dest = np.ascontiguousarray(dest, dtype=np.int64)
+            if dest.shape != (X.shape[0],):
+                raise InputError("dest must give one row per row of X", field="dest")
+            threads = 1  # destinations shared by rows: no concurrent adds
+        if tables.n_records != self.weights.shape[1] or (
+            dest.size and (dest.min() < 0 or dest.max() >= self.weights.shape[0])
+        ):
             raise InputError(
                 "rows or records do not match the accumulator",
                 field="X",
@@ -523,9 +543,9 @@ class WeightAccumulator:
         order = np.arange(X.shape[0], dtype=np.int64)
         _run(
             K.accumulate_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
-            tree_offsets, tree_forest, forest_scale, forest_share,
+            tree_offsets, tree_forest, forest_scale * share, forest_share * share,
             int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)), tables.packed,
-            self.weights, self.totals, self.counts,
+            dest, self.weights, self.totals, self.counts,
         )  # fmt: skip
 
     def summary(

@@ -478,10 +478,12 @@ def summary_kernel(
 @njit(parallel=True, cache=True, fastmath=False)
 def accumulate_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, packed, W, totals, counts,
+    forest_scale, forest_share, max_depth, tile_size, packed, dest, W, totals, counts,
 ):  # fmt: skip
-    """Add each row's weights into ``W`` (n_rows, n_records), its total weight into ``totals``
-    and its leaf-member count into ``counts``."""
+    """Add the weights of row ``row`` of ``X`` into ``W[dest[row]]`` (W: (n_out, n_records)),
+    its total weight into ``totals[dest[row]]`` and its leaf-member count into
+    ``counts[dest[row]]``. Rows sharing a destination must not be added by two threads at
+    once: the caller runs one thread when ``dest`` is not one-to-one."""
     n_rows, n_features = X.shape
     n_trees = tree_offsets.shape[0] - 1
     T = tile_size
@@ -498,12 +500,12 @@ def accumulate_kernel(
             leaf, rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
         for i in range(m):
-            row = order[t0 + i]
+            d = dest[order[t0 + i]]
             total, count = _scatter(
-                leaves, i, tree_forest, forest_scale, forest_share, packed, W[row]
+                leaves, i, tree_forest, forest_scale, forest_share, packed, W[d]
             )  # fmt: skip
-            totals[row] += total
-            counts[row] += count
+            totals[d] += total
+            counts[d] += count
 
 
 @njit(parallel=True, cache=True, fastmath=False)
