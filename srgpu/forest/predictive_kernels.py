@@ -1,0 +1,613 @@
+"""numba kernels of the predictive distribution (:mod:`srgpu.forest.predictive`).
+
+Three kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
+inference engine's partitioned walk (:func:`srgpu.forest.numba_engine._walk_tile`, reused as it
+is) with "leaf values" equal to the node numbers, so that the accumulator of a row holds the
+number of the leaf it reached (node numbers are exact in float64). One traversal per tree and
+tile, the same bounding-box skips and Morton row order as the mean-only engine.
+
+* :func:`moments_kernel`: per row and forest, the tree means of two leaf values (the leaf mean
+  of y and of y**2 under the chosen leaf membership): conditional mean and second moment, in
+  one walk per tree and tile that adds both values where the engine's walk adds one
+  (:func:`_walk_tile2`, the engine's walk with a second accumulator).
+* :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
+  every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
+  weight vector per thread, reset after each row: memory ``O(threads x records)``.
+* :func:`accumulate_kernel`: the same weights added into a caller's ``(rows, records)`` matrix
+  (pooling across batches; the brute-force tests).
+* :func:`leaf_values_kernel`: per row and tree, the value kept in the leaf the row reaches
+  (quantregForest 1.3-7's one-value-per-leaf scheme).
+
+Weights: tree ``t`` of forest ``r`` gives record ``i`` in the leaf the row reaches the weight
+``c_i / n_leaf * scale_r`` with ``c_i`` the record's multiplicity in the leaf (1 for
+all-rows membership, its bootstrap count for in-bag membership), ``n_leaf = sum c_i`` and
+``scale_r = 1 / (trees_r * n_forests)``: the weights of one row sum to 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from srgpu.forest.numba_engine import _walk_tile
+
+RULE_LINEAR = 0
+"""quantile-forest's weighted quantile (``interpolation="linear"``): the weights are frequencies
+on the scale where they sum to the row's count of leaf members (see
+:func:`srgpu.forest.predictive.weighted_quantile`); type 7 when the frequencies are integers."""
+RULE_INVERTED_CDF = 1
+"""Meinshausen (2006): the smallest y whose weighted CDF reaches the level."""
+
+_U = np.uint64
+
+PREFETCH_TREES = 16
+"""The weight scatter asks for the member list (two cache lines) of the leaf ``PREFETCH_TREES``
+trees ahead. Measured on the shared 2-core VM: a cold leaf read fell from ~105 to ~55 ns in a
+micro-benchmark (distance 8), and the quantile kernel from ~37-42 to ~28-30 µs a row on the
+SR-shaped forest (distance 16; 32 was no better)."""
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """LLVM's ``prefetch`` (read, high locality) of ``arr[idx]``: a hint, no effect on results."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        args = [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                ir.Constant(i32, 1)]  # fmt: skip
+        builder.call(fn, args)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in):
+    """Copy rows ``order[t0:t0 + m]`` of ``X`` feature-major into ``xt`` and compute the tile's
+    bounding box (NaN features: NaN box, never skipped), as the mean-only kernel does."""
+    n_features = X.shape[1]
+    for i in range(m):
+        row = order[t0 + i]
+        for f in range(n_features):
+            xt[f * T + i] = X[row, f]
+    for f in range(n_features):
+        a = np.float32(np.inf)
+        b = np.float32(-np.inf)
+        nan_in[f] = False
+        for i in range(m):
+            v = xt[f * T + i]
+            if v != v:
+                nan_in[f] = True
+            else:
+                a = min(a, v)
+                b = max(b, v)
+        if nan_in[f]:
+            a = np.float32(np.nan)
+            b = np.float32(np.nan)
+        lo[f] = a
+        hi[f] = b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_leaf(xt, T, m, feature, threshold, children, nan_left, node_ids, root, acc, rows,
+               stack, lo, hi, nan_in, scratch):  # fmt: skip
+    """Leaf node of each of the tile's rows ``0 .. m`` in the tree at ``root``, in ``acc``
+    (float64 node numbers)."""
+    for i in range(m):
+        acc[i] = 0.0
+    _walk_tile(
+        xt, _U(T), _U(m), feature, threshold, children, nan_left, node_ids, _U(root), acc, rows,
+        stack, lo, hi, nan_in, scratch,
+    )  # fmt: skip
+
+
+@njit(cache=True, fastmath=False, boundscheck=False, inline="always")
+def _walk_tile2(
+    xt, tile, m, feature, threshold, children, nan_left, values, root, acc1, acc2, rows, stack,
+    lo, hi, nan_in, leaf_value,
+):  # fmt: skip
+    """:func:`srgpu.forest.numba_engine._walk_tile` with two leaf values: the same partitioned
+    walk (same bounding-box skips, same partitions), adding ``values[leaf, 0]`` to ``acc1`` and
+    ``values[leaf, 1]`` to ``acc2`` for every row reaching the leaf. ``leaf_value``: four
+    float64 of scratch."""
+    one = _U(1)
+    stack[0, 0] = root
+    stack[0, 1] = _U(0)
+    stack[0, 2] = m
+    sp = one
+    while sp > _U(0):
+        sp -= one
+        n = stack[sp, 0]
+        s = stack[sp, 1]
+        e = stack[sp, 2]
+        while True:
+            left = _U(children[_U(2) * n])
+            if left == n:  # a leaf
+                v1 = values[n, 0]
+                v2 = values[n, 1]
+                for i in range(s, e):
+                    r = _U(rows[i])
+                    acc1[r] += v1
+                    acc2[r] += v2
+                break
+            right = _U(children[_U(2) * n + one])
+            f = _U(feature[n])
+            t = threshold[n]
+            if hi[f] <= t:
+                n = left
+                continue
+            if t < lo[f]:
+                n = right
+                continue
+            col = f * tile
+            nan_right = nan_in[f] and nan_left[n] == 0
+            if _U(children[_U(2) * left]) == left and _U(children[_U(2) * right]) == right:
+                leaf_value[0] = values[left, 0]
+                leaf_value[1] = values[right, 0]
+                leaf_value[2] = values[left, 1]
+                leaf_value[3] = values[right, 1]
+                if nan_right:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        x = xt[col + r]
+                        go = _U((x > t) | (x != x))
+                        acc1[r] += leaf_value[go]
+                        acc2[r] += leaf_value[_U(2) + go]
+                else:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        go = _U(xt[col + r] > t)
+                        acc1[r] += leaf_value[go]
+                        acc2[r] += leaf_value[_U(2) + go]
+                break
+            d = s + tile if s < _U(2) * tile else s - tile
+            nl = d
+            nr = d + (e - s) - one
+            if nan_right:
+                for i in range(s, e):
+                    r = rows[i]
+                    x = xt[col + _U(r)]
+                    go = _U((x > t) | (x != x))
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            else:
+                for i in range(s, e):
+                    r = rows[i]
+                    go = _U(xt[col + _U(r)] > t)
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            end = d + (e - s)
+            if nl < end:
+                stack[sp, 0] = right
+                stack[sp, 1] = nl
+                stack[sp, 2] = end
+                sp += one
+            if nl == d:
+                break
+            n = left
+            s = d
+            e = nl
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def moments_kernel(
+    X, order, feature, threshold, children, nan_left, moments, tree_offsets, forest_offsets,
+    max_depth, tile_size,
+):  # fmt: skip
+    """Tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (side by side: one cache line per
+    leaf) at the leaf each row reaches, per forest: two ``(n_forests, n_rows)`` float64 arrays
+    (sums in tree order, divided by the number of trees, as the mean-only kernel does)."""
+    n_rows, n_features = X.shape
+    n_forests = forest_offsets.shape[0] - 1
+    out1 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out2 = np.empty((n_forests, n_rows), dtype=np.float64)
+    T = tile_size
+    n_tiles = (n_rows + T - 1) // T
+    for tile in prange(n_tiles):
+        t0 = tile * T
+        m = min(T, n_rows - t0)
+        xt = np.empty(n_features * T, dtype=np.float32)
+        lo = np.empty(n_features, dtype=np.float32)
+        hi = np.empty(n_features, dtype=np.float32)
+        nan_in = np.zeros(n_features, dtype=np.bool_)
+        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+        rows = np.empty(3 * T, dtype=np.uint32)
+        for i in range(T):
+            rows[i] = i
+        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        acc1 = np.empty(T, dtype=np.float64)
+        acc2 = np.empty(T, dtype=np.float64)
+        scratch = np.empty(4, dtype=np.float64)
+        for r in range(n_forests):
+            acc1[:] = 0.0
+            acc2[:] = 0.0
+            for t in range(forest_offsets[r], forest_offsets[r + 1]):
+                _walk_tile2(
+                    xt, _U(T), _U(m), feature, threshold, children, nan_left, moments,
+                    _U(tree_offsets[t]), acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
+                )  # fmt: skip
+            n_trees = forest_offsets[r + 1] - forest_offsets[r]
+            for i in range(m):
+                out1[r, order[t0 + i]] = acc1[i] / n_trees
+                out2[r, order[t0 + i]] = acc2[i] / n_trees
+    return out1, out2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_all_leaves(xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets,
+                     leaves, leaf, rows, stack, lo, hi, nan_in, scratch):  # fmt: skip
+    """``leaves[i, t]``: ``node_ids`` of the leaf row ``i`` of the tile reaches in tree ``t``
+    (all trees; row-major, so that a row's leaves are read contiguously)."""
+    for t in range(tree_offsets.shape[0] - 1):
+        _tile_leaf(
+            xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets[t], leaf,
+            rows, stack, lo, hi, nan_in, scratch,
+        )  # fmt: skip
+        for i in range(m):
+            leaves[i, t] = np.int64(leaf[i])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
+    """Add the weights of row ``i`` (its leaves in every tree: ``leaves[i]``, offsets into
+    ``packed``) into ``w``; return its total weight and its leaf-member count (each forest's
+    sum of the row's leaf sizes over its trees, times the forest's share ``forest_share``:
+    averaged over the forests). Weights are summed in tree order."""
+    total = 0.0
+    count = 0.0
+    n_trees = leaves.shape[1]
+    for t in range(n_trees):
+        if t + PREFETCH_TREES < n_trees:
+            ahead = leaves[i, t + PREFETCH_TREES]
+            _prefetch(packed, ahead)
+            _prefetch(packed, min(ahead + 8, packed.shape[0] - 1))  # a leaf spans ~2 lines
+        o = leaves[i, t]
+        r = tree_forest[t]
+        sc = forest_scale[r]
+        k = np.int64(packed[o])
+        for j in range(k):
+            w[np.int64(packed[o + 2 + 2 * j])] += packed[o + 3 + 2 * j] * sc
+        total += sc
+        count += packed[o + 1] * forest_share[r]
+    return total, count
+
+
+@njit(cache=True, nogil=True)
+def quantiles_of_weights(w, y, levels, rule, total, count, out):
+    """Quantiles at ascending ``levels`` of the discrete distribution with weights ``w`` on the
+    sorted values ``y``, written to ``out``; ``total`` is ``sum(w)``, ``count`` the frequency
+    scale of the linear rule (see :data:`RULE_LINEAR`)."""
+    nq = levels.shape[0]
+    qi = 0
+    prev = -1
+    c_prev = 0.0
+    cum = 0.0
+    if rule == RULE_LINEAR:
+        scale = count / total
+        f = count - 1.0
+        for j in range(y.shape[0]):
+            wj = w[j]
+            if wj == 0.0:
+                continue
+            cum += wj * scale
+            while qi < nq:
+                p = levels[qi] * f + 1.0
+                if p >= cum:
+                    break
+                if prev < 0:
+                    out[qi] = y[j]
+                else:
+                    frac = min(p - c_prev, 1.0)
+                    out[qi] = y[prev] + frac * (y[j] - y[prev]) if y[j] != y[prev] else y[prev]
+                qi += 1
+            prev = j
+            c_prev = cum
+            if qi == nq:
+                break
+    else:
+        for j in range(y.shape[0]):
+            wj = w[j]
+            if wj == 0.0:
+                continue
+            cum += wj
+            prev = j
+            while qi < nq and cum >= levels[qi] * total:
+                out[qi] = y[j]
+                qi += 1
+            if qi == nq:
+                break
+    while qi < nq:  # levels beyond the last cumulative weight (rounding): the largest value
+        out[qi] = y[prev] if prev >= 0 else np.nan
+        qi += 1
+
+
+@njit(cache=True, nogil=True)
+def mad_of_weights(w, y, med, rule, total, count):
+    """The weighted median of ``|Y - med|`` under weights ``w`` on sorted ``y`` (same rule as
+    :func:`quantiles_of_weights` at level 0.5), by a walk out from ``med``: the distances come
+    in ascending order from the two sides, so nothing is sorted."""
+    n = y.shape[0]
+    # first index right of the median: y[right] > med
+    a = 0
+    b = n
+    while a < b:
+        mid = (a + b) // 2
+        if y[mid] <= med:
+            a = mid + 1
+        else:
+            b = mid
+    left = a - 1
+    right = a
+    cum = 0.0
+    prev_d = 0.0
+    c_prev = 0.0
+    have_prev = False
+    scale = count / total
+    p = 0.5 * (count - 1.0) + 1.0
+    target = 0.5 * total
+    while True:
+        while left >= 0 and w[left] == 0.0:
+            left -= 1
+        while right < n and w[right] == 0.0:
+            right += 1
+        if left < 0 and right >= n:
+            break
+        if right >= n or (left >= 0 and med - y[left] <= y[right] - med):
+            d = med - y[left]
+            wj = w[left]
+            left -= 1
+        else:
+            d = y[right] - med
+            wj = w[right]
+            right += 1
+        if rule == RULE_LINEAR:
+            cum += wj * scale
+            if p < cum:
+                if not have_prev:
+                    return d
+                if d == prev_d:
+                    return d
+                return prev_d + min(p - c_prev, 1.0) * (d - prev_d)
+            prev_d = d
+            c_prev = cum
+            have_prev = True
+        else:
+            cum += wj
+            if cum >= target:
+                return d
+            prev_d = d
+    return prev_d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compact(w, y, ys, ws):
+    """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
+    branch-free); returns their number."""
+    k = 0
+    for j in range(w.shape[0]):
+        v = w[j]
+        ys[k] = y[j]
+        ws[k] = v
+        k += v != 0.0
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compact_and_clear(w, y, ys, ws):
+    """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
+    branch-free), ``w`` zeroed on the way; returns their number."""
+    k = 0
+    for j in range(w.shape[0]):
+        v = w[j]
+        ys[k] = y[j]
+        ws[k] = v
+        w[j] = 0.0
+        k += v != 0.0
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_setup(X, order, t0, m, T, n_features, max_depth):
+    xt = np.empty(n_features * T, dtype=np.float32)
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    return xt, lo, hi, nan_in, rows, stack
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def summary_kernel(
+    X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
+    forest_scale, forest_share, max_depth, tile_size, packed, y, levels, half_index, rule,
+    out_q, out_mad,
+):  # fmt: skip
+    """Per row: quantiles at ``levels`` (ascending; ``levels[half_index] == 0.5``, the median)
+    and unscaled MAD of the pooled predictive distribution, into ``out_q`` (n_rows, n_levels)
+    and ``out_mad``. The walk's "leaf values" are the leaves' offsets in ``packed``
+    (``leaf_offset``); a row's weights (one vector per tile, in L1 cache) are compacted to their
+    nonzero entries before the walks."""
+    n_rows, n_features = X.shape
+    n_records = y.shape[0]
+    n_trees = tree_offsets.shape[0] - 1
+    T = tile_size
+    n_tiles = (n_rows + T - 1) // T
+    for tile in prange(n_tiles):
+        t0 = tile * T
+        m = min(T, n_rows - t0)
+        xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
+        leaf = np.empty(T, dtype=np.float64)
+        scratch = np.empty(2, dtype=np.float64)
+        leaves = np.empty((T, n_trees), dtype=np.int64)
+        _tile_all_leaves(
+            xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
+            leaf, rows, stack, lo, hi, nan_in, scratch,
+        )  # fmt: skip
+        w = np.zeros(n_records, dtype=np.float64)
+        ys = np.empty(n_records, dtype=np.float64)
+        ws = np.empty(n_records, dtype=np.float64)
+        qrow = np.empty(levels.shape[0], dtype=np.float64)
+        for i in range(m):
+            total, count = _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w)
+            k = _compact_and_clear(w, y, ys, ws)
+            row = order[t0 + i]
+            quantiles_of_weights(ws[:k], ys[:k], levels, rule, total, count, qrow)
+            for q in range(levels.shape[0]):
+                out_q[row, q] = qrow[q]
+            out_mad[row] = mad_of_weights(ws[:k], ys[:k], qrow[half_index], rule, total, count)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def accumulate_kernel(
+    X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
+    forest_scale, forest_share, max_depth, tile_size, packed, dest, W, totals, counts,
+):  # fmt: skip
+    """Add the weights of row ``row`` of ``X`` into ``W[dest[row]]`` (W: (n_out, n_records)),
+    its total weight into ``totals[dest[row]]`` and its leaf-member count into
+    ``counts[dest[row]]``. Rows sharing a destination must not be added by two threads at
+    once: the caller runs one thread when ``dest`` is not one-to-one."""
+    n_rows, n_features = X.shape
+    n_trees = tree_offsets.shape[0] - 1
+    T = tile_size
+    n_tiles = (n_rows + T - 1) // T
+    for tile in prange(n_tiles):
+        t0 = tile * T
+        m = min(T, n_rows - t0)
+        xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
+        leaf = np.empty(T, dtype=np.float64)
+        scratch = np.empty(2, dtype=np.float64)
+        leaves = np.empty((T, n_trees), dtype=np.int64)
+        _tile_all_leaves(
+            xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
+            leaf, rows, stack, lo, hi, nan_in, scratch,
+        )  # fmt: skip
+        for i in range(m):
+            d = dest[order[t0 + i]]
+            total, count = _scatter(
+                leaves, i, tree_forest, forest_scale, forest_share, packed, W[d]
+            )  # fmt: skip
+            totals[d] += total
+            counts[d] += count
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def leaf_values_kernel(
+    X, order, feature, threshold, children, nan_left, node_ids, tree_offsets, max_depth,
+    tile_size, node_value, out,
+):  # fmt: skip
+    """``out[row, t]``: ``node_value`` of the leaf row ``row`` reaches in tree ``t``."""
+    n_rows, n_features = X.shape
+    n_trees = tree_offsets.shape[0] - 1
+    T = tile_size
+    n_tiles = (n_rows + T - 1) // T
+    for tile in prange(n_tiles):
+        t0 = tile * T
+        m = min(T, n_rows - t0)
+        xt = np.empty(n_features * T, dtype=np.float32)
+        lo = np.empty(n_features, dtype=np.float32)
+        hi = np.empty(n_features, dtype=np.float32)
+        nan_in = np.zeros(n_features, dtype=np.bool_)
+        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+        rows = np.empty(3 * T, dtype=np.uint32)
+        for i in range(T):
+            rows[i] = i
+        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        leaf = np.empty(T, dtype=np.float64)
+        scratch = np.empty(2, dtype=np.float64)
+        for t in range(n_trees):
+            _tile_leaf(
+                xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets[t],
+                leaf, rows, stack, lo, hi, nan_in, scratch,
+            )  # fmt: skip
+            for i in range(m):
+                out[order[t0 + i], t] = node_value[np.int64(leaf[i])]
+
+
+@njit(cache=True, nogil=True)
+def apply_rows(X, feature, threshold, children, nan_left, roots):
+    """``out[t, i]``: the leaf (global node) row ``i`` of ``X`` reaches in the tree rooted at
+    ``roots[t]``; one row at a time (training tables are small)."""
+    n = X.shape[0]
+    out = np.empty((roots.shape[0], n), dtype=np.int64)
+    for t in range(roots.shape[0]):
+        for i in range(n):
+            node = roots[t]
+            while children[2 * node] != node:
+                x = X[i, feature[node]]
+                go = (x > threshold[node]) or (x != x and nan_left[node] == 0)
+                node = children[2 * node + (1 if go else 0)]
+            out[t, i] = node
+    return out
+
+
+@njit(cache=True, nogil=True)
+def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
+    """Leaf membership tables from entries ``(leaf, record rank, multiplicity, y)`` (entries
+    with multiplicity 0 are skipped): ``leaf_start`` (CSR over nodes), ``members`` (record
+    ranks), ``member_weight`` (multiplicity / leaf size), ``leaf_size`` (sum of
+    multiplicities), ``moment1`` and ``moment2`` (leaf means of y and y**2), ``packed`` and
+    ``leaf_offset`` (the same members, weights and sizes leaf by leaf in one float64 array, and
+    each leaf's offset in it: one contiguous read per leaf in the weight kernels)."""
+    n_entries = leaf_of.shape[0]
+    n_members = np.zeros(n_nodes, dtype=np.int64)
+    leaf_size = np.zeros(n_nodes, dtype=np.float64)
+    for e in range(n_entries):
+        if count_of[e] > 0:
+            n_members[leaf_of[e]] += 1
+            leaf_size[leaf_of[e]] += count_of[e]
+    leaf_start = np.zeros(n_nodes + 1, dtype=np.int64)
+    for k in range(n_nodes):
+        leaf_start[k + 1] = leaf_start[k] + n_members[k]
+    fill = leaf_start[:-1].copy()
+    members = np.empty(leaf_start[n_nodes], dtype=np.int32)
+    member_weight = np.empty(leaf_start[n_nodes], dtype=np.float64)
+    moment1 = np.zeros(n_nodes, dtype=np.float64)
+    moment2 = np.zeros(n_nodes, dtype=np.float64)
+    for e in range(n_entries):
+        c = count_of[e]
+        if c > 0:
+            k = leaf_of[e]
+            j = fill[k]
+            fill[k] += 1
+            members[j] = rank_of[e]
+            wgt = c / leaf_size[k]
+            member_weight[j] = wgt
+            moment1[k] += wgt * y_of[e]
+            moment2[k] += wgt * (y_of[e] * y_of[e])
+    # each leaf once more, packed for the weight kernels: [members, leaf size, (rank, weight)
+    # per member], its offset in place of the node number (0 at inner nodes: never reached)
+    leaf_offset = np.zeros(n_nodes, dtype=np.float64)
+    size = 0
+    for k in range(n_nodes):
+        if n_members[k] > 0:
+            size += 2 + 2 * n_members[k]
+    packed = np.empty(size, dtype=np.float64)
+    o = 0
+    for k in range(n_nodes):
+        if n_members[k] > 0:
+            leaf_offset[k] = o
+            packed[o] = n_members[k]
+            packed[o + 1] = leaf_size[k]
+            for j in range(leaf_start[k], leaf_start[k + 1]):
+                packed[o + 2 + 2 * (j - leaf_start[k])] = members[j]
+                packed[o + 3 + 2 * (j - leaf_start[k])] = member_weight[j]
+            o += 2 + 2 * n_members[k]
+    return leaf_start, members, member_weight, leaf_size, moment1, moment2, packed, leaf_offset
