@@ -46,6 +46,11 @@ PAPER_PREDICTORS: dict[str, tuple[str, ...]] = {
 """The predictor sets the paper selected by complete combinatorial search."""
 
 SAMPLING_SCHEMES = ("area", "equal")
+PREDICTIVE_MODES = ("none", "moments")
+"""What of each forest's predictive distribution (quantile regression forest) a run computes:
+``"moments"`` (default): its conditional mean and SD per cell, pooled over replicates, and its
+calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive`); ``"none"``:
+only the replicate spread. Exact quantiles/MAD are library functions (docs/predictive.md)."""
 BACKENDS = ("auto", "cpu", "gpu")
 ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)
 TRAINERS = ("numba", "sklearn")
@@ -146,6 +151,7 @@ PARAMETERS: dict[str, Param] = {
     "engine": Param(str, choices=ENGINES),
     "batch_size": Param(int, 1, 10_000),
     "tile_rows": Param(int, 1, 100_000_000),
+    "predictive": Param(str, choices=PREDICTIVE_MODES),
     "par_fraction": Param(float, 0.0, 1.0, closed="right"),
     "site_max_distance_km": Param(float, 0.0, 20_100.0),
     # -- ForestConfig ([forest] in TOML)
@@ -250,6 +256,7 @@ class EnsembleConfig:
     tile_rows: int = 200_000
     par_fraction: float = 0.48
     site_max_distance_km: float = 50.0
+    predictive: str = "moments"
 
     def __post_init__(self) -> None:
         for name, param in PARAMETERS.items():

@@ -37,6 +37,9 @@ __all__ = [
     "FluxKind",
     "flux_attrs",
     "flux_var",
+    "CALIBRATION",
+    "CALIBRATION_METRICS",
+    "PREDICTIVE_FLUXES",
     "COORD_ATTRS",
     "gridded_attrs",
 ]
@@ -165,8 +168,49 @@ FLUX_KINDS: dict[str, FluxKind] = {
         "per-replicate global total {flux}",
         units=TOTAL_UNITS,
     ),
+    "pred_replicate_mean": FluxKind(
+        "_pred_replicate_mean",
+        ("replicate", "cell"),
+        "per-replicate conditional mean of the quantile-regression-forest predictive "
+        "distribution (time mean) of {flux}",
+    ),
+    "pred_replicate_second": FluxKind(
+        "_pred_replicate_second",
+        ("replicate", "cell"),
+        "per-replicate conditional second moment E[Y^2] of the predictive distribution "
+        "(time mean) of {flux}",
+        units="g2 m-4 yr-2",
+    ),
+    "pred_mean": FluxKind(
+        "_pred_mean",
+        ("lat", "lon"),
+        "mean of the predictive distribution of {flux} (equal mixture over replicates and years)",
+        "time: mean realization: mean",
+    ),
+    "pred_sd": FluxKind(
+        "_pred_sd",
+        ("lat", "lon"),
+        "standard deviation of the predictive distribution of {flux} (equal mixture over "
+        "replicates and years; not the replicate spread)",
+        "time: mean realization: mean",
+    ),
 }
 """Every per-flux variable of the store, by kind."""
+
+PREDICTIVE_FLUXES: tuple[str, ...] = TRAINED_FLUXES
+"""Fluxes with a predictive distribution (each forest's own): AR = SR - HR has none, since two
+forests trained on different records give no joint distribution (docs/predictive.md)."""
+
+CALIBRATION = "calibration"
+CALIBRATION_METRICS: tuple[str, ...] = (
+    "coverage_0.5",
+    "coverage_0.9",
+    "coverage_0.95",
+    "crps",
+    *(f"pit_{i}" for i in range(10)),
+)
+"""Calibration of each replicate's predictive distribution on its held-out records: coverage
+of the central 50/90/95 % intervals, mean CRPS (g m-2 yr-1), the 10-bin PIT histogram."""
 
 REPLICATE_STATS: dict[str, str] = {
     "sd": "sd_map",

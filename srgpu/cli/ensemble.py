@@ -53,6 +53,7 @@ def build_config(
     train_on: str | None = None,
     batch_size: int | None = None,
     trainer: str | None = None,
+    predictive: str | None = None,
 ) -> EnsembleConfig:
     """Defaults, then the TOML file, then the flags (a flag wins)."""
     cfg = EnsembleConfig.from_toml(config_file) if config_file else EnsembleConfig()
@@ -71,6 +72,7 @@ def build_config(
         ("engine", engine),
         ("train_on", train_on),
         ("batch_size", batch_size),
+        ("predictive", predictive),
     ):
         if value is not None:
             changes[name] = value
@@ -180,6 +182,32 @@ def print_summary(summary: dict) -> None:
             ),
         )
     console.print(v)
+    print_predictive(summary)
+
+
+def print_predictive(summary: dict) -> None:
+    """The predictive distribution's integrated SD beside the replicate spread, and its
+    held-out calibration (when the run computed them)."""
+    cal = summary.get("calibration")
+    if not cal:
+        return
+    p = Table(
+        title="Predictive distribution (quantile regression forest) vs replicate spread, "
+        "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
+    )
+    for col in ("flux", "predictive SD", "replicate SD", "50 %", "90 %", "95 %", "CRPS"):
+        p.add_column(col, justify="right")
+    for f, c in cal.items():
+        s = summary["fluxes"][f]
+        cov = c["coverage"]
+        p.add_row(
+            f,
+            _num(s["predictive"]["integrated_sd_pg_per_yr"]),
+            _num(s["integrated_sd_pg_per_yr"]),
+            *(f"{100 * cov[k]['mean']:.0f} %" for k in ("0.5", "0.9", "0.95")),
+            f"{_num(c['crps']['mean'], '.0f')} g C m-2 yr-1",
+        )
+    console.print(p)
 
 
 @contextlib.contextmanager
@@ -246,6 +274,13 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="CPU tree grower: numba (default, fast) or sklearn (reference)."),
         ] = None,
         batch_size: Annotated[int | None, typer.Option(help="Replicates per batch.")] = None,
+        predictive: Annotated[
+            str | None,
+            typer.Option(
+                help="Predictive distribution of each forest (the paper's uncertainty): "
+                "moments (default: mean, SD, calibration) or none."
+            ),
+        ] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
         workers: Annotated[
             int | None, typer.Option(help="Start a local Dask cluster with N workers.")
@@ -280,6 +315,7 @@ def register(app: typer.Typer) -> None:
             train_on=train_on,
             batch_size=batch_size,
             trainer=trainer,
+            predictive=predictive,
         )
         if not quiet:
             src = (

@@ -23,6 +23,7 @@ import numpy as np
 from srgpu.config import EnsembleConfig
 from srgpu.constants import G_PER_PG
 from srgpu.data.inputs import Inputs
+from srgpu.run.predictive import predictive_rows
 from srgpu.run.replicate import train_replicates, validate
 from srgpu.run.stats import Moments, moments_of
 from srgpu.schema import METRICS, OUTPUT_FLUXES, TRAINED_FLUXES
@@ -63,6 +64,9 @@ class BatchResult:
     totals: dict[str, np.ndarray]  # SR/HR/AR -> (b, n_years) Pg C / yr
     validation: np.ndarray  # (b, 2 fluxes, 3 metrics)
     timing: dict[str, float] = field(default_factory=dict)
+    # further per-replicate rows (name -> (b, ...)): the predictive distribution's moments and
+    # calibration (srgpu.run.predictive) when config.predictive is not "none"
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train_batch(
@@ -260,6 +264,7 @@ class CompiledBatch:
     compiled: dict[str, Any]  # flux -> CompiledForests of the engine
     validation: np.ndarray  # (b, 2 fluxes, 3 metrics)
     timing: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # see BatchResult.extra
 
 
 def train_and_compile(
@@ -287,6 +292,9 @@ def train_and_compile(
             predict = functools.partial(by_engine, i) if by_engine else None
             m = validate(forest, data.X[split.test], data.y[split.test], predict=predict)
             validation[i, j] = [m[k] for k in METRICS]
+    t_pred = time.perf_counter()
+    extra = predictive_rows(trained, inputs) if config.predictive != "none" else {}
+    t_pred = time.perf_counter() - t_pred
     del trained  # the grown (or scikit-learn) trees: the engine holds its own compact copy
     release_memory()
     t2 = time.perf_counter()
@@ -294,7 +302,9 @@ def train_and_compile(
         spec=spec,
         compiled=compiled,
         validation=validation,
-        timing={"train_s": t1 - t0, "validate_s": t2 - t1},  # validate_s includes compiling
+        # validate_s includes compiling; predictive_s: the predictive distribution's pass
+        timing={"train_s": t1 - t0, "validate_s": t2 - t1 - t_pred, "predictive_s": t_pred},
+        extra=extra,
     )
 
 
@@ -329,6 +339,7 @@ def assemble_batch(batch: CompiledBatch, parts: list[TilePartial], inputs: Input
         totals=tot,
         validation=batch.validation,
         timing=dict(batch.timing),
+        extra=batch.extra,
     )
 
 
@@ -370,4 +381,5 @@ def run_batch(
         totals=tot,
         validation=batch.validation,
         timing={**batch.timing, "infer_s": time.perf_counter() - t0},
+        extra=batch.extra,
     )

@@ -49,9 +49,12 @@ from srgpu.run.guard import (
     input_fingerprints,
     written_by_srgpu,
 )
+from srgpu.run.predictive import pooled_predictive
 from srgpu.run.stats import Moments, moments_sd, replicate_summary
 from srgpu.schema import (
     AR_SR_RATIO,
+    CALIBRATION,
+    CALIBRATION_METRICS,
     CELL_AREA,
     CELL_ILAT,
     CELL_ILON,
@@ -63,6 +66,7 @@ from srgpu.schema import (
     LAND_FRACTION,
     METRICS,
     OUTPUT_FLUXES,
+    PREDICTIVE_FLUXES,
     REPLICATE_DONE,
     REPLICATE_STATS,
     TRAINED_FLUXES,
@@ -80,6 +84,19 @@ ROW_ARRAYS = (
     REPLICATE_DONE,
 )
 """The per-replicate arrays a batch writes (chunked by batch along ``replicate``)."""
+
+PREDICTIVE_ROW_ARRAYS = (
+    *(flux_var(f, "pred_replicate_mean") for f in PREDICTIVE_FLUXES),
+    *(flux_var(f, "pred_replicate_second") for f in PREDICTIVE_FLUXES),
+    CALIBRATION,
+)
+"""The per-replicate arrays of the predictive distribution (``config.predictive``)."""
+
+
+def row_arrays(config: EnsembleConfig) -> tuple[str, ...]:
+    """Every per-replicate array a batch of this run writes."""
+    return ROW_ARRAYS + (PREDICTIVE_ROW_ARRAYS if config.predictive != "none" else ())
+
 
 OWN_NAMES = ("ensemble.zarr", "work.zarr", "progress.json", "summary.json")
 """The only names srgpu writes (or removes) in ``OUT`` (besides its lock file)."""
@@ -208,7 +225,7 @@ PROGRESS_TYPES: dict[str, tuple[type, ...]] = {
 """The fields of ``progress.json`` and their JSON types."""
 
 
-def final_attributes() -> dict[str, dict[str, str]]:
+def final_attributes(*, predictive: bool = False) -> dict[str, dict[str, str]]:
     """The attributes of every gridded result written at finalisation, by variable name.
 
     One table (from :mod:`srgpu.schema`), used to write them and to verify (and repair) them
@@ -227,6 +244,10 @@ def final_attributes() -> dict[str, dict[str, str]]:
         for kind in REPLICATE_STATS.values():
             out[flux_var(f, kind)] = gridded_attrs(flux_attrs(f, kind), kind=kind)
     out[AR_SR_RATIO] = {"units": "1", "long_name": "AR / SR", "cell_measures": f"area: {CELL_AREA}"}
+    if predictive:
+        for f in PREDICTIVE_FLUXES:
+            for kind in ("pred_mean", "pred_sd"):
+                out[flux_var(f, kind)] = gridded_attrs(flux_attrs(f, kind))
     return out
 
 
@@ -480,7 +501,7 @@ class EnsembleStore:
             )
         grp = self._group(self.path)
         damaged: dict[int, str] = {}
-        for name in ROW_ARRAYS:
+        for name in row_arrays(config):
             arr = self._array(grp, self.path, name)
             if arr.shape[0] != config.n_replicates:
                 raise StoreError(
@@ -582,6 +603,32 @@ class EnsembleStore:
             srgpu_format=FORMAT_VERSION,
             climatology=int(preds.attrs.get("climatology", 0)),
         )
+        if config.predictive != "none":
+            ds = ds.assign_coords(
+                cal_metric=("cal_metric", np.array(CALIBRATION_METRICS, dtype=object))
+            )
+            for f in PREDICTIVE_FLUXES:
+                for kind in ("pred_replicate_mean", "pred_replicate_second"):
+                    ds[flux_var(f, kind)] = (
+                        FLUX_KINDS[kind].dims,
+                        da.full(
+                            (n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)
+                        ),
+                        flux_attrs(f, kind),
+                    )
+            ds[CALIBRATION] = (
+                ("replicate", "flux", "cal_metric"),
+                da.full(
+                    (n_rep, len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)),
+                    np.nan,
+                    chunks=(chunk_r, -1, -1),
+                ),
+                {
+                    "long_name": "calibration of each replicate's predictive distribution on its "
+                    "held-out records (coverage: 1; crps: g m-2 yr-1; pit_i: share of PIT values "
+                    "in bin i of 10)"
+                },
+            )
         ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
         encoding = {name: {"compressors": checksum_codecs()} for name in ds.variables}
         try:
@@ -691,6 +738,16 @@ class EnsembleStore:
             part[flux_var(f, "replicate_total")] = (("replicate", "year"), result.totals[f])
         part[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
         part[REPLICATE_DONE] = (("replicate",), np.ones(result.spec.size, dtype=np.int8))
+        for name, values in result.extra.items():
+            dims = (
+                ("replicate", "flux", "cal_metric")
+                if name == CALIBRATION
+                else (
+                    "replicate",
+                    "cell",
+                )
+            )
+            part[name] = (dims, values)
         return part
 
     def write_rows(self, result: BatchResult) -> None:
@@ -772,7 +829,8 @@ class EnsembleStore:
             out[:, ilat, ilon] = values.reshape(n_years, n_cells)
             return out
 
-        attrs = final_attributes()
+        predictive = config.predictive != "none"
+        attrs = final_attributes(predictive=predictive)
         final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
@@ -795,6 +853,20 @@ class EnsembleStore:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = cell_stats["AR"]["mean"] / cell_stats["SR"]["mean"]
         final[AR_SR_RATIO] = (("lat", "lon"), grid2d(ratio))
+        if predictive:  # the equal mixture over replicates (and years) of each cell
+            for f in PREDICTIVE_FLUXES:
+                first, second = (
+                    ds[flux_var(f, "pred_replicate_mean")],
+                    ds[flux_var(f, "pred_replicate_second")],
+                )
+                pm, psd = np.empty(n_cells), np.empty(n_cells)
+                for c0 in range(0, n_cells, cell_chunk):
+                    c1 = min(c0 + cell_chunk, n_cells)
+                    pm[c0:c1], psd[c0:c1] = pooled_predictive(
+                        first[:, c0:c1].values, second[:, c0:c1].values
+                    )
+                final[flux_var(f, "pred_mean")] = (("lat", "lon"), grid2d(pm))
+                final[flux_var(f, "pred_sd")] = (("lat", "lon"), grid2d(psd))
         for name in final.data_vars:
             final[name].attrs.update(attrs[name])
         final.attrs.update(ds.attrs)  # appending rewrites the root attributes
@@ -806,7 +878,7 @@ class EnsembleStore:
             if name not in existing
         }
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
-        self._repair_attributes()
+        self._repair_attributes(predictive=predictive)
         summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
         atomic_write_text(self.summary_path, dumps_strict(summary))
         p = self.read_progress()
@@ -829,13 +901,15 @@ class EnsembleStore:
             cell_stats=cell_stats,
         )
 
-    def _repair_attributes(self, *, consolidate: bool = True) -> list[str]:
+    def _repair_attributes(
+        self, *, consolidate: bool = True, predictive: bool = False
+    ) -> list[str]:
         """Give every gridded result its attributes (units, long name, ...) where one lacks
         them; reconsolidate the metadata (always, or when something was repaired). Returns the
         names repaired."""
         grp = self._group(self.path, mode="r+")
         repaired = []
-        for name, want in final_attributes().items():
+        for name, want in final_attributes(predictive=predictive).items():
             arr = self._array(grp, self.path, name)
             have = dict(arr.attrs)
             if any(have.get(k) != v for k, v in want.items()):
@@ -857,7 +931,8 @@ class EnsembleStore:
         notes: list[str] = []
         try:
             grp = self._group(self.path)
-            for name in final_attributes():
+            predictive = config.predictive != "none"
+            for name in final_attributes(predictive=predictive):
                 arr = self._array(grp, self.path, name)
                 try:
                     arr[...]
@@ -867,7 +942,7 @@ class EnsembleStore:
                         "need the merged moments, which a complete run no longer keeps: use "
                         "--overwrite to compute the run again"
                     ) from None
-            repaired = self._repair_attributes(consolidate=False)
+            repaired = self._repair_attributes(consolidate=False, predictive=predictive)
             if repaired:
                 notes.append(f"restored the attributes of {', '.join(repaired)}")
             summary = None

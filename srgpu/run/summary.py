@@ -21,8 +21,16 @@ from srgpu import __version__
 from srgpu.config import TRAINED_FLUXES, EnsembleConfig
 from srgpu.constants import G_PER_PG
 from srgpu.data.inputs import Inputs
+from srgpu.run.predictive import calibration_summary
 from srgpu.run.stats import replicate_summary
-from srgpu.schema import METRICS, OUTPUT_FLUXES, VALIDATION, flux_var
+from srgpu.schema import (
+    CALIBRATION,
+    METRICS,
+    OUTPUT_FLUXES,
+    PREDICTIVE_FLUXES,
+    VALIDATION,
+    flux_var,
+)
 
 TOTAL_KEYS = ("mean", "sd", "median", "mad", "q025", "q975")
 
@@ -49,6 +57,26 @@ def negative_share(values: np.ndarray, weights: np.ndarray) -> dict[str, float |
     return {
         "negative_cells": int(negative.sum()),
         "negative_area_fraction": float(weights[negative].sum() / total) if total > 0 else 0.0,
+    }
+
+
+def _predictive_block(store: xr.Dataset, inputs: Inputs, flux: str, w: np.ndarray) -> dict | None:
+    """``fluxes.<F>.predictive``: the predictive distribution's SD map integrated over area
+    (``None`` without one, and for AR: see :data:`srgpu.schema.PREDICTIVE_FLUXES`)."""
+    if flux not in PREDICTIVE_FLUXES or flux_var(flux, "pred_sd") not in store:
+        return None
+    sd = np.asarray(store[flux_var(flux, "pred_sd")].values)[inputs.cell_ilat, inputs.cell_ilon]
+    return {
+        "integrated_sd_pg_per_yr": float(np.nansum(sd * w) / G_PER_PG),
+        # exact quantiles and the MAD of the pooled distribution are library functions
+        # (srgpu.forest.predictive.WeightAccumulator), not yet computed by a run
+        "integrated_mad_pg_per_yr": None,
+        "integrated_mad_scaled_pg_per_yr": None,
+        "definition": "per-cell SD of the quantile-regression-forest predictive distribution "
+        "(Meinshausen weights over each replicate's training records, all rows of a leaf), "
+        "equal mixture over replicates and years, integrated over area x land fraction as if "
+        "every cell erred the same way (an upper bound for the SD of the global total, not an "
+        "interval)",
     }
 
 
@@ -80,6 +108,7 @@ def build_summary(
         }
         if f == "AR":  # from the time-mean map, area x land fraction weights
             fluxes[f].update(negative_share(cell_stats[f]["mean"], w))
+        fluxes[f]["predictive"] = _predictive_block(store, inputs, f, w)
         mean_totals[f] = float(per_rep.mean())
     validation = {}
     val = np.asarray(store[VALIDATION].values)  # (R, flux, metric)
@@ -118,6 +147,8 @@ def build_summary(
         "validation": validation,
         "qc": inputs.qc,
     }
+    if CALIBRATION in store:
+        summary["calibration"] = calibration_summary(np.asarray(store[CALIBRATION].values))
     truth = inputs.truth
     if truth is not None:
         summary["demo_truth_pg_per_yr"] = {
