@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from srgpu.forest.numba_train import _M32, TREE_LEAF, TREE_UNDEFINED, _grow_array, _xorshift32
+from srgpu.forest.numba_train import (
+    _M32,
+    TREE_LEAF,
+    TREE_UNDEFINED,
+    _grow_array,
+    _partition,
+    _xorshift32,
+)
 
 _SMALL = 15  # introsort hands segments of at most this many elements to insertion sort
 
@@ -145,7 +152,7 @@ def _introsort3(v, s, o0, n0, stk_o, stk_n, stk_d):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
+def _grow_forest_exact(X, y, boot, rand_states, mtry, min_samples_split):
     """All trees of one forest by scikit-learn's algorithm step for step (see the module
     docstring); same outputs as :func:`srgpu.forest.numba_train._grow_forest`."""
     n, p = X.shape
@@ -366,6 +373,273 @@ def _grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
                         st_impurity[top] = imp_l
                         st_n_const[top] = n_total
                         top += 1
+            if not split:
+                nodes[g, 0] = TREE_LEAF
+                nodes[g, 1] = TREE_LEAF
+                nodes[g, 2] = TREE_UNDEFINED
+                fnodes[g, 3] = np.float64(TREE_UNDEFINED)
+                nodes[g, 7] = 0
+        max_depth[t] = depth_seen
+        base += node_count
+        tree_offsets[t + 1] = base
+
+    return nodes[:base], value[:base], tree_offsets, max_depth
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
+    """All trees of one forest on *units*, the distinct rows of ``X`` (``Xu`` (m, p); row ``i``
+    of ``X`` is unit ``unit[i]``): rows with the same predictor values are never separated by a
+    split, so a node is a set of units, each with its bootstrap count and the sums of its
+    copies' y and y**2. Same outputs as :func:`_grow_forest_exact`; same trees up to rounding
+    (see the module docstring)."""
+    m, p = Xu.shape
+    n_trees = rand_states.shape[0]
+    n_s = boot.shape[1]
+    eps = np.finfo(np.float64).eps
+    thr32 = np.float32(1e-7)
+
+    Xt = np.empty((p, m), dtype=np.float32)
+    order = np.empty((p, m), dtype=np.uint32)
+    for f in range(p):
+        col = Xu[:, f].copy()
+        Xt[f] = col
+        order[f] = np.argsort(col, kind="mergesort").astype(np.uint32)
+
+    cnt = np.zeros(m, dtype=np.int64)
+    us = np.zeros(m, dtype=np.float64)
+    uq = np.zeros(m, dtype=np.float64)
+    bufs = np.empty((2, p, m + 1), dtype=np.uint32)
+    fb = np.zeros(p, dtype=np.int64)
+    features = np.empty(p, dtype=np.int64)
+    constant_features = np.zeros(p, dtype=np.int64)
+    stack_size = m + 2
+    st_start = np.empty(stack_size, dtype=np.int64)
+    st_end = np.empty(stack_size, dtype=np.int64)
+    st_es = np.empty(stack_size, dtype=np.int64)
+    st_ee = np.empty(stack_size, dtype=np.int64)
+    st_depth = np.empty(stack_size, dtype=np.int64)
+    st_parent = np.empty(stack_size, dtype=np.int64)
+    st_is_left = np.empty(stack_size, dtype=np.bool_)
+    st_impurity = np.empty(stack_size, dtype=np.float64)
+    st_n_const = np.empty(stack_size, dtype=np.int64)
+    st_sum = np.empty(stack_size, dtype=np.float64)
+    st_sq = np.empty(stack_size, dtype=np.float64)
+    st_fb = np.empty((stack_size, p), dtype=np.uint8)
+
+    cap = n_trees * min(m, n_s) * 2 + 2 * m
+    nodes = np.empty((cap, 8), dtype=np.int64)
+    fnodes = nodes.view(np.float64)
+    value = np.empty(cap, dtype=np.float64)
+    tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
+    max_depth = np.zeros(n_trees, dtype=np.int64)
+
+    shared_boot = boot.shape[0] == 1
+    base = 0
+    for t in range(n_trees):
+        b = boot[0] if shared_boot else boot[t]
+        cnt[:] = 0
+        us[:] = 0.0
+        uq[:] = 0.0
+        s_tot = 0.0
+        q_tot = 0.0
+        for i in range(n_s):
+            r = b[i]
+            u = unit[r]
+            yi = y[r]
+            cnt[u] += 1
+            us[u] += yi
+            uq[u] += yi * yi
+            s_tot += yi
+            q_tot += yi * yi
+        mu = 0
+        for f in range(p):
+            dst = bufs[0, f]
+            k = np.uint64(0)
+            for i in range(m):
+                u = order[f, i]
+                dst[k] = u
+                k += np.uint64(cnt[u] > 0)
+            mu = np.int64(k)
+        if base + 2 * mu > cap:
+            cap = max(2 * cap, base + 2 * mu)
+            nodes = _grow_array(nodes, cap)
+            fnodes = nodes.view(np.float64)
+            value = _grow_array(value, cap)
+        for f in range(p):
+            features[f] = f
+        rs = rand_states[t] & _M32
+
+        st_start[0] = 0
+        st_end[0] = n_s
+        st_es[0] = 0
+        st_ee[0] = mu
+        st_depth[0] = 0
+        st_parent[0] = -1
+        st_is_left[0] = False
+        st_impurity[0] = q_tot / n_s - (s_tot / n_s) ** 2
+        st_n_const[0] = 0
+        st_sum[0] = s_tot
+        st_sq[0] = q_tot
+        st_fb[0, :] = 0
+        top = 1
+        node_count = 0
+        depth_seen = 0
+        while top > 0:
+            top -= 1
+            start = st_start[top]
+            end = st_end[top]
+            es = st_es[top]
+            ee = st_ee[top]
+            depth = st_depth[top]
+            parent = st_parent[top]
+            node_imp = st_impurity[top]
+            n_known = st_n_const[top]
+            sum_total = st_sum[top]
+            sq_total = st_sq[top]
+            for f in range(p):
+                fb[f] = st_fb[top, f]
+
+            node_id = node_count
+            node_count += 1
+            g = base + node_id
+            if parent >= 0:
+                nodes[base + parent, 0 if st_is_left[top] else 1] = node_id
+            n_samples = end - start
+            w_node = np.float64(n_samples)
+            if depth > depth_seen:
+                depth_seen = depth
+            fnodes[g, 4] = node_imp
+            nodes[g, 5] = n_samples
+            fnodes[g, 6] = w_node
+            value[g] = sum_total / w_node
+
+            is_leaf = n_samples < min_samples_split or node_imp <= eps
+            split = False
+            if not is_leaf:
+                best_proxy = -np.inf
+                best_k = -1
+                best_f = 0
+                best_sl = 0.0
+                best_ql = 0.0
+                best_wl = 0
+                f_i = p
+                n_visited = 0
+                n_found = 0
+                n_drawn = 0
+                n_total = n_known
+                while f_i > n_total and (n_visited < mtry or n_visited <= n_found + n_drawn):
+                    n_visited += 1
+                    rs = _xorshift32(rs)
+                    f_j = n_drawn + (rs & 0x7FFFFFFF) % (f_i - n_found - n_drawn)
+                    if f_j < n_known:
+                        tmp = features[n_drawn]
+                        features[n_drawn] = features[f_j]
+                        features[f_j] = tmp
+                        n_drawn += 1
+                        continue
+                    f_j += n_found
+                    f = features[f_j]
+                    src = bufs[fb[f], f]
+                    xf = Xt[f]
+                    lo = xf[src[es]]
+                    hi = xf[src[ee - 1]]
+                    if hi <= lo + thr32:
+                        features[f_j] = features[n_total]
+                        features[n_total] = f
+                        n_found += 1
+                        n_total += 1
+                        continue
+                    f_i -= 1
+                    tmp = features[f_i]
+                    features[f_i] = features[f_j]
+                    features[f_j] = tmp
+                    # one pass over the node's units in this feature's order
+                    s = 0.0
+                    q = 0.0
+                    wl = 0
+                    u = src[es]
+                    prev = xf[u]
+                    for k in range(es + 1, ee):
+                        s += us[u]
+                        q += uq[u]
+                        wl += cnt[u]
+                        u = src[k]
+                        v = xf[u]
+                        if v > prev + thr32:
+                            wlf = np.float64(wl)
+                            sr = sum_total - s
+                            proxy = s * s / wlf + sr * sr / (w_node - wlf)
+                            if proxy > best_proxy:
+                                best_proxy = proxy
+                                best_k = k
+                                best_f = f
+                                best_sl = s
+                                best_ql = q
+                                best_wl = wl
+                        prev = v
+                for i in range(n_known):
+                    features[i] = constant_features[i]
+                for i in range(n_known, n_known + n_found):
+                    constant_features[i] = features[i]
+
+                if best_k >= 0:
+                    pos = start + best_wl
+                    src = bufs[fb[best_f], best_f]
+                    a = Xt[best_f, src[best_k - 1]]
+                    b_ = Xt[best_f, src[best_k]]
+                    threshold = np.float64(a) / 2.0 + np.float64(b_) / 2.0
+                    s_l = best_sl
+                    q_l = best_ql
+                    s_r = 0.0
+                    q_r = 0.0
+                    for k in range(best_k, ee):
+                        u = src[k]
+                        s_r += us[u]
+                        q_r += uq[u]
+                    w_l = np.float64(pos - start)
+                    w_r = np.float64(end - pos)
+                    imp_l = q_l / w_l - (s_l / w_l) ** 2
+                    imp_r = q_r / w_r - (s_r / w_r) ** 2
+                    improvement = (w_node / n_s) * (
+                        node_imp - (w_r / w_node * imp_r) - (w_l / w_node * imp_l)
+                    )
+                    split = improvement + eps >= 0.0
+                    if split:
+                        left_leaf = pos - start < min_samples_split or imp_l <= eps
+                        right_leaf = end - pos < min_samples_split or imp_r <= eps
+                        if not (left_leaf and right_leaf):
+                            _partition(
+                                bufs, fb, Xt, a, best_f, es, best_k, ee, left_leaf, right_leaf
+                            )
+                        nodes[g, 2] = best_f
+                        fnodes[g, 3] = threshold
+                        nodes[g, 7] = 1 if pos - start > end - pos else 0
+                        for side in range(2):
+                            for f in range(p):
+                                st_fb[top, f] = fb[f] ^ (f != best_f)
+                            st_depth[top] = depth + 1
+                            st_parent[top] = node_id
+                            st_n_const[top] = n_total
+                            if side == 0:
+                                st_start[top] = pos
+                                st_end[top] = end
+                                st_es[top] = best_k
+                                st_ee[top] = ee
+                                st_is_left[top] = False
+                                st_impurity[top] = imp_r
+                                st_sum[top] = s_r
+                                st_sq[top] = q_r
+                            else:
+                                st_start[top] = start
+                                st_end[top] = pos
+                                st_es[top] = es
+                                st_ee[top] = best_k
+                                st_is_left[top] = True
+                                st_impurity[top] = imp_l
+                                st_sum[top] = s_l
+                                st_sq[top] = q_l
+                            top += 1
             if not split:
                 nodes[g, 0] = TREE_LEAF
                 nodes[g, 1] = TREE_LEAF
