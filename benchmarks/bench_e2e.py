@@ -2,7 +2,8 @@
 
 On the same synthetic paper-shaped data (see :mod:`benchmarks.common`):
 
-* **srgpu**: ``run_ensemble`` with ``engine="numba"`` on a synthetic :class:`~srgpu.inputs.Inputs`
+* **srgpu**: ``run_ensemble`` with ``engine="numba"`` on a synthetic
+  :class:`~srgpu.data.inputs.Inputs`
   (stratified draws, training both fluxes' forests, validation, inference, per-row moments,
   per-replicate maps and totals, the zarr store and the final statistics), in a fresh process
   whose peak resident memory is read with ``wait4``;
@@ -79,7 +80,7 @@ def srgpu_child(
     *, n_cells: int, replicates: int, trees: int = TREES, batch_size: int = 8, seed: int = 0
 ) -> dict:
     """``run_ensemble`` end to end on synthetic inputs; wall time and its parts."""
-    from srgpu.ensemble import run_ensemble
+    from srgpu.run.ensemble import run_ensemble
 
     inputs = synthetic_inputs(n_cells=n_cells, seed=seed)
     config = _config(replicates=replicates, trees=trees, batch_size=batch_size, seed=seed)
@@ -119,8 +120,8 @@ def sklearn_loop_child(
     from sklearn.ensemble import RandomForestRegressor
 
     from srgpu.config import FLUXES
-    from srgpu.sampling import bin_weights, replicate_split
-    from srgpu.stats import validation_metrics
+    from srgpu.run.sampling import bin_weights, replicate_split
+    from srgpu.run.stats import validation_metrics
 
     inputs = synthetic_inputs(n_cells=n_cells, seed=seed)
     n_rows, n_years = inputs.n_rows, inputs.n_years

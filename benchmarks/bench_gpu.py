@@ -159,7 +159,7 @@ def bench_inference(*, device: str, trees: int, rows: int, repeats: int = 3) -> 
 def bench_end_to_end(*, device: str, trees: int, replicates: int, fraction: float) -> dict:
     """``run_ensemble`` on a fraction of the paper-scale rows; extrapolated to the full job."""
     from srgpu.config import EnsembleConfig, ForestConfig
-    from srgpu.ensemble import run_ensemble
+    from srgpu.run.ensemble import run_ensemble
 
     n_cells = max(int(JOB_ROWS * fraction / N_YEARS), 1)
     inputs = synthetic_inputs(n_cells=n_cells)

@@ -24,7 +24,7 @@ from benchmarks.common import (
 def measure(*, replicates: int, batch_size: int, trees: int, n_cells: int) -> dict:
     """Child target: one ensemble run; returns what it ran (the parent adds peak RSS)."""
     from srgpu.config import EnsembleConfig, ForestConfig
-    from srgpu.ensemble import run_ensemble
+    from srgpu.run.ensemble import run_ensemble
 
     inputs = synthetic_inputs(n_cells=n_cells)
     cfg = EnsembleConfig(

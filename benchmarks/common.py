@@ -116,12 +116,12 @@ def _response(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def synthetic_inputs(*, n_cells: int, n_years: int = N_YEARS, seed: int = 0):
-    """A complete :class:`srgpu.inputs.Inputs` (usable by ``run_ensemble``) of paper shapes."""
+    """A complete :class:`srgpu.data.inputs.Inputs` (usable by ``run_ensemble``) of paper shapes."""
     import pandas as pd
     import xarray as xr
 
     from srgpu.config import FLUXES, PAPER_PREDICTORS
-    from srgpu.inputs import FluxData, Inputs
+    from srgpu.data.inputs import FluxData, Inputs
 
     rng = np.random.default_rng(seed)
     nlon = max(int(math.ceil(math.sqrt(2 * n_cells))), 1)

@@ -96,7 +96,7 @@ class EnsembleConfig:
     """Everything that determines the numbers of an ensemble run.
 
     ``srdb``/``drivers``/``vegetation`` unset means the embedded synthetic demo world
-    (:mod:`srgpu.demo`). ``replicates`` and forest ``trees`` unset take the paper's values
+    (:mod:`srgpu.data.demo`). ``replicates`` and forest ``trees`` unset take the paper's values
     (2000, 500) with real data and small demo values without.
     """
 

@@ -100,7 +100,7 @@ class SoilRespirationEnsemble(BaseEstimator):
 
     def fit(self, srdb=None, drivers=(), vegetation=None, *, out, overwrite: bool = False):
         """Run (or resume) the ensemble into ``out``; no data = the embedded demo world."""
-        from srgpu.ensemble import run_ensemble
+        from srgpu.run.ensemble import run_ensemble
 
         self._validate_params()
         self.config_ = self._config(srdb=srdb, drivers=drivers, vegetation=vegetation)

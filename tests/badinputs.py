@@ -40,7 +40,7 @@ class GoodFiles:
 
 def write_good_files(root: Path) -> GoodFiles:
     """The demo world as files: ``srdb.csv``, ``drivers.nc``, ``vegetation.nc``."""
-    from srgpu.demo import make_demo_world
+    from srgpu.data.demo import make_demo_world
 
     root.mkdir(parents=True, exist_ok=True)
     world = make_demo_world(seed=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srgpu.applicability import area_of_applicability, fivenum, upper_whisker
+from srgpu.analysis.applicability import area_of_applicability, fivenum, upper_whisker
 from srgpu.errors import ConfigError
 
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from srgpu.cli import app
-from srgpu.ensemble import run_ensemble
 from srgpu.errors import InputError, SrgpuError
+from srgpu.run.ensemble import run_ensemble
 from tests.badinputs import CASES, MODEL_CASES, write_good_files, write_good_model
 
 SRDB_CASES = [c for c in CASES if c.option == "srdb"]
@@ -111,7 +111,7 @@ def test_bad_model_file_compare_exit_2(name, make, expect, good_model, tmp_path)
 def test_wrong_hash_is_refused(good, tmp_path):
     """A local file registered as a pinned release must have its hash; a download whose bytes
     do not match the pinned sha256 is refused and not cached."""
-    from srgpu.download import fetch_srdb
+    from srgpu.data.download import fetch_srdb
 
     cache = tmp_path / "cache"
     result = CliRunner().invoke(
@@ -132,7 +132,7 @@ def test_wrong_hash_is_refused(good, tmp_path):
 def test_bad_records_are_qc_drops(good, tmp_path):
     """A few records with missing/out-of-range coordinates, a missing or non-positive flux are
     dropped and counted by reason; the rest of the file is used."""
-    from srgpu.observations import load_observations
+    from srgpu.data.observations import load_observations
 
     ref = load_observations(good.srdb).qc
     frame = good.srdb_frame()
@@ -169,7 +169,7 @@ cell_text = st.one_of(
 def test_fuzz_srdb_cell(good, tmp_path, row, column, text):
     """Any text in any numeric cell gives a result or an InputError naming the file; never
     another exception, never a multi-line message."""
-    from srgpu.observations import load_observations
+    from srgpu.data.observations import load_observations
 
     frame = good.srdb_frame().iloc[:40].copy()
     frame.loc[frame.index[row], column] = text
@@ -194,7 +194,7 @@ def test_fuzz_srdb_bytes(tmp_path, data, gz):
     """Arbitrary bytes (plain or gzip-framed) never escape as anything but InputError."""
     import gzip
 
-    from srgpu.observations import read_srdb
+    from srgpu.data.observations import read_srdb
 
     path = tmp_path / "bytes.csv"
     path.write_bytes(gzip.compress(data) if gz else data)
@@ -210,7 +210,7 @@ def test_fuzz_srdb_bytes(tmp_path, data, gz):
 )
 def test_fuzz_driver_units(role, units):
     """Any units attribute either converts or is a UnitError naming the file and variable."""
-    from srgpu.drivers import Found, convert_units
+    from srgpu.data.drivers import Found, convert_units
     from srgpu.errors import UnitError
 
     attrs = {} if units is None else {"units": units}
@@ -300,7 +300,7 @@ def test_out_with_dotdot_writes_only_inside_resolved_dir(tmp_path):
 def test_overwrite_clears_only_srgpu_files(tmp_path):
     """``--overwrite`` removes srgpu's own files, nothing else in ``--out``, and never follows
     a symbolic link out of it."""
-    from srgpu.store import EnsembleStore
+    from srgpu.run.store import EnsembleStore
 
     out = tmp_path / "out"
     outside = tmp_path / "outside"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srgpu.batch import array_namespace_for, batch_specs, stream_statistics
+from srgpu.run.batch import array_namespace_for, batch_specs, stream_statistics
 
 
 def _case(seed=0, b=3, n_cells=7, n_years=4):
@@ -61,10 +61,10 @@ def test_batch_specs_cover_replicates_once():
 
 
 def test_train_on_gpu_without_cuml_is_a_backend_error():
-    from srgpu.batch import train_replicate
     from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import BackendError
-    from srgpu.inputs import prepare_inputs
+    from srgpu.run.batch import train_replicate
     from tests import has_cuml
 
     if has_cuml:

@@ -8,8 +8,8 @@ import types
 import pytest
 
 from srgpu.backend import Backend, cpu_backend
-from srgpu.cluster import local_cuda_cluster_kwargs, make_client
 from srgpu.errors import BackendError, ConfigError
+from srgpu.run.cluster import local_cuda_cluster_kwargs, make_client
 
 CPU = cpu_backend("test")
 GPU = Backend(device="gpu", reason="fake", xp=None)

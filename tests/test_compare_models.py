@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.compare.models import annualise, conversion_factor, days_in_year, read_model
+from srgpu.analysis.compare.models import annualise, conversion_factor, days_in_year, read_model
 from srgpu.errors import GridMismatch, InputError, UnitError
 from tests.test_compare_synthetic import make_store_dataset, monthly_time, write_model
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.compare.models import spherical_cell_area
-from srgpu.compare.regrid import area_total, regrid_fields, target_grid
+from srgpu.analysis.compare.models import spherical_cell_area
+from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
 from srgpu.errors import InputError
 from tests.test_compare_synthetic import fine_grid, make_store_dataset, upsample
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srgpu.compare import compare
-from srgpu.compare.reference import RF_VALUES, TEN_MODELS, model_table, reference_table
-from srgpu.compare.scores import comparison_maps
+from srgpu.analysis.compare import compare
+from srgpu.analysis.compare.reference import RF_VALUES, TEN_MODELS, model_table, reference_table
+from srgpu.analysis.compare.scores import comparison_maps
 from tests.test_compare_synthetic import SD_FRACTION, write_model, write_store
 
 SCALES = {"hi": 1.2, "lo": 0.8, "same": 1.0}
@@ -139,7 +139,7 @@ def test_reference_table():
 
 
 def test_ilamb_reference(tmp_path):
-    from srgpu.compare import ilamb_reference
+    from srgpu.analysis.compare import ilamb_reference
     from tests.test_compare_synthetic import make_store_dataset
 
     store = make_store_dataset()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from srgpu.compare.models import spherical_cell_area
+from srgpu.analysis.compare.models import spherical_cell_area
 
 YEARS = (2000, 2001, 2002)
 EPS = np.array([-0.05, -0.02, 0.02, 0.05])  # replicate offsets (mean 0)

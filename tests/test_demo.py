@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from srgpu.demo import FLUX_PREDICTORS, DemoWorld, make_demo_world, true_flux
+from srgpu.data.demo import FLUX_PREDICTORS, DemoWorld, make_demo_world, true_flux
+from srgpu.data.vegetation import IGBP_TO_BIN
 from srgpu.errors import ConfigError, InputError
-from srgpu.vegetation import IGBP_TO_BIN
 
 YEARS = (2001, 2005)
 

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.batch import batch_specs, train_batch
 from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.ensemble import run_ensemble
-from srgpu.inputs import prepare_inputs
+from srgpu.data.inputs import prepare_inputs
+from srgpu.run.batch import batch_specs, train_batch
+from srgpu.run.ensemble import run_ensemble
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=15), engine="numba")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.drivers import (
+from srgpu.data.drivers import (
     Found,
     convert_units,
     expand_sources,
@@ -14,8 +14,8 @@ from srgpu.drivers import (
     normalise_grid,
     open_sources,
 )
+from srgpu.data.predictors import build_predictors
 from srgpu.errors import GridMismatch, InputError, UnitError
-from srgpu.predictors import build_predictors
 from tests.test_predictors import make_drivers
 
 

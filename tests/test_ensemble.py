@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.batch import batch_specs, train_batch
 from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.ensemble import run_ensemble
+from srgpu.data.inputs import prepare_inputs
 from srgpu.errors import StoreError
-from srgpu.inputs import prepare_inputs
+from srgpu.run.batch import batch_specs, train_batch
+from srgpu.run.ensemble import run_ensemble
 
 TINY = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=30), engine="sklearn")
 
@@ -184,7 +184,7 @@ def test_disk_full_during_finalize_fails_cleanly_then_resumes(
     marked complete; the same call completes once space is back, with the reference numbers."""
     import errno
 
-    from srgpu.store import EnsembleStore
+    from srgpu.run.store import EnsembleStore
 
     real_to_zarr = xr.Dataset.to_zarr
 

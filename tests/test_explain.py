@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.explain import (
+from srgpu.analysis.explain import (
     explain_flux,
     explanation_dataset,
     impurity_importances,
@@ -18,8 +17,9 @@ from srgpu.explain import (
     plot_explanation,
     summary_lines,
 )
+from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.data.inputs import FluxData, Inputs
 from srgpu.forest.train import fit_forest
-from srgpu.inputs import FluxData, Inputs
 
 NAMES = ("MAT", "Prec", "LAI")
 
@@ -140,7 +140,7 @@ def _inputs():
 
 
 def test_explain_flux_end_to_end(tmp_path):
-    from srgpu.batch import train_replicate
+    from srgpu.run.batch import train_replicate
 
     inputs = _inputs()
     cfg = EnsembleConfig(forest=ForestConfig(trees=10), seed=3)

@@ -1,4 +1,4 @@
-"""``srgpu fetch srdb`` and :mod:`srgpu.download`: local registration, hash pinning, no network."""
+"""``srgpu fetch srdb`` and :mod:`srgpu.data.download`: local registration, pinned hashes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import hashlib
 import pytest
 from typer.testing import CliRunner
 
-from srgpu import download
 from srgpu.cli import app
-from srgpu.download import SRDB_RELEASES, content_sha256, fetch_srdb, register_srdb
+from srgpu.data import download
+from srgpu.data.download import SRDB_RELEASES, content_sha256, fetch_srdb, register_srdb
 from srgpu.errors import DownloadError
 
 V5_SHA = "3695124acf2744cff2720eb923ec12da3e436aba67e2ab58b48fca754a54b361"

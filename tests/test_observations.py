@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srgpu.errors import InputError
-from srgpu.observations import (
+from srgpu.data.observations import (
     QC_REASONS,
     REQUIRED_COLUMNS,
     load_observations,
@@ -17,6 +16,7 @@ from srgpu.observations import (
     select_observations,
     srdb_veg_bins,
 )
+from srgpu.errors import InputError
 
 NAN = np.nan
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from srgpu.data.predictors import build_predictors
 from srgpu.errors import ConfigError, InputError
-from srgpu.predictors import build_predictors
 
 LAT = np.array([-0.5, 0.5])
 LON = np.array([10.5, 11.5, 12.5])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from srgpu.config import EnsembleConfig
-from srgpu.inputs import prepare_inputs
-from srgpu.observations import load_observations
-from srgpu.predictors import build_predictors
-from srgpu.sites import site_table
+from srgpu.data.inputs import prepare_inputs
+from srgpu.data.observations import load_observations
+from srgpu.data.predictors import build_predictors
+from srgpu.data.sites import site_table
 
 REAL_SET = ("MAT", "Prec", "Prec_GS", "PAR", "PAR_GS", "LAI_GS")
 

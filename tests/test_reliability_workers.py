@@ -19,8 +19,8 @@ import pytest
 import xarray as xr
 
 from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.ensemble import run_ensemble
-from srgpu.inputs import prepare_inputs
+from srgpu.data.inputs import prepare_inputs
+from srgpu.run.ensemble import run_ensemble
 
 distributed = pytest.importorskip("distributed")
 

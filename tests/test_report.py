@@ -15,10 +15,10 @@ import xarray as xr
 from PIL import Image
 from typer.testing import CliRunner
 
+from srgpu.analysis.report import SECTIONS, run_compare, site_predictions, zonal_totals
 from srgpu.cli import app
 from srgpu.cli.compare import write_tables
 from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.report import SECTIONS, run_compare, site_predictions, zonal_totals
 
 TINY = EnsembleConfig(replicates=3, batch_size=3, forest=ForestConfig(trees=20), engine="sklearn")
 FIGURES = (
@@ -38,7 +38,7 @@ IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """The demo ensemble (3 replicates x 20 trees)."""
-    from srgpu.ensemble import run_ensemble
+    from srgpu.run.ensemble import run_ensemble
 
     out = tmp_path_factory.mktemp("run")
     run_ensemble(TINY, out=out)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from srgpu.errors import ConfigError, InputError
-from srgpu.sampling import (
+from srgpu.run.sampling import (
     bin_weights,
     draw_split,
     record_probabilities,

@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.errors import ConfigError, InputError
-from srgpu.selection import (
+from srgpu.analysis.selection import (
     SelectionProblem,
     all_subsets,
     find_rank,
@@ -21,6 +19,8 @@ from srgpu.selection import (
     spatial_blocks,
     study_groups,
 )
+from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.errors import ConfigError, InputError
 
 NAMES = ("MAT", "Prec", "LAI", "PAR")
 
@@ -146,8 +146,8 @@ def test_grouped_cv_shows_optimism_on_clustered_data():
 
 
 def test_prepare_candidates_excludes_or_errors(monkeypatch):
-    import srgpu.inputs
-    from srgpu.selection import prepare_candidates
+    import srgpu.data.inputs
+    from srgpu.analysis.selection import prepare_candidates
 
     def fake_prepare(config):
         names = config.predictors_for("SR")
@@ -156,7 +156,7 @@ def test_prepare_candidates_excludes_or_errors(monkeypatch):
                 raise InputError("no source provides it", field=missing)
         return ("inputs", names)
 
-    monkeypatch.setattr(srgpu.inputs, "prepare_inputs", fake_prepare)
+    monkeypatch.setattr(srgpu.data.inputs, "prepare_inputs", fake_prepare)
     cfg = EnsembleConfig()
     inputs, cands = prepare_candidates(
         cfg, candidates=["MAT", "RH", "Prec", "SOC", "RH_GS"], explicit=False

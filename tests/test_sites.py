@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from srgpu.data.sites import site_table
 from srgpu.errors import InputError
-from srgpu.sites import site_table
 
 LAT = np.array([0.25, 0.75])
 LON = np.array([10.25, 10.75, 11.25])

@@ -1,4 +1,4 @@
-"""Known-answer tests of srgpu.stats against plain numpy/scipy/sklearn, for every namespace."""
+"""Known-answer tests of srgpu.run.stats against plain numpy/scipy/sklearn, for every namespace."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import scipy.stats
 from sklearn.metrics import mean_squared_error, r2_score
 
-from srgpu import stats
 from srgpu.errors import InputError
+from srgpu.run import stats
 from tests import has_array_api_strict, has_gpu
 
 R_EARTH = 6_371_000.0
@@ -396,7 +396,7 @@ def test_every_function_stays_on_a_non_default_device():
 @pytest.mark.parametrize("name", ["numpy", "array_api_strict"])
 def test_bounds_from_centres(name):
     xp = np if name == "numpy" else pytest.importorskip("array_api_strict")
-    from srgpu.stats import bounds_from_centres, cell_area_m2
+    from srgpu.run.stats import bounds_from_centres, cell_area_m2
 
     lat = xp.asarray(np.arange(-89.75, 90.0, 0.5))
     lon = xp.asarray(np.arange(-179.75, 180.0, 0.5))

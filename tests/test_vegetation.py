@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.errors import InputError
-from srgpu.predictors import build_predictors
-from srgpu.vegetation import (
+from srgpu.data.predictors import build_predictors
+from srgpu.data.vegetation import (
     IGBP_TO_BIN,
     VEG_BINS,
     bin_area_shares,
     bin_fractions_from_classes,
     bins_from_classes,
 )
+from srgpu.errors import InputError
 from tests.test_predictors import make_drivers, make_vegetation
 
 

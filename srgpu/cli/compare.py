@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
-        from srgpu.compare import compare, comparison_maps
-        from srgpu.compare.reference import reference_table
+        from srgpu.analysis.compare import compare, comparison_maps
+        from srgpu.analysis.compare.reference import reference_table
 
         models = _parse_models(model)
         period = _parse_years(years)

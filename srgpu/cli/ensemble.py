@@ -213,8 +213,8 @@ def register(app: typer.Typer) -> None:
         With no arguments, runs the embedded synthetic demo world and prints the totals next to
         the demo's known truth.
         """
-        from srgpu.ensemble import run_ensemble
-        from srgpu.inputs import prepare_inputs
+        from srgpu.data.inputs import prepare_inputs
+        from srgpu.run.ensemble import run_ensemble
 
         cfg = build_config(
             config_file=config,

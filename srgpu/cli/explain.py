@@ -15,8 +15,8 @@ from srgpu.errors import ConfigError, StoreError
 
 def open_store(path: Path):
     """``(dataset, config)`` of a finished store: ``OUT`` or ``OUT/ensemble.zarr``, opened by
-    :func:`srgpu.store.open_ensemble_dataset` like ``srgpu compare`` and ``srgpu report``."""
-    from srgpu.store import open_ensemble_dataset
+    :func:`srgpu.run.store.open_ensemble_dataset` like ``srgpu compare`` and ``srgpu report``."""
+    from srgpu.run.store import open_ensemble_dataset
 
     zpath = path / "ensemble.zarr" if (path / "ensemble.zarr").exists() else path
     if not zpath.exists():
@@ -46,14 +46,14 @@ def register(app: typer.Typer) -> None:
         """Re-grow replicate forests from the store's config and explain them: permutation and
         impurity importance, partial dependence with replicate bands, dissimilarity index and
         area of applicability. Writes OUT/explain.nc and PNG figures."""
-        from srgpu.explain import (
+        from srgpu.analysis.explain import (
             explain_flux,
             explanation_dataset,
             plot_explanation,
             summary_lines,
         )
+        from srgpu.data.inputs import prepare_inputs
         from srgpu.forest.engines import get_engine
-        from srgpu.inputs import prepare_inputs
 
         ds, cfg = open_store(store)
         n_rep = int(ds.sizes.get("replicate", cfg.n_replicates))

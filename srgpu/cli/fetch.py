@@ -35,8 +35,8 @@ def _srdb(
     timeout: Annotated[float, typer.Option(help="Download timeout, seconds.")] = 30.0,
 ) -> None:
     """Download the SRDB data table (or register a local copy) and print its cached path."""
-    from srgpu.download import DEFAULT_VERSION, fetch_srdb, register_srdb
-    from srgpu.observations import load_observations
+    from srgpu.data.download import DEFAULT_VERSION, fetch_srdb, register_srdb
+    from srgpu.data.observations import load_observations
 
     if from_path is not None:
         with warnings.catch_warnings(record=True) as caught:

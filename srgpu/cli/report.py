@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         ] = "conservative",
     ) -> None:
         """Write a self-contained HTML report (maps, profiles, totals, validation, models)."""
-        from srgpu.report import build_report
+        from srgpu.analysis.report import build_report
 
         path = build_report(
             store,

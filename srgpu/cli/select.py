@@ -63,9 +63,7 @@ def register(app: typer.Typer) -> None:
         (CSV), a plot of RMSE against subset size (PNG) and the honest-validation table."""
         from rich.table import Table
 
-        from srgpu.cli.ensemble import build_config
-        from srgpu.sampling import bin_weights
-        from srgpu.selection import (
+        from srgpu.analysis.selection import (
             SelectionProblem,
             find_rank,
             honest_validation,
@@ -75,6 +73,8 @@ def register(app: typer.Typer) -> None:
             search_subsets,
             validation_schemes,
         )
+        from srgpu.cli.ensemble import build_config
+        from srgpu.run.sampling import bin_weights
 
         if flux not in FLUXES:
             raise ConfigError(f"--flux {flux!r}: expected one of {FLUXES}")

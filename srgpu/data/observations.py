@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
-from srgpu.vegetation import VEG_BINS
 
 # -- columns -------------------------------------------------------------------------------------
 
@@ -136,7 +136,8 @@ ECOSYSTEM_TYPE_TO_BIN: dict[str, int] = {
     "turfgrass": 0,
     "mixed": 0,
 }
-"""``Ecosystem_type`` (stripped, lower case) -> vegetation bin (:data:`srgpu.vegetation.VEG_BINS`).
+"""``Ecosystem_type`` (stripped, lower case) -> vegetation bin
+(:data:`srgpu.data.vegetation.VEG_BINS`).
 Any other value, or a missing one, gives bin 0. Forest and plantation records go to bin 1
 (evergreen broadleaf forest) instead of 2 when :func:`is_evergreen_broadleaf` holds."""
 

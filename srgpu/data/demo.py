@@ -40,8 +40,8 @@ from scipy.interpolate import RegularGridInterpolator
 from scipy.ndimage import gaussian_filter
 
 from srgpu.config import FLUXES
+from srgpu.data.vegetation import IGBP_TO_BIN
 from srgpu.errors import ConfigError, InputError
-from srgpu.vegetation import IGBP_TO_BIN
 
 __all__ = [
     "DEMO_PAR_FRACTION",
@@ -689,7 +689,7 @@ def _global_attrs(title: str) -> dict[str, str]:
     return {
         "Conventions": "CF-1.8",
         "title": title,
-        "source": "srgpu.demo: synthetic demo world (no real data)",
+        "source": "srgpu.data.demo: synthetic demo world (no real data)",
         "comment": "synthetic: crude continents and a smooth analytic climate; see docs/demo.md",
     }
 

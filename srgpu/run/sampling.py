@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from srgpu.config import FLUXES
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import ConfigError, InputError
-from srgpu.vegetation import VEG_BINS
 
 PURPOSE_SAMPLE = 0
 PURPOSE_FOREST = 1

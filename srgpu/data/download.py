@@ -167,11 +167,11 @@ def register_srdb(
     A file whose content hash is that of a pinned release is registered under that release (a
     ``version`` that names a different pinned release is a :class:`DownloadError`). Any other
     file must name no pinned ``version``; its columns, values and selection are checked with
-    :func:`srgpu.observations.load_observations` (an :class:`InputError` if bad, and nothing is
+    :func:`srgpu.data.observations.load_observations` (an :class:`InputError` if bad, and nothing is
     written to the cache) and it is registered
     as ``version`` or ``local-<first 12 hex of sha256>``, with a :class:`UserWarning`.
     """
-    from srgpu.observations import load_observations
+    from srgpu.data.observations import load_observations
 
     src = Path(source)
     if not src.is_file():

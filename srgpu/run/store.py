@@ -33,11 +33,11 @@ import xarray as xr
 import zarr
 
 from srgpu import __version__
-from srgpu.batch import METRICS, OUTPUT_FLUXES, BatchResult
 from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.data.inputs import Inputs
 from srgpu.errors import InputError, StoreError
-from srgpu.inputs import Inputs
-from srgpu.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
+from srgpu.run.batch import METRICS, OUTPUT_FLUXES, BatchResult
+from srgpu.run.stats import Moments, bounds_from_centres, moments_sd, replicate_summary
 
 FLUX_UNITS = "g m-2 yr-1"  # of carbon: CF/UDUNITS has no "g C"; long names say so
 FLUX_LONG = {
@@ -346,7 +346,7 @@ class EnsembleStore:
             ) from None
 
     def _finalize(self, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int) -> dict:
-        from srgpu.summary import build_summary
+        from srgpu.run.summary import build_summary
 
         moments = self.read_moments()
         if moments is None:

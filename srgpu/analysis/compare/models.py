@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError, UnitError
-from srgpu.stats import bounds_from_centres, cell_area_m2
+from srgpu.run.stats import bounds_from_centres, cell_area_m2
 
 FLUX_VARIABLES: dict[str, tuple[str, ...]] = {
     "rh": ("rh",),

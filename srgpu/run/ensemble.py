@@ -1,7 +1,8 @@
 """Orchestration of an ensemble run: inputs -> store -> batches (serial or on Dask) -> summary.
 
-The runner only wires stages: :func:`srgpu.inputs.prepare_inputs` prepares everything once,
-:class:`srgpu.store.EnsembleStore` creates or resumes the output, :func:`srgpu.batch.run_batch`
+The runner only wires stages: :func:`srgpu.data.inputs.prepare_inputs` prepares everything once,
+:class:`srgpu.run.store.EnsembleStore` creates or resumes the output,
+:func:`srgpu.run.batch.run_batch`
 computes one batch of replicates (a pure function: the same on any worker), and the batches'
 per-row moments are merged here strictly in batch order, so that serial, threaded and
 distributed runs (any number of workers, lost workers retried by Dask) end with identical
@@ -14,7 +15,9 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from srgpu.batch import (
+from srgpu.config import EnsembleConfig
+from srgpu.data.inputs import Inputs, prepare_inputs
+from srgpu.run.batch import (
     OUTPUT_FLUXES,
     BatchResult,
     BatchSpec,
@@ -25,10 +28,8 @@ from srgpu.batch import (
     tile_ranges,
     train_and_compile,
 )
-from srgpu.config import EnsembleConfig
-from srgpu.inputs import Inputs, prepare_inputs
-from srgpu.stats import merge_moments
-from srgpu.store import EnsembleStore
+from srgpu.run.stats import merge_moments
+from srgpu.run.store import EnsembleStore
 
 ProgressCallback = Callable[[BatchResult, int, int], None]
 
@@ -131,7 +132,7 @@ def run_ensemble(
     without finalising (for tests of resume); the returned dict then has only progress keys.
     """
     from srgpu.backend import resolve_backend
-    from srgpu.cluster import make_client
+    from srgpu.run.cluster import make_client
 
     backend = resolve_backend(config.backend)
     if inputs is None:

@@ -1,7 +1,7 @@
 """Monthly drivers -> the ten annual and growing-season predictors of Lu et al. 2021.
 
 :func:`build_predictors` finds the driver variables the requested predictors need (see
-:mod:`srgpu.drivers`), converts their units, lays them out as ``(year, month, lat, lon)`` and
+:mod:`srgpu.data.drivers`), converts their units, lays them out as ``(year, month, lat, lon)`` and
 computes, per cell and year:
 
 =========  ===============  ==========================================================
@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.config import PREDICTOR_NAMES
-from srgpu.drivers import (
+from srgpu.data.drivers import (
     Found,
     Monthly,
     Source,
@@ -49,14 +49,14 @@ from srgpu.drivers import (
     open_sources,
     resolve_overrides,
 )
-from srgpu.errors import ConfigError, InputError
-from srgpu.stats import bounds_from_centres, cell_area_m2
-from srgpu.vegetation import (
+from srgpu.data.vegetation import (
     VEG_BINS,
     bin_fractions_from_classes,
     bins_from_classes,
     land_class_mask,
 )
+from srgpu.errors import ConfigError, InputError
+from srgpu.run.stats import bounds_from_centres, cell_area_m2
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -396,7 +396,7 @@ up to ~12 000 mm yr-1, annual PAR up to ~4 000 MJ m-2 yr-1)."""
 def _compute(ds: xr.Dataset, found: Sequence[Found]) -> xr.Dataset:
     """Load ``ds``; a failure to read a source (truncated file, corrupt chunk) becomes an
     :class:`InputError` naming the source file and variable that cannot be read."""
-    from srgpu.drivers import one_line
+    from srgpu.data.drivers import one_line
 
     try:
         return ds.compute()

@@ -2,7 +2,8 @@
 replicate bands, and the area of applicability (AOA) of each flux's model.
 
 The store keeps no forests. Replicate ``i``'s forests are re-grown exactly as the ensemble grew
-them (:func:`srgpu.batch.train_replicate`: the same stratified draw, the same forest seed), so the
+them (:func:`srgpu.run.batch.train_replicate`: the same stratified draw, the same forest
+seed), so the
 explanation is of the very models whose maps are in the store, for a subset of replicates.
 
 * **Permutation importance** (scikit-learn ``permutation_importance``, scoring RMSE): the mean
@@ -15,7 +16,8 @@ explanation is of the very models whose maps are in the store, for a subset of r
   seeded sample of ``rows`` records whose column is set to the grid value. All replicates predict
   all rows at once through the inference engine; the bands are the median and the 2.5-97.5 %
   quantiles across replicates.
-* **AOA** (:mod:`srgpu.applicability`): training data = all records of the flux (the union of
+* **AOA** (:mod:`srgpu.analysis.applicability`): training data = all records of the flux (the
+  union of
   the replicates' training draws), weights = mean permutation importance across the explained
   replicates, CV folds = 5-fold ``GroupKFold`` of 5° blocks (the spatial folds of the honest
   validation, so the threshold reflects extrapolation to new places).
@@ -32,7 +34,7 @@ import numpy as np
 
 from srgpu.config import FLUXES, EnsembleConfig
 from srgpu.errors import ConfigError
-from srgpu.sampling import PURPOSE_IMPORTANCE
+from srgpu.run.sampling import PURPOSE_IMPORTANCE
 
 BAND = (0.025, 0.5, 0.975)
 
@@ -46,7 +48,7 @@ def regrow_replicates(
     threads: int | None = None,
 ) -> list[tuple[object, object]]:
     """``[(forest, split)]`` of the given replicates, re-grown exactly as the ensemble did."""
-    from srgpu.batch import train_replicate
+    from srgpu.run.batch import train_replicate
 
     reps = list(replicates)
     threads = threads or min(len(reps), os.cpu_count() or 1) or 1
@@ -71,7 +73,7 @@ def permutation_importances(
     from sklearn.inspection import permutation_importance
 
     from srgpu.forest.grown import as_sklearn
-    from srgpu.sampling import replicate_seed
+    from srgpu.run.sampling import replicate_seed
 
     out = []
     for rf, (X, y), r in zip(forests, tests, replicates, strict=True):
@@ -178,9 +180,9 @@ def explain_flux(
     n_folds: int = 5,
 ) -> FluxExplanation:
     """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring)."""
-    from srgpu.applicability import area_of_applicability
-    from srgpu.selection import spatial_blocks
-    from srgpu.stats import validation_metrics
+    from srgpu.analysis.applicability import area_of_applicability
+    from srgpu.analysis.selection import spatial_blocks
+    from srgpu.run.stats import validation_metrics
 
     if flux not in FLUXES:
         raise ConfigError(f"unknown flux {flux!r}; expected one of {FLUXES}")
@@ -235,7 +237,7 @@ def explain_flux(
 
 
 def _fold_labels(groups: np.ndarray, *, n_folds: int) -> np.ndarray | None:
-    from srgpu.selection import group_folds
+    from srgpu.analysis.selection import group_folds
 
     if np.unique(groups).size < 2:
         return None
@@ -355,7 +357,7 @@ def explanation_dataset(results: Sequence[FluxExplanation], inputs, store=None):
 
 
 def _units(name: str) -> str:
-    from srgpu.predictors import PREDICTOR_ATTRS
+    from srgpu.data.predictors import PREDICTOR_ATTRS
 
     return PREDICTOR_ATTRS.get(name, ("1", ""))[0]
 

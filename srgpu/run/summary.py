@@ -18,10 +18,10 @@ import numpy as np
 import xarray as xr
 
 from srgpu import __version__
-from srgpu.batch import METRICS, OUTPUT_FLUXES
 from srgpu.config import FLUXES, EnsembleConfig
-from srgpu.inputs import Inputs
-from srgpu.stats import replicate_summary
+from srgpu.data.inputs import Inputs
+from srgpu.run.batch import METRICS, OUTPUT_FLUXES
+from srgpu.run.stats import replicate_summary
 
 TOTAL_KEYS = ("mean", "sd", "median", "mad", "q025", "q975")
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from srgpu.config import FLUXES, EnsembleConfig
+from srgpu.data.inputs import Inputs
 from srgpu.forest.train import fit_forest
-from srgpu.inputs import Inputs
-from srgpu.sampling import PURPOSE_FOREST, bin_weights, replicate_seed, replicate_split
-from srgpu.stats import Moments, moments_of, validation_metrics
+from srgpu.run.sampling import PURPOSE_FOREST, bin_weights, replicate_seed, replicate_split
+from srgpu.run.stats import Moments, moments_of, validation_metrics
 
 OUTPUT_FLUXES = ("SR", "HR", "AR")
 METRICS = ("r2", "rmse", "r")
@@ -384,7 +384,7 @@ def run_batch(
     xp: Any = None,
 ) -> BatchResult:
     """Train, validate and predict one batch of replicates in this process (tiles streamed
-    here; :mod:`srgpu.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
+    here; :mod:`srgpu.run.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
 
     ``xp`` is the array namespace of the streaming statistics (default: numpy on CPU, cupy on
     GPU, through array-api-compat); only reduced results come back to the host.

@@ -2,7 +2,7 @@
 
 :func:`build_report` reads ``OUT/ensemble.zarr`` and ``OUT/summary.json`` (layout in
 ``docs/store.md``), optionally the tables of ``srgpu compare`` (a ``--compare`` directory, or
-models compared in process with :func:`srgpu.compare.compare`), draws each figure with
+models compared in process with :func:`srgpu.analysis.compare.compare`), draws each figure with
 matplotlib's Agg backend, writes the PNGs beside ``report.html`` and embeds them in it as base64
 data URIs: the HTML needs no network and no other file. Each figure is one small function
 taking the opened store (and the summary or tables) and returning a ``matplotlib`` figure.
@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from srgpu.errors import InputError
-from srgpu.store import open_ensemble_dataset
+from srgpu.run.store import open_ensemble_dataset
 
 FLUXES = ("SR", "HR", "AR")
 FLUX_NAMES = {
@@ -136,10 +136,10 @@ def run_compare(
     method: str = "conservative",
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Compare ``models`` with the store in process: the stages of
-    :func:`srgpu.compare.compare` (``open_ensemble`` -> ``read_model`` -> ``prepare`` ->
+    :func:`srgpu.analysis.compare.compare` (``open_ensemble`` -> ``read_model`` -> ``prepare`` ->
     ``run_all``)."""
-    from srgpu.compare import read_model
-    from srgpu.compare.scores import open_ensemble, prepare, run_all
+    from srgpu.analysis.compare import read_model
+    from srgpu.analysis.compare.scores import open_ensemble, prepare, run_all
 
     ensemble = open_ensemble(store_path)
     if "site_flux" in ensemble:
@@ -481,7 +481,7 @@ def _replicate_ratio(store: xr.Dataset) -> np.ndarray:
 
 def fig_global(store: xr.Dataset, summary: dict, tables: Mapping[str, pd.DataFrame]):
     """Global SR, HR, AR and AR/SR: the ensemble, the paper's RF and ten models, given models."""
-    from srgpu.compare import reference as ref
+    from srgpu.analysis.compare import reference as ref
 
     plt = _plt()
     fig, axes = plt.subplots(1, 4, figsize=(14.5, 4.6), layout="constrained")
@@ -883,7 +883,7 @@ def _scores(data: ReportData) -> str:
 
 
 def _reference_html() -> str:
-    from srgpu.compare.reference import CITATION, reference_table
+    from srgpu.analysis.compare.reference import CITATION, reference_table
 
     df = reference_table()
     df = df[df["value"].notna()]

@@ -4,11 +4,11 @@ Scoring scheme (documented in ``docs/selection.md``):
 
 * every non-empty subset of the ``k`` candidates (``2**k - 1``; 1023 for the paper's ten) is
   scored on the **same** ``repeats`` stratified 80/20 draws the ensemble itself uses —
-  :func:`srgpu.sampling.replicate_split` for replicates ``0..repeats-1`` — and with the same
+  :func:`srgpu.run.sampling.replicate_split` for replicates ``0..repeats-1`` — and with the same
   forest seeds (``replicate_seed(seed, r, flux, PURPOSE_FOREST)``): a paired comparison, the
   subsets differ only by their columns (common random numbers);
 * a subset's score is the mean over repeats of the held-out RMSE and R² (scikit-learn's
-  ``r2_score`` definition, :func:`srgpu.stats.validation_metrics`), with their SDs over repeats
+  ``r2_score`` definition, :func:`srgpu.run.stats.validation_metrics`), with their SDs over repeats
   and the paired RMSE difference to the best subset;
 * subsets are ranked by mean RMSE (ties by fewer predictors).
 
@@ -35,8 +35,8 @@ import pandas as pd
 from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError
 from srgpu.forest.train import fit_forest
-from srgpu.sampling import PURPOSE_FOREST, Split, replicate_seed, replicate_split
-from srgpu.stats import validation_metrics
+from srgpu.run.sampling import PURPOSE_FOREST, Split, replicate_seed, replicate_split
+from srgpu.run.stats import validation_metrics
 
 SCORE_COLUMNS = ("rmse", "rmse_sd", "r2", "r2_sd")
 
@@ -308,7 +308,7 @@ class Candidates:
 
 
 def prepare_candidates(config, *, candidates: Sequence[str], explicit: bool):
-    """``(inputs, Candidates)``: :func:`srgpu.inputs.prepare_inputs` for ALL candidates (both
+    """``(inputs, Candidates)``: :func:`srgpu.data.inputs.prepare_inputs` for ALL candidates (both
     fluxes), dropping candidates the drivers cannot provide.
 
     A candidate whose driver is missing (``build_predictors`` raises an ``InputError`` naming
@@ -316,8 +316,8 @@ def prepare_candidates(config, *, candidates: Sequence[str], explicit: bool):
     error instead.
     """
     from srgpu.config import FLUXES, PREDICTOR_NAMES
+    from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import InputError
-    from srgpu.inputs import prepare_inputs
 
     bad = [c for c in candidates if c not in PREDICTOR_NAMES]
     if bad:

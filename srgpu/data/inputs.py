@@ -5,7 +5,7 @@ world when none is given), computes the predictors the config's predictor sets n
 observations to their cells and years, and lays out the prediction rows:
 
 * the prediction domain is the predictors' ``domain`` mask (vegetated land, see
-  :mod:`srgpu.predictors`); its cells are numbered ``0..n_cells-1`` in (lat, lon) order;
+  :mod:`srgpu.data.predictors`); its cells are numbered ``0..n_cells-1`` in (lat, lon) order;
 * row ``r = iyear * n_cells + icell``: rows are year-major, so a tile of rows covers whole or
   partial years of consecutive cells;
 * each cell's area weight is ``cell_area * land_fraction`` (m2), used for global totals.
@@ -71,7 +71,7 @@ def _all_predictor_names(config: EnsembleConfig) -> list[str]:
 def load_sources(config: EnsembleConfig):
     """``(srdb, drivers, vegetation, truth)``: the user's paths, or the demo world."""
     if config.is_demo:
-        from srgpu.demo import make_demo_world
+        from srgpu.data.demo import make_demo_world
 
         world = make_demo_world(seed=0)
         return world.srdb, [world.drivers], world.vegetation, world.truth
@@ -84,10 +84,10 @@ def load_sources(config: EnsembleConfig):
 
 def prepare_inputs(config: EnsembleConfig) -> Inputs:
     """Read and join everything a run needs (see the module docstring)."""
-    from srgpu.observations import load_observations
-    from srgpu.predictors import build_predictors
-    from srgpu.sites import site_table
-    from srgpu.vegetation import bin_area_shares
+    from srgpu.data.observations import load_observations
+    from srgpu.data.predictors import build_predictors
+    from srgpu.data.sites import site_table
+    from srgpu.data.vegetation import bin_area_shares
 
     srdb, drivers, vegetation, truth = load_sources(config)
     obs = load_observations(srdb)

@@ -17,10 +17,10 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from srgpu.compare.models import ModelOutput
-from srgpu.compare.regrid import area_total, regrid_fields, target_grid
+from srgpu.analysis.compare.models import ModelOutput
+from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
+from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
-from srgpu.vegetation import VEG_BINS
 
 FLUXES = ("SR", "HR", "AR")
 RF = "RF"
@@ -55,7 +55,7 @@ def open_ensemble(path) -> xr.Dataset:
     """Open an ensemble store (Zarr) and check the variables the comparison needs."""
     from pathlib import Path
 
-    from srgpu.store import open_ensemble_dataset
+    from srgpu.run.store import open_ensemble_dataset
 
     path = Path(path)
     if not path.exists():

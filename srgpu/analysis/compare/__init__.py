@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from srgpu.compare.models import ModelOutput, read_model
-from srgpu.compare.scores import Comparison, comparison_maps, open_ensemble, prepare, run_all
+from srgpu.analysis.compare.models import ModelOutput, read_model
+from srgpu.analysis.compare.scores import (
+    Comparison,
+    comparison_maps,
+    open_ensemble,
+    prepare,
+    run_all,
+)
 
 __all__ = [
     "Comparison",
@@ -38,7 +44,7 @@ def compare(
     """Read ``models`` (name -> file or directory), compare them with the ensemble ``store``.
 
     Returns the prepared :class:`Comparison` (regridded fields, for maps and figures) and the
-    score tables of :func:`srgpu.compare.scores.run_all`.
+    score tables of :func:`srgpu.analysis.compare.scores.run_all`.
     """
     ensemble = open_ensemble(store)
     outputs = {
@@ -74,7 +80,7 @@ def ilamb_reference(store, *, flux: str = "HR"):
     import numpy as np
     import xarray as xr
 
-    from srgpu.compare.scores import ensemble_years
+    from srgpu.analysis.compare.scores import ensemble_years
 
     name, standard_name = ILAMB_NAMES[flux]
     years = ensemble_years(store) or [2000]

@@ -1,0 +1,1 @@
+"""After the run: predictor selection, explanation, applicability, model comparison, report."""

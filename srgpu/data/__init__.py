@@ -1,0 +1,1 @@
+"""Inputs: SRDB observations, monthly drivers, predictors, vegetation, sites, demo, downloads."""
