@@ -50,7 +50,7 @@ def real_config(data: Path = DATA, **overrides):
 
 def real_inputs(data: Path = DATA, **overrides):
     """``(inputs, config)``: the prepared real inputs and their config."""
-    from srgpu.inputs import prepare_inputs
+    from srgpu.data.inputs import prepare_inputs
 
     config = real_config(data, **overrides)
     return prepare_inputs(config), config
@@ -58,8 +58,8 @@ def real_inputs(data: Path = DATA, **overrides):
 
 def training_table(inputs, config, *, replicate: int, flux: str) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` of replicate ``replicate``'s training draw of ``flux`` (float32, float64), as
-    :func:`srgpu.batch.train_replicate` fits them."""
-    from srgpu.sampling import bin_weights, replicate_split
+    :func:`srgpu.run.batch.train_replicate` fits them."""
+    from srgpu.run.sampling import bin_weights, replicate_split
 
     data = inputs.fluxes[flux]
     split = replicate_split(
