@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from srgpu.forest.numba_train import (
-    _M32,
+from srgpu.forest.numba_common import (
+    M32,
     TREE_LEAF,
     TREE_UNDEFINED,
-    _grow_array,
-    _partition,
-    _xorshift32,
+    grow_array,
+    partition_lists,
+    xorshift32,
 )
 
 _SMALL = 15  # introsort hands segments of at most this many elements to insertion sort
@@ -152,7 +152,7 @@ def _introsort3(v, s, o0, n0, stk_o, stk_n, stk_d):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _grow_forest_exact(X, y, boot, rand_states, mtry, min_samples_split):
+def grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
     """All trees of one forest by scikit-learn's algorithm step for step (see the module
     docstring); same outputs as :func:`srgpu.forest.numba_train._grow_forest`."""
     n, p = X.shape
@@ -196,12 +196,12 @@ def _grow_forest_exact(X, y, boot, rand_states, mtry, min_samples_split):
             samples[i] = b[i]
         if base + 2 * n_s > cap:
             cap = max(2 * cap, base + 2 * n_s)
-            nodes = _grow_array(nodes, cap)
+            nodes = grow_array(nodes, cap)
             fnodes = nodes.view(np.float64)
-            value = _grow_array(value, cap)
+            value = grow_array(value, cap)
         for f in range(p):
             features[f] = f
-        rs = rand_states[t] & _M32
+        rs = rand_states[t] & M32
 
         st_start[0] = 0
         st_end[0] = n_s
@@ -262,7 +262,7 @@ def _grow_forest_exact(X, y, boot, rand_states, mtry, min_samples_split):
                 n_total = n_known
                 while f_i > n_total and (n_visited < mtry or n_visited <= n_found + n_drawn):
                     n_visited += 1
-                    rs = _xorshift32(rs)
+                    rs = xorshift32(rs)
                     f_j = n_drawn + (rs & 0x7FFFFFFF) % (f_i - n_found - n_drawn)
                     if f_j < n_known:
                         tmp = features[n_drawn]
@@ -387,11 +387,11 @@ def _grow_forest_exact(X, y, boot, rand_states, mtry, min_samples_split):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
+def grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
     """All trees of one forest on *units*, the distinct rows of ``X`` (``Xu`` (m, p); row ``i``
     of ``X`` is unit ``unit[i]``): rows with the same predictor values are never separated by a
     split, so a node is a set of units, each with its bootstrap count and the sums of its
-    copies' y and y**2. Same outputs as :func:`_grow_forest_exact`; same trees up to rounding
+    copies' y and y**2. Same outputs as :func:`grow_forest_sorted`; same trees up to rounding
     (see the module docstring)."""
     m, p = Xu.shape
     n_trees = rand_states.shape[0]
@@ -424,7 +424,6 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
     st_impurity = np.empty(stack_size, dtype=np.float64)
     st_n_const = np.empty(stack_size, dtype=np.int64)
     st_sum = np.empty(stack_size, dtype=np.float64)
-    st_sq = np.empty(stack_size, dtype=np.float64)
     st_fb = np.empty((stack_size, p), dtype=np.uint8)
 
     cap = n_trees * min(m, n_s) * 2 + 2 * m
@@ -463,12 +462,12 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
             mu = np.int64(k)
         if base + 2 * mu > cap:
             cap = max(2 * cap, base + 2 * mu)
-            nodes = _grow_array(nodes, cap)
+            nodes = grow_array(nodes, cap)
             fnodes = nodes.view(np.float64)
-            value = _grow_array(value, cap)
+            value = grow_array(value, cap)
         for f in range(p):
             features[f] = f
-        rs = rand_states[t] & _M32
+        rs = rand_states[t] & M32
 
         st_start[0] = 0
         st_end[0] = n_s
@@ -480,7 +479,6 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
         st_impurity[0] = q_tot / n_s - (s_tot / n_s) ** 2
         st_n_const[0] = 0
         st_sum[0] = s_tot
-        st_sq[0] = q_tot
         st_fb[0, :] = 0
         top = 1
         node_count = 0
@@ -496,7 +494,6 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
             node_imp = st_impurity[top]
             n_known = st_n_const[top]
             sum_total = st_sum[top]
-            sq_total = st_sq[top]
             for f in range(p):
                 fb[f] = st_fb[top, f]
 
@@ -530,7 +527,7 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
                 n_total = n_known
                 while f_i > n_total and (n_visited < mtry or n_visited <= n_found + n_drawn):
                     n_visited += 1
-                    rs = _xorshift32(rs)
+                    rs = xorshift32(rs)
                     f_j = n_drawn + (rs & 0x7FFFFFFF) % (f_i - n_found - n_drawn)
                     if f_j < n_known:
                         tmp = features[n_drawn]
@@ -609,7 +606,7 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
                         left_leaf = pos - start < min_samples_split or imp_l <= eps
                         right_leaf = end - pos < min_samples_split or imp_r <= eps
                         if not (left_leaf and right_leaf):
-                            _partition(
+                            partition_lists(
                                 bufs, fb, Xt, a, best_f, es, best_k, ee, left_leaf, right_leaf
                             )
                         nodes[g, 2] = best_f
@@ -629,7 +626,6 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
                                 st_is_left[top] = False
                                 st_impurity[top] = imp_r
                                 st_sum[top] = s_r
-                                st_sq[top] = q_r
                             else:
                                 st_start[top] = start
                                 st_end[top] = pos
@@ -638,7 +634,6 @@ def _grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
                                 st_is_left[top] = True
                                 st_impurity[top] = imp_l
                                 st_sum[top] = s_l
-                                st_sq[top] = q_l
                             top += 1
             if not split:
                 nodes[g, 0] = TREE_LEAF
