@@ -2,7 +2,7 @@
 
 :func:`grow_forest` grows all trees of one forest and returns them as flat arrays
 (:class:`GrownTrees`); :func:`to_sklearn_trees` wraps them into fitted ``DecisionTreeRegressor``
-objects that :func:`srgpu.forest.train.assemble_forest` turns into a ``RandomForestRegressor``.
+objects that :func:`srgpu.forest.assemble.assemble_forest` turns into a ``RandomForestRegressor``.
 :func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`grow_trees` joins the
 chunks, :func:`fit_trees` also wraps them.
 

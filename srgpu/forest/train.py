@@ -46,11 +46,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from srgpu.config import TRAINERS, ForestConfig
 from srgpu.errors import ConfigError
+from srgpu.forest.assemble import assemble_forest
+
+__all__ = ["assemble_forest", "fit_forest", "sklearn_tree_params"]
 
 
 def sklearn_tree_params(forest: ForestConfig, *, n_features: int) -> dict:
@@ -94,13 +96,13 @@ def fit_forest(
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, n, size=(forest.trees, n)) if forest.bootstrap else None
     tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
-    if trainer == "numba":
+    if trainer in ("numba", "numba-exact"):
         from srgpu.forest.grown import GrownForest
         from srgpu.forest.numba_train import grow_tree_parts
 
         parts = grow_tree_parts(
             X, y, boot=boot, tree_seeds=tree_seeds, mtry=params["max_features"],
-            nodesize=forest.nodesize,
+            nodesize=forest.nodesize, exact=trainer == "numba-exact",
         )  # fmt: skip
         return GrownForest(parts=parts, params=params, tree_seeds=tree_seeds)
     trees = []
@@ -112,16 +114,3 @@ def fit_forest(
             tree.fit(X[boot[t]], y[boot[t]], check_input=False)
         trees.append(tree)
     return assemble_forest(trees, n_features=p, params=params)
-
-
-def assemble_forest(
-    trees: list[DecisionTreeRegressor], *, n_features: int, params: dict
-) -> RandomForestRegressor:
-    """Wrap fitted trees in a ``RandomForestRegressor`` that predicts their mean."""
-    forest_params = {k: v for k, v in params.items() if k != "splitter"}
-    rf = RandomForestRegressor(n_estimators=len(trees), bootstrap=False, n_jobs=1, **forest_params)
-    rf.estimator_ = DecisionTreeRegressor(**params)
-    rf.estimators_ = trees
-    rf.n_features_in_ = n_features
-    rf.n_outputs_ = 1
-    return rf
