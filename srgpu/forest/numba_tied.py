@@ -1,6 +1,30 @@
-"""Tree grower for tied predictors: scikit-learn's own node algorithm, sort included.
+"""Tree growers for predictors with ties between distinct rows (SRDB: the records of one 0.5 deg
+cell share every predictor value). Both return what
+:func:`srgpu.forest.numba_train._grow_forest` returns and are chosen by
+:func:`srgpu.forest.numba_train.grow_forest` (contract and reproduced rules: that module's
+docstring).
 
-(Prototype; see :mod:`srgpu.forest.numba_train` for the contract.)
+:func:`grow_forest_sorted` replays scikit-learn 1.9's ``DepthFirstTreeBuilder`` and
+``BestSplitter`` step for step on its ``samples`` array: per node the criterion's sums in the
+samples' order, the feature draws, for every drawn feature the copy of its values and
+``simultaneous_sort(..., use_three_way_partition=True)`` (introsort: median-of-3 pivot, 3-way
+partition, heapsort past ``2 * floor(log2 n)`` levels, insertion sort at 15 elements or fewer;
+not stable, so the order it leaves tied samples in is its own), the scan of split positions
+(``FEATURE_THRESHOLD`` skips, forward or backward ``update``), ``partition_samples_final`` and
+``children_impurity``. Every float is therefore computed in scikit-learn's order: its trees bit
+for bit, ties or not. It does scikit-learn's sorting work (one introsort per drawn feature and
+node), which dominates on these data, so it is only a little faster than scikit-learn.
+
+:func:`grow_forest_units` grows the same trees from the *distinct* rows ("units"): rows with equal
+predictors are never separated by a split, so a node is a set of units, each carrying its
+bootstrap count and the sums of its copies' y and y**2. Like the grower of
+:mod:`~srgpu.forest.numba_train` it sorts each predictor once per forest and keeps every node's
+units in each predictor's order, partitioned stably at each split, so a split search is one pass
+over the node's units (an SRDB draw of ~2950 records has ~730 units). Same feature draws, same
+constant-feature bookkeeping, same candidate positions and proxies, same leaf rules; only the
+order of the additions differs from scikit-learn's, so its trees are scikit-learn's bit for bit
+whenever the sums are exact in any order (integer responses) and the same up to rounding
+otherwise.
 """
 
 from __future__ import annotations

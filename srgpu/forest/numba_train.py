@@ -1,10 +1,18 @@
-"""CPU training engine: a numba tree grower that grows scikit-learn's trees, about 6x faster.
+"""CPU training engine: numba tree growers that grow scikit-learn's trees, several times faster.
 
 :func:`grow_forest` grows all trees of one forest and returns them as flat arrays
 (:class:`GrownTrees`); :func:`to_sklearn_trees` wraps them into fitted ``DecisionTreeRegressor``
 objects that :func:`srgpu.forest.assemble.assemble_forest` turns into a ``RandomForestRegressor``.
-:func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`grow_trees` joins the
-chunks, :func:`fit_trees` also wraps them.
+:func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`concat_grown` joins
+chunks. Which grower runs depends on how the predictors tie (:func:`tie_kind`) and on ``exact``:
+
+* no ties between distinct rows: the grower of this module, bit-identical to scikit-learn;
+* whole rows repeat (SRDB: the records of one 0.5 deg cell share every predictor value) and not
+  ``exact``: :func:`srgpu.forest.numba_tied.grow_forest_units`, the same algorithm on the
+  distinct rows (see "Where it can differ" below);
+* ties and ``exact``: :func:`srgpu.forest.numba_tied.grow_forest_sorted`, which replays
+  scikit-learn's node algorithm with its sort, bit-identical whatever the ties;
+* single columns tie but no row repeats, not ``exact``: the grower of this module.
 
 What it reproduces. A tree grown here from the bootstrap rows ``boot`` and the per-tree integer
 ``seed`` is the tree that ``DecisionTreeRegressor(random_state=seed, min_samples_split=nodesize+1,
@@ -47,14 +55,21 @@ because every decision is taken on the same float64 numbers computed in the same
 * ``missing_go_to_left`` (the tree is fitted without missing values): 1 where the left child
   holds more samples than the right, 0 on ties and at leaves.
 
-Where it can differ from scikit-learn: on predictors with ties between *distinct* rows,
-scikit-learn's introsort leaves tied rows in an order this module does not replay (it keeps them
-in row order), so sums over them may differ in the last bit. That can flip the choice between two
-splits whose proxies are equal up to rounding, and the tree goes apart from its scikit-learn twin
-from that node on (its random stream included). On predictors rounded to 1 or 2 decimals, 93 to
-98 % of the trees stay identical; the forests agree statistically (``tests/test_numba_train.py``).
-X and y must be free of NaN (the caller checks; scikit-learn's missing-value splits are not
-replayed).
+Where it can differ from scikit-learn: on predictors with ties between *distinct* rows the
+order of the sums matters. scikit-learn sorts a node's samples with an introsort that is not
+stable (median-of-3 pivots, 3-way partitions, insertion sort at 15 elements), so tied samples
+end up in an order that only replaying that sort gives (``exact=True``); the default growers add
+them in another order, so sums may differ in the last bits. That flips choices between splits
+whose proxies are equal up to rounding, frequent on SRDB where several predictors separate the
+same cells deep in a tree, and the tree goes apart from its scikit-learn twin from that node on
+(its random stream included). The algorithm is the same: with integer responses, whose sums are
+exact in any order, the unit grower's trees are scikit-learn's bit for bit. Measured on the real
+SRDB draws (``benchmarks/bench_real_train.py``, figures in ``docs/benchmarks.md``): with
+``exact=True`` every tree, prediction and total is identical; by default no tree is identical,
+and the forests differ from scikit-learn's by less than a scikit-learn forest with other seeds
+does. On predictors rounded to 1 or 2 decimals (no repeated rows) 93 to 98 % of the trees of
+this module's grower stay identical. X and y must be free of NaN (the caller checks;
+scikit-learn's missing-value splits are not replayed).
 
 How it is fast. ``X`` is sorted once per forest (``argsort`` of each column, stable). Per tree,
 each predictor keeps the bootstrap's distinct rows in sorted order (their multiplicities on the
@@ -65,10 +80,10 @@ second buffer, skipping children that are leaves. The split search makes one pas
 rows (sums only: a dependency chain of additions, duplicates added without data-dependent
 branches), then computes all proxies in a vectorised loop and takes the first largest. Hot loops
 index with unsigned integers (no negative-index code); no allocation happens per node. The grower
-is ``nogil``: forests fitted in several threads run in parallel. On the paper's shapes (2132 x 5,
-mtry 1; 538 x 7, mtry 2; nodesize 5) it fits about 6x as many trees per second and core as one
-``DecisionTreeRegressor.fit`` per tree (``python -m benchmarks.bench_train``); compiling it the
-first time takes about 12 s (then numba's cache is used).
+is ``nogil``: forests fitted in several threads run in parallel. Speed per core against one
+``DecisionTreeRegressor.fit`` per tree: ``benchmarks/bench_train.py`` (synthetic paper shapes)
+and ``benchmarks/bench_real_train.py`` (the real SRDB draws), figures in ``docs/benchmarks.md``.
+Compiling the growers the first time takes a few tens of seconds (then numba's cache is used).
 """
 
 from __future__ import annotations

@@ -24,21 +24,26 @@ Remaining differences from randomForest: it stops splitting a node whose values 
 breaks ties between equally good splits differently; the random streams differ. None changes
 the statistical method.
 
-Two trainers grow these trees (``fit_forest(..., trainer=...)``):
+Three trainers grow these trees (``fit_forest(..., trainer=...)``):
 
-* ``"numba"`` (default): :mod:`srgpu.forest.numba_train`, a numba tree grower about 6x faster
-  per core on the paper's shapes. It replays scikit-learn's algorithm, random stream included
-  (the splitter's xorshift generator seeded from the same per-tree integer), so it grows the same
-  trees as the ``"sklearn"`` trainer: node for node, bit for bit on continuous predictors. On
-  predictors with ties between distinct rows, scikit-learn's unstable sort can order tied rows
-  differently; sums then differ in the last bit, which can flip a choice between two splits whose
-  criterion values are equal up to rounding (and the random streams of the two trees go apart
-  from there). The trees are the same in distribution either way.
+* ``"numba"`` (default): :mod:`srgpu.forest.numba_train`, numba tree growers several times
+  faster per core (figures in ``docs/benchmarks.md``). They replay scikit-learn's algorithm,
+  random stream included (the splitter's xorshift generator seeded from the same per-tree
+  integer), so they grow the same trees as the ``"sklearn"`` trainer: node for node, bit for bit
+  on predictors without ties between distinct rows. With ties (SRDB: records in one 0.5 deg cell
+  share every predictor value) the sums over tied rows are taken in another order than
+  scikit-learn's unstable sort leaves them; they differ in the last bits, which flips choices
+  between splits whose criterion values are equal up to rounding (and the random streams of the
+  two trees go apart from there). The trees are the same in distribution.
+* ``"numba-exact"``: the same, but on tied predictors it replays scikit-learn's sort as well and
+  grows its trees bit for bit; it then does scikit-learn's sorting work and is only a little
+  faster than it.
 * ``"sklearn"``: one ``DecisionTreeRegressor.fit`` per tree on ``X[boot], y[boot]``; the reference.
 
-Both draw the same bootstrap rows and per-tree seeds from ``seed``. The fitted forest is returned
-as an ordinary ``RandomForestRegressor`` whose ``estimators_`` are these trees, so every inference
-engine (scikit-learn, the numba kernel, nvForest's ``load_from_sklearn``) takes it as it is.
+All draw the same bootstrap rows and per-tree seeds from ``seed``. The numba trainers return a
+:class:`~srgpu.forest.grown.GrownForest`, the scikit-learn one a ``RandomForestRegressor`` whose
+``estimators_`` are these trees; every inference engine (scikit-learn, the numba kernel,
+nvForest's ``load_from_sklearn``) takes either.
 """
 
 from __future__ import annotations
@@ -81,8 +86,9 @@ def fit_forest(
     """Fit one randomForest-style regression forest on ``X`` (n, p) and ``y`` (n,).
 
     Deterministic: the same ``seed`` gives the same trees (bootstrap rows and the trees'
-    ``random_state`` both come from it). ``trainer``: ``"numba"`` or ``"sklearn"`` (``None``:
-    ``forest.trainer``), which grow the same trees (see the module docstring). The numba grower
+    ``random_state`` both come from it). ``trainer``: ``"numba"``, ``"numba-exact"`` or
+    ``"sklearn"`` (``None``: ``forest.trainer``), which grow the same trees (see the module
+    docstring). The numba grower
     returns a :class:`~srgpu.forest.grown.GrownForest` (flat arrays that behave as a fitted
     forest; ``as_sklearn`` converts), the scikit-learn path a ``RandomForestRegressor``.
     """
