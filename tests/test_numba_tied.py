@@ -206,3 +206,115 @@ def test_real_srdb_exact_trees(real_tables, flux):
     yi = np.round(y)
     g = grow_forest(X, yi, boot=boot, tree_seeds=seeds, mtry=2, nodesize=5)
     assert _identical(g, X, yi, boot, seeds, mtry=2, nodesize=5)[0] == 20
+
+
+# -- the sort itself against scikit-learn's ------------------------------------------------
+def _sk_sort(values):
+    """scikit-learn's ``simultaneous_sort(use_three_way_partition=True)``: the permutation."""
+    from sklearn.utils._sorting import _py_simultaneous_sort
+
+    v = np.ascontiguousarray(values, dtype=np.float32).copy()
+    idx = np.arange(v.size, dtype=np.intp)
+    _py_simultaneous_sort(v, idx, v.size, use_three_way_partition=True)
+    return idx
+
+
+def _my_sort(values):
+    from srgpu.forest.numba_tied import _introsort3
+
+    v = np.ascontiguousarray(values, dtype=np.float32).copy()
+    idx = np.arange(v.size, dtype=np.int64)
+    stk = [np.empty(v.size + 64, dtype=np.int64) for _ in range(3)]
+    _introsort3(v, idx, 0, v.size, *stk)
+    assert np.all(np.diff(v) >= 0)
+    return idx
+
+
+def _adversary(n):
+    """McIlroy's adversary against scikit-learn's 3-way introsort (replayed in Python): keys
+    that make its quicksort part degenerate until the depth limit hands segments to heapsort.
+    Returns the keys and how many elements went to heapsort."""
+    gas = n
+    val = [gas] * n
+    state = {"solid": 0, "candidate": -1}
+
+    def freeze(x):
+        val[x] = state["solid"]
+        state["solid"] += 1
+
+    def cmp(x, y):  # compares items x and y, committing gas items as late as possible
+        if val[x] == gas and val[y] == gas:
+            freeze(x if x == state["candidate"] else y)
+        if val[x] == gas:
+            state["candidate"] = x
+        elif val[y] == gas:
+            state["candidate"] = y
+        return (val[x] > val[y]) - (val[x] < val[y])
+
+    items = list(range(n))
+    heaped = 0
+
+    def heap(o, m):  # order of the items in heapsort does not matter for the keys
+        nonlocal heaped
+        heaped += m
+        for x in items[o : o + m]:
+            if val[x] == gas:
+                freeze(x)
+
+    def sort(o, m, maxd):
+        while m > 15:
+            if maxd <= 0:
+                heap(o, m)
+                return
+            maxd -= 1
+            a, b, c = items[o], items[o + m // 2], items[o + m - 1]
+            if cmp(a, b) < 0:
+                piv = b if cmp(b, c) < 0 else (c if cmp(a, c) < 0 else a)
+            elif cmp(b, c) < 0:
+                piv = a if cmp(a, c) < 0 else c
+            else:
+                piv = b
+            i = lo = o
+            r = o + m
+            while i < r:
+                s = cmp(items[i], piv)
+                if s < 0:
+                    items[i], items[lo] = items[lo], items[i]
+                    i += 1
+                    lo += 1
+                elif s > 0:
+                    r -= 1
+                    items[i], items[r] = items[r], items[i]
+                else:
+                    i += 1
+            sort(o, lo - o, maxd)
+            m = o + m - r
+            o = r
+        for k in range(o, o + m):
+            if val[items[k]] == gas:
+                freeze(items[k])
+
+    sort(0, n, 2 * (n.bit_length() - 1))
+    return np.array(val, dtype=np.float32), heaped
+
+
+@pytest.mark.parametrize("case", ["random_ties", "few_values", "sorted", "reversed", "equal"])
+def test_introsort_permutation_is_sklearns(case):
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 15, 16, 17, 40, 257, 3000):
+        values = {
+            "random_ties": rng.integers(0, max(n // 4, 1), size=n),
+            "few_values": rng.integers(0, 3, size=n),
+            "sorted": np.sort(rng.integers(0, n, size=n)),
+            "reversed": np.sort(rng.integers(0, n, size=n))[::-1],
+            "equal": np.zeros(n),
+        }[case].astype(np.float32)
+        np.testing.assert_array_equal(_my_sort(values), _sk_sort(values), err_msg=f"n={n}")
+
+
+def test_introsort_heapsort_fallback_is_sklearns():
+    """Keys built against the quicksort reach the depth limit: the heapsort part too."""
+    for n in (64, 200, 1000):
+        keys, heaped = _adversary(n)
+        assert heaped > 0
+        np.testing.assert_array_equal(_my_sort(keys), _sk_sort(keys))
