@@ -53,7 +53,7 @@ calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive
 only the replicate spread. Exact quantiles/MAD are library functions (docs/predictive.md)."""
 BACKENDS = ("auto", "cpu", "gpu")
 ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)
-TRAINERS = ("numba", "sklearn")
+TRAINERS = ("numba", "numba-exact", "sklearn")
 
 DEMO_REPLICATES = 24
 DEMO_TREES = 200
@@ -206,8 +206,11 @@ class ForestConfig:
     (see :mod:`srgpu.forest.train`). ``mtry=None`` means ``max(floor(p / 3), 1)``.
 
     ``trainer``: who grows the trees on CPU: ``"numba"`` (srgpu's own grower,
-    :mod:`srgpu.forest.numba_train`, the default: the same rules, several times faster) or
-    ``"sklearn"`` (``DecisionTreeRegressor``, the reference). GPU training (``train_on = "gpu"``)
+    :mod:`srgpu.forest.numba_train`, the default: the same rules, several times faster; on
+    predictors with ties between distinct rows the same trees up to rounding),
+    ``"numba-exact"`` (the same grower replaying scikit-learn's sort on tied predictors: its
+    trees bit for bit, barely faster than scikit-learn there) or ``"sklearn"``
+    (``DecisionTreeRegressor``, the reference). GPU training (``train_on = "gpu"``)
     uses cuML whatever this says.
     """
 

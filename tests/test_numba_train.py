@@ -14,8 +14,9 @@ from srgpu.forest.arrays import forest_arrays
 from srgpu.forest.numba_engine import NumbaEngine
 from srgpu.forest.numba_train import (
     GrownTrees,
-    fit_trees,
+    concat_grown,
     grow_forest,
+    grow_tree_parts,
     node_dtype,
     rand_r_states,
     to_sklearn_trees,
@@ -31,6 +32,17 @@ def _data(n, p, seed=0, *, decimals=None):
         X = np.round(X, decimals).astype(np.float32)
     y = 700 + 180 * X[:, 0] + 120 * np.sin(2 * X[:, -1]) + rng.normal(scale=150, size=n)
     return X, y
+
+
+def fit_trees(X, y, *, boot, tree_seeds, mtry, nodesize, params, chunk=None, exact=False):
+    """The grown trees (chunk by chunk, joined) as fitted ``DecisionTreeRegressor`` objects."""
+    grown = concat_grown(
+        grow_tree_parts(
+            X, y, boot=boot, tree_seeds=tree_seeds, mtry=mtry, nodesize=nodesize, chunk=chunk,
+            exact=exact,
+        )
+    )  # fmt: skip
+    return to_sklearn_trees(grown, params=params, tree_seeds=np.atleast_1d(tree_seeds))
 
 
 def _sk_tree(X, y, rows, *, nodesize, mtry, seed):

@@ -271,7 +271,10 @@ def register(app: typer.Typer) -> None:
         train_on: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
         trainer: Annotated[
             str | None,
-            typer.Option(help="CPU tree grower: numba (default, fast) or sklearn (reference)."),
+            typer.Option(
+                help="CPU tree grower: numba (default, fast), numba-exact (scikit-learn's "
+                "trees bit for bit on tied predictors, slower) or sklearn (reference)."
+            ),
         ] = None,
         batch_size: Annotated[int | None, typer.Option(help="Replicates per batch.")] = None,
         predictive: Annotated[

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from srgpu.forest.numba_train import GrownTrees, concat_grown
+from srgpu.forest.assemble import assemble_forest
+from srgpu.forest.numba_train import GrownTrees, concat_grown, to_sklearn_trees
 
 
 @dataclass(eq=False)
@@ -62,9 +63,6 @@ class GrownForest:
     def to_sklearn(self) -> Any:
         """The equivalent fitted ``RandomForestRegressor`` (built once, then cached)."""
         if self._sklearn is None:
-            from srgpu.forest.numba_train import to_sklearn_trees
-            from srgpu.forest.train import assemble_forest
-
             trees = to_sklearn_trees(self.trees, params=self.params, tree_seeds=self.tree_seeds)
             self._sklearn = assemble_forest(
                 trees, n_features=self.n_features_in_, params=self.params

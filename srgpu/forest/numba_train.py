@@ -1,10 +1,18 @@
-"""CPU training engine: a numba tree grower that grows scikit-learn's trees, about 6x faster.
+"""CPU training engine: numba tree growers that grow scikit-learn's trees, several times faster.
 
 :func:`grow_forest` grows all trees of one forest and returns them as flat arrays
 (:class:`GrownTrees`); :func:`to_sklearn_trees` wraps them into fitted ``DecisionTreeRegressor``
-objects that :func:`srgpu.forest.train.assemble_forest` turns into a ``RandomForestRegressor``.
-:func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`grow_trees` joins the
-chunks, :func:`fit_trees` also wraps them.
+objects that :func:`srgpu.forest.assemble.assemble_forest` turns into a ``RandomForestRegressor``.
+:func:`grow_tree_parts` grows a forest a chunk of trees at a time, :func:`concat_grown` joins
+chunks. Which grower runs depends on how the predictors tie (:func:`tie_kind`) and on ``exact``:
+
+* no ties between distinct rows: the grower of this module, bit-identical to scikit-learn;
+* whole rows repeat (SRDB: the records of one 0.5 deg cell share every predictor value) and not
+  ``exact``: :func:`srgpu.forest.numba_tied.grow_forest_units`, the same algorithm on the
+  distinct rows (see "Where it can differ" below);
+* ties and ``exact``: :func:`srgpu.forest.numba_tied.grow_forest_sorted`, which replays
+  scikit-learn's node algorithm with its sort, bit-identical whatever the ties;
+* single columns tie but no row repeats, not ``exact``: the grower of this module.
 
 What it reproduces. A tree grown here from the bootstrap rows ``boot`` and the per-tree integer
 ``seed`` is the tree that ``DecisionTreeRegressor(random_state=seed, min_samples_split=nodesize+1,
@@ -47,14 +55,21 @@ because every decision is taken on the same float64 numbers computed in the same
 * ``missing_go_to_left`` (the tree is fitted without missing values): 1 where the left child
   holds more samples than the right, 0 on ties and at leaves.
 
-Where it can differ from scikit-learn: on predictors with ties between *distinct* rows,
-scikit-learn's introsort leaves tied rows in an order this module does not replay (it keeps them
-in row order), so sums over them may differ in the last bit. That can flip the choice between two
-splits whose proxies are equal up to rounding, and the tree goes apart from its scikit-learn twin
-from that node on (its random stream included). On predictors rounded to 1 or 2 decimals, 93 to
-98 % of the trees stay identical; the forests agree statistically (``tests/test_numba_train.py``).
-X and y must be free of NaN (the caller checks; scikit-learn's missing-value splits are not
-replayed).
+Where it can differ from scikit-learn: on predictors with ties between *distinct* rows the
+order of the sums matters. scikit-learn sorts a node's samples with an introsort that is not
+stable (median-of-3 pivots, 3-way partitions, insertion sort at 15 elements), so tied samples
+end up in an order that only replaying that sort gives (``exact=True``); the default growers add
+them in another order, so sums may differ in the last bits. That flips choices between splits
+whose proxies are equal up to rounding, frequent on SRDB where several predictors separate the
+same cells deep in a tree, and the tree goes apart from its scikit-learn twin from that node on
+(its random stream included). The algorithm is the same: with integer responses, whose sums are
+exact in any order, the unit grower's trees are scikit-learn's bit for bit. Measured on the real
+SRDB draws (``benchmarks/bench_real_train.py``, figures in ``docs/benchmarks.md``): with
+``exact=True`` every tree, prediction and total is identical; by default no tree is identical,
+and the forests differ from scikit-learn's by less than a scikit-learn forest with other seeds
+does. On predictors rounded to 1 or 2 decimals (no repeated rows) 93 to 98 % of the trees of
+this module's grower stay identical. X and y must be free of NaN (the caller checks;
+scikit-learn's missing-value splits are not replayed).
 
 How it is fast. ``X`` is sorted once per forest (``argsort`` of each column, stable). Per tree,
 each predictor keeps the bootstrap's distinct rows in sorted order (their multiplicities on the
@@ -65,10 +80,10 @@ second buffer, skipping children that are leaves. The split search makes one pas
 rows (sums only: a dependency chain of additions, duplicates added without data-dependent
 branches), then computes all proxies in a vectorised loop and takes the first largest. Hot loops
 index with unsigned integers (no negative-index code); no allocation happens per node. The grower
-is ``nogil``: forests fitted in several threads run in parallel. On the paper's shapes (2132 x 5,
-mtry 1; 538 x 7, mtry 2; nodesize 5) it fits about 6x as many trees per second and core as one
-``DecisionTreeRegressor.fit`` per tree (``python -m benchmarks.bench_train``); compiling it the
-first time takes about 12 s (then numba's cache is used).
+is ``nogil``: forests fitted in several threads run in parallel. Speed per core against one
+``DecisionTreeRegressor.fit`` per tree: ``benchmarks/bench_train.py`` (synthetic paper shapes)
+and ``benchmarks/bench_real_train.py`` (the real SRDB draws), figures in ``docs/benchmarks.md``.
+Compiling the growers the first time takes a few tens of seconds (then numba's cache is used).
 """
 
 from __future__ import annotations
@@ -80,13 +95,16 @@ from numba import njit
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.tree._tree import Tree
 
-TREE_LEAF = -1
-"""scikit-learn's ``children_left/right`` of a leaf."""
-
-TREE_UNDEFINED = -2
-"""scikit-learn's ``feature`` and ``threshold`` of a leaf."""
-
-_M32 = 0xFFFFFFFF
+from srgpu.forest.numba_common import (
+    M32,
+    TREE_LEAF,
+    TREE_UNDEFINED,
+    U1,
+    grow_array,
+    partition_lists,
+    xorshift32,
+)
+from srgpu.forest.numba_tied import grow_forest_sorted, grow_forest_units
 
 
 # -- random numbers ------------------------------------------------------------------------
@@ -99,10 +117,10 @@ def _mt19937_seed_to_rand_r_state(seed):
     need words ``i``, ``i + 1`` and ``i + 397`` of the first twist. ``randint`` masks an output to
     31 bits and rejects ``2**31 - 1``."""
     key = np.empty(624, dtype=np.int64)
-    s = seed & _M32
+    s = seed & M32
     for i in range(624):
         key[i] = s
-        s = (1812433253 * (s ^ (s >> 30)) + i + 1) & _M32
+        s = (1812433253 * (s ^ (s >> 30)) + i + 1) & M32
     for i in range(227):
         v = (key[i] & 0x80000000) | (key[i + 1] & 0x7FFFFFFF)
         w = key[i + 397] ^ (v >> 1)
@@ -130,7 +148,7 @@ def rand_r_states(seeds: np.ndarray) -> np.ndarray:
     """scikit-learn's per-tree splitter states for the integer ``random_state`` values ``seeds``
     (each in ``[0, 2**32)``), as int64."""
     seeds = np.ascontiguousarray(seeds, dtype=np.int64)
-    if seeds.size and (seeds.min() < 0 or seeds.max() > _M32):
+    if seeds.size and (seeds.min() < 0 or seeds.max() > M32):
         raise ValueError("tree seeds must lie in [0, 2**32)")
     out = _rand_r_states(seeds)
     bad = out < 0
@@ -139,21 +157,9 @@ def rand_r_states(seeds: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _xorshift32(s):
-    """scikit-learn's ``our_rand_r`` state update (``s`` in ``[0, 2**32)``, 0 replaced by 1)."""
-    if s == 0:
-        s = 1
-    s ^= (s << 13) & _M32
-    s ^= s >> 17
-    s ^= (s << 5) & _M32
-    return s
-
-
 # -- the grower ----------------------------------------------------------------------------
 # Hot loops index with unsigned integers (no negative-index wrap-around code) and add a row's
 # bootstrap copies without a data-dependent branch for up to two copies.
-_U1 = np.uint64(1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -222,7 +228,7 @@ def _scan_feature(
     prev = Xt[f, r]
     yp = y[r]
     cp = cnt[r]
-    k = np.uint64(es) + _U1
+    k = np.uint64(es) + U1
     while k < ee_u:  # fast loop: forward updates only
         s, q = _add_copies(s, q, yp, cp)
         cum += cp
@@ -240,7 +246,7 @@ def _scan_feature(
             pos = cum
             n_c += 1
         prev = v
-        k += _U1
+        k += U1
     first_backward = n_c
     if k < ee_u:  # the candidate at k took a backward update: slow loop from there
         s_crit = 0.0
@@ -254,14 +260,14 @@ def _scan_feature(
                     s_crit = sum_total
                     j = ee_u
                     while j > k:
-                        j -= _U1
+                        j -= U1
                         rj = bufs[par, f, j]
                         s_crit = _sub_copies(s_crit, y[rj], cnt[rj])
                 c_sl[n_c] = s_crit
                 pos = cum
                 n_c += 1
             prev = v
-            k += _U1
+            k += U1
             if k >= ee_u:
                 break
             ys = yp
@@ -316,7 +322,7 @@ def _right_sums(bufs, par, f, y, cnt, k0, ee, sum_total, backward):
         s += y0
         q += y0 * y0
     ee_u = np.uint64(ee)
-    for k in range(np.uint64(k0) + _U1, ee_u):
+    for k in range(np.uint64(k0) + U1, ee_u):
         r = bufs[par, f, k]
         s, q = _add_copies(s, q, y[r], cnt[r])
     s += y0
@@ -325,61 +331,13 @@ def _right_sums(bufs, par, f, y, cnt, k0, ee, sum_total, backward):
     if backward:
         sl = sum_total - y0
         k = ee_u
-        while k > np.uint64(k0) + _U1:
-            k -= _U1
+        while k > np.uint64(k0) + U1:
+            k -= U1
             r = bufs[par, f, k]
             sl = _sub_copies(sl, y[r], cnt[r])
         for _ in range(c0 - 1):
             sl -= y0
     return s, q, sl
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _partition(bufs, fb, Xt, a, best_f, es, mid, ee, left_leaf, right_leaf):
-    """Stable partition of every feature's rows but the split feature's, from their buffer
-    ``fb[f]`` to the other one: rows with ``Xt[best_f] <= a`` (``a``: the largest value on the
-    left) to ``[es, mid)``, the others to ``[mid, ee)``. The split feature's rows are already in
-    order and stay where they are. A child that is a leaf is skipped (its rows are not needed
-    any more)."""
-    p = bufs.shape[1]
-    es_u = np.uint64(es)
-    mid_u = np.uint64(mid)
-    ee_u = np.uint64(ee)
-    for f in range(p):
-        if f == best_f:
-            continue
-        src = fb[f]
-        dst = 1 - src
-        if left_leaf:  # right rows only, filled backwards: stray writes stay left of mid
-            w = ee_u - _U1
-            k = ee_u
-            while k > es_u:
-                k -= _U1
-                r = bufs[src, f, k]
-                bufs[dst, f, w] = r
-                w -= np.uint64(Xt[best_f, r] > a)
-        elif right_leaf:  # left rows only: stray writes stay right of mid
-            w = es_u
-            for k in range(es_u, ee_u):
-                r = bufs[src, f, k]
-                bufs[dst, f, w] = r
-                w += np.uint64(Xt[best_f, r] <= a)
-        else:
-            wl = es_u
-            wr = mid_u
-            for k in range(es_u, ee_u):
-                r = bufs[src, f, k]
-                gl = Xt[best_f, r] <= a
-                bufs[dst, f, wl if gl else wr] = r
-                wl += np.uint64(gl)
-                wr += np.uint64(not gl)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _grow_array(a, rows):
-    out = np.empty((rows,) + a.shape[1:], dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -459,12 +417,12 @@ def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split):
             m = np.int64(k)
         if base + 2 * m > cap:
             cap = max(2 * cap, base + 2 * m)
-            nodes = _grow_array(nodes, cap)
+            nodes = grow_array(nodes, cap)
             fnodes = nodes.view(np.float64)
-            value = _grow_array(value, cap)
+            value = grow_array(value, cap)
         for f in range(p):
             features[f] = f
-        rs = rand_states[t] & _M32
+        rs = rand_states[t] & M32
 
         # root statistics in the bootstrap order (scikit-learn's initial samples array)
         s_tot = 0.0
@@ -536,7 +494,7 @@ def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split):
                 n_total = n_known
                 while f_i > n_total and (n_visited < mtry or n_visited <= n_found + n_drawn):
                     n_visited += 1
-                    rs = _xorshift32(rs)
+                    rs = xorshift32(rs)
                     f_j = n_drawn + (rs & 0x7FFFFFFF) % (f_i - n_found - n_drawn)
                     if f_j < n_known:
                         tmp = features[n_drawn]
@@ -642,7 +600,7 @@ def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split):
                         left_leaf = pos - start < min_samples_split or imp_l <= eps
                         right_leaf = end - pos < min_samples_split or imp_r <= eps
                         if not (left_leaf and right_leaf):
-                            _partition(
+                            partition_lists(
                                 bufs, fb, Xt, a, best_f, es, best_k, ee, left_leaf, right_leaf
                             )
                         nodes[g, 2] = best_f
@@ -752,23 +710,45 @@ class GrownTrees:
         return np.diff(self.tree_offsets)
 
 
-def grow_forest(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    boot: np.ndarray | None,
-    tree_seeds: np.ndarray,
-    mtry: int,
-    nodesize: int,
-) -> GrownTrees:
-    """Grow one tree per entry of ``tree_seeds`` (see the module docstring).
+def tie_kind(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """How the rows of ``X`` (n, p) tie: ``(kind, X_units, unit)``.
 
-    ``X`` (n, p) is used as float32 and ``y`` (n,) as float64, NaN-free (the caller's to check).
-    ``boot`` (n_trees, n_s) holds each tree's bootstrap rows in draw order (``None``: every tree
-    sees all rows once, in row order); ``tree_seeds`` are the trees' integer ``random_state``
-    values in ``[0, 2**32)``. Tree ``t`` is scikit-learn's ``DecisionTreeRegressor(
-    random_state=tree_seeds[t], min_samples_split=nodesize + 1, max_features=mtry)`` fitted on
-    ``X[boot[t]], y[boot[t]]``."""
+    ``X_units`` (m, p) are the distinct rows of ``X`` and ``unit`` (n,) maps each row to its
+    distinct row. ``kind``: ``"none"`` when every column holds n distinct values (the grower of
+    this module is bit-identical to scikit-learn there), ``"rows"`` when whole rows repeat
+    (m < n: SRDB's records in one 0.5 deg cell), ``"values"`` when only single columns tie."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n = X.shape[0]
+    units, unit = np.unique(X, axis=0, return_inverse=True)
+    unit = np.ascontiguousarray(unit.reshape(-1), dtype=np.int64)
+    units = np.ascontiguousarray(units, dtype=np.float32)
+    if units.shape[0] < n:
+        return "rows", units, unit
+    if all(np.unique(X[:, j]).size == n for j in range(X.shape[1])):
+        return "none", units, unit
+    return "values", units, unit
+
+
+def _grow_checked(X, y, boot, states, mtry, nodesize, ties, exact):
+    """The grower for ``ties`` (:func:`tie_kind`'s answer) and ``exact``, on checked inputs."""
+    kind, units, unit = ties
+    mss = nodesize + 1
+    if kind != "none" and exact:
+        raw, value, offsets, depth = grow_forest_sorted(X, y, boot, states, mtry, mss)
+    elif kind == "rows" and not exact:
+        raw, value, offsets, depth = grow_forest_units(units, unit, y, boot, states, mtry, mss)
+    else:
+        raw, value, offsets, depth = _grow_forest(X, y, boot, states, mtry, mss)
+    return GrownTrees(
+        nodes=_as_sklearn_nodes(raw),
+        value=value,
+        tree_offsets=offsets,
+        max_depth=depth,
+        n_features=X.shape[1],
+    )
+
+
+def _check(X, y, boot, tree_seeds, mtry, nodesize):
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
@@ -790,14 +770,31 @@ def grow_forest(
         raise ValueError(f"mtry must lie in [1, {p}], got {mtry}")
     if int(nodesize) < 1:
         raise ValueError(f"nodesize must be >= 1, got {nodesize}")
-    raw, value, offsets, depth = _grow_forest(X, y, boot, states, mtry, int(nodesize) + 1)
-    return GrownTrees(
-        nodes=_as_sklearn_nodes(raw),
-        value=value,
-        tree_offsets=offsets,
-        max_depth=depth,
-        n_features=p,
-    )
+    return X, y, boot, states, mtry, int(nodesize)
+
+
+def grow_forest(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    boot: np.ndarray | None,
+    tree_seeds: np.ndarray,
+    mtry: int,
+    nodesize: int,
+    exact: bool = False,
+) -> GrownTrees:
+    """Grow one tree per entry of ``tree_seeds`` (see the module docstring).
+
+    ``X`` (n, p) is used as float32 and ``y`` (n,) as float64, NaN-free (the caller's to check).
+    ``boot`` (n_trees, n_s) holds each tree's bootstrap rows in draw order (``None``: every tree
+    sees all rows once, in row order); ``tree_seeds`` are the trees' integer ``random_state``
+    values in ``[0, 2**32)``. Tree ``t`` is scikit-learn's ``DecisionTreeRegressor(
+    random_state=tree_seeds[t], min_samples_split=nodesize + 1, max_features=mtry)`` fitted on
+    ``X[boot[t]], y[boot[t]]``: bit for bit when ``X`` has no ties between distinct rows or
+    when ``exact``; with ties and not ``exact``, the same algorithm with sums taken in another
+    order (see the module docstring)."""
+    X, y, boot, states, mtry, nodesize = _check(X, y, boot, tree_seeds, mtry, nodesize)
+    return _grow_checked(X, y, boot, states, mtry, nodesize, tie_kind(X), bool(exact))
 
 
 def to_sklearn_trees(
@@ -837,7 +834,7 @@ def to_sklearn_trees(
 
 def chunk_size(rows: int) -> int:
     """Trees grown per :func:`grow_forest` call for a sample of ``rows`` rows: as many as keep
-    the grower's node buffer near 16 MB, at most 128 (see :func:`grow_trees`)."""
+    the grower's node buffer near 16 MB, at most 128 (see :func:`grow_tree_parts`)."""
     return max(1, min(128, _CHUNK_BYTES // (72 * max(int(rows), 1))))
 
 
@@ -872,6 +869,7 @@ def grow_tree_parts(
     mtry: int,
     nodesize: int,
     chunk: int | None = None,
+    exact: bool = False,
 ) -> list[GrownTrees]:
     """:func:`grow_forest`, ``chunk`` trees at a time (default: as many as keep the grower's
     node buffer near 16 MB): one :class:`GrownTrees` per chunk, in tree order. The buffer is
@@ -879,52 +877,18 @@ def grow_tree_parts(
     page-faulted at every forest (about 10 % slower); the parts stay below glibc's 32 MB mmap
     threshold for the same reason (joined, the 500 trees of an SR forest are ~45 MB of fresh
     memory: ~0.1 s a forest on a VM that faults pages slowly)."""
-    tree_seeds = np.atleast_1d(tree_seeds)
+    shared = boot is None
+    X, y, boot, states, mtry, nodesize = _check(X, y, boot, tree_seeds, mtry, nodesize)
     if chunk is None:
-        chunk = chunk_size(len(y) if boot is None else min(len(y), boot.shape[1]))
+        chunk = chunk_size(min(len(y), boot.shape[1]))
+    ties = tie_kind(X)
     return [
-        grow_forest(
-            X, y, boot=None if boot is None else boot[lo : lo + chunk],
-            tree_seeds=tree_seeds[lo : lo + chunk], mtry=mtry, nodesize=nodesize,
+        _grow_checked(
+            X, y, boot if shared else boot[lo : lo + chunk], states[lo : lo + chunk], mtry,
+            nodesize, ties, bool(exact),
         )
-        for lo in range(0, tree_seeds.shape[0], chunk)
+        for lo in range(0, states.shape[0], chunk)
     ]  # fmt: skip
-
-
-def grow_trees(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    boot: np.ndarray | None,
-    tree_seeds: np.ndarray,
-    mtry: int,
-    nodesize: int,
-    chunk: int | None = None,
-) -> GrownTrees:
-    """:func:`grow_tree_parts` joined into one :class:`GrownTrees`."""
-    return concat_grown(
-        grow_tree_parts(
-            X, y, boot=boot, tree_seeds=tree_seeds, mtry=mtry, nodesize=nodesize, chunk=chunk
-        )
-    )
-
-
-def fit_trees(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    boot: np.ndarray | None,
-    tree_seeds: np.ndarray,
-    mtry: int,
-    nodesize: int,
-    params: dict,
-    chunk: int | None = None,
-) -> list[DecisionTreeRegressor]:
-    """:func:`grow_trees` then :func:`to_sklearn_trees`."""
-    grown = grow_trees(
-        X, y, boot=boot, tree_seeds=tree_seeds, mtry=mtry, nodesize=nodesize, chunk=chunk
-    )
-    return to_sklearn_trees(grown, params=params, tree_seeds=np.atleast_1d(tree_seeds))
 
 
 def _max_features(params: dict, p: int) -> int:

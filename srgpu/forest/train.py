@@ -24,21 +24,26 @@ Remaining differences from randomForest: it stops splitting a node whose values 
 breaks ties between equally good splits differently; the random streams differ. None changes
 the statistical method.
 
-Two trainers grow these trees (``fit_forest(..., trainer=...)``):
+Three trainers grow these trees (``fit_forest(..., trainer=...)``):
 
-* ``"numba"`` (default): :mod:`srgpu.forest.numba_train`, a numba tree grower about 6x faster
-  per core on the paper's shapes. It replays scikit-learn's algorithm, random stream included
-  (the splitter's xorshift generator seeded from the same per-tree integer), so it grows the same
-  trees as the ``"sklearn"`` trainer: node for node, bit for bit on continuous predictors. On
-  predictors with ties between distinct rows, scikit-learn's unstable sort can order tied rows
-  differently; sums then differ in the last bit, which can flip a choice between two splits whose
-  criterion values are equal up to rounding (and the random streams of the two trees go apart
-  from there). The trees are the same in distribution either way.
+* ``"numba"`` (default): :mod:`srgpu.forest.numba_train`, numba tree growers several times
+  faster per core (figures in ``docs/benchmarks.md``). They replay scikit-learn's algorithm,
+  random stream included (the splitter's xorshift generator seeded from the same per-tree
+  integer), so they grow the same trees as the ``"sklearn"`` trainer: node for node, bit for bit
+  on predictors without ties between distinct rows. With ties (SRDB: records in one 0.5 deg cell
+  share every predictor value) the sums over tied rows are taken in another order than
+  scikit-learn's unstable sort leaves them; they differ in the last bits, which flips choices
+  between splits whose criterion values are equal up to rounding (and the random streams of the
+  two trees go apart from there). The trees are the same in distribution.
+* ``"numba-exact"``: the same, but on tied predictors it replays scikit-learn's sort as well and
+  grows its trees bit for bit; it then does scikit-learn's sorting work and is only a little
+  faster than it.
 * ``"sklearn"``: one ``DecisionTreeRegressor.fit`` per tree on ``X[boot], y[boot]``; the reference.
 
-Both draw the same bootstrap rows and per-tree seeds from ``seed``. The fitted forest is returned
-as an ordinary ``RandomForestRegressor`` whose ``estimators_`` are these trees, so every inference
-engine (scikit-learn, the numba kernel, nvForest's ``load_from_sklearn``) takes it as it is.
+All draw the same bootstrap rows and per-tree seeds from ``seed``. The numba trainers return a
+:class:`~srgpu.forest.grown.GrownForest`, the scikit-learn one a ``RandomForestRegressor`` whose
+``estimators_`` are these trees; every inference engine (scikit-learn, the numba kernel,
+nvForest's ``load_from_sklearn``) takes either.
 """
 
 from __future__ import annotations
@@ -46,11 +51,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from srgpu.config import TRAINERS, ForestConfig
 from srgpu.errors import ConfigError
+from srgpu.forest.assemble import assemble_forest
+
+__all__ = ["assemble_forest", "fit_forest", "sklearn_tree_params"]
 
 
 def sklearn_tree_params(forest: ForestConfig, *, n_features: int) -> dict:
@@ -79,8 +86,9 @@ def fit_forest(
     """Fit one randomForest-style regression forest on ``X`` (n, p) and ``y`` (n,).
 
     Deterministic: the same ``seed`` gives the same trees (bootstrap rows and the trees'
-    ``random_state`` both come from it). ``trainer``: ``"numba"`` or ``"sklearn"`` (``None``:
-    ``forest.trainer``), which grow the same trees (see the module docstring). The numba grower
+    ``random_state`` both come from it). ``trainer``: ``"numba"``, ``"numba-exact"`` or
+    ``"sklearn"`` (``None``: ``forest.trainer``), which grow the same trees (see the module
+    docstring). The numba grower
     returns a :class:`~srgpu.forest.grown.GrownForest` (flat arrays that behave as a fitted
     forest; ``as_sklearn`` converts), the scikit-learn path a ``RandomForestRegressor``.
     """
@@ -94,13 +102,13 @@ def fit_forest(
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, n, size=(forest.trees, n)) if forest.bootstrap else None
     tree_seeds = rng.integers(0, np.iinfo(np.int32).max, size=forest.trees)
-    if trainer == "numba":
+    if trainer in ("numba", "numba-exact"):
         from srgpu.forest.grown import GrownForest
         from srgpu.forest.numba_train import grow_tree_parts
 
         parts = grow_tree_parts(
             X, y, boot=boot, tree_seeds=tree_seeds, mtry=params["max_features"],
-            nodesize=forest.nodesize,
+            nodesize=forest.nodesize, exact=trainer == "numba-exact",
         )  # fmt: skip
         return GrownForest(parts=parts, params=params, tree_seeds=tree_seeds)
     trees = []
@@ -112,16 +120,3 @@ def fit_forest(
             tree.fit(X[boot[t]], y[boot[t]], check_input=False)
         trees.append(tree)
     return assemble_forest(trees, n_features=p, params=params)
-
-
-def assemble_forest(
-    trees: list[DecisionTreeRegressor], *, n_features: int, params: dict
-) -> RandomForestRegressor:
-    """Wrap fitted trees in a ``RandomForestRegressor`` that predicts their mean."""
-    forest_params = {k: v for k, v in params.items() if k != "splitter"}
-    rf = RandomForestRegressor(n_estimators=len(trees), bootstrap=False, n_jobs=1, **forest_params)
-    rf.estimator_ = DecisionTreeRegressor(**params)
-    rf.estimators_ = trees
-    rf.n_features_in_ = n_features
-    rf.n_outputs_ = 1
-    return rf
