@@ -51,6 +51,55 @@ def _point(i: int, key: str) -> Callable[[dict[str, Any]], float]:
 
 FIGURES: tuple[Figure, ...] = (
     Figure(
+        "training on the real SRDB SR draw, numba grower (default) vs scikit-learn trainer",
+        "real-train-*.json",
+        _get("speed", "SR", "speedup_vs_sklearn_per_core", "numba"),
+        "{:.1f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
+        "training on the real SRDB HR draw, numba grower (default) vs scikit-learn trainer",
+        "real-train-*.json",
+        _get("speed", "HR", "speedup_vs_sklearn_per_core", "numba"),
+        "{:.1f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
+        "training on the real SR draw, `numba-exact` (scikit-learn's trees bit for bit)",
+        "real-train-*.json",
+        _get("speed", "SR", "speedup_vs_sklearn_per_core", "numba-exact"),
+        "{:.2f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
+        "end to end on the real data vs a plain scikit-learn script, 8 replicates, measured",
+        "real-e2e-*.json",
+        _get("speedup_srgpu_vs_sklearn_script_per_core"),
+        "{:.2f}×",
+        "1 thread vs 1 (CPU time)",
+    ),
+    Figure(
+        "end to end on the real data, per replicate (fixed costs apart)",
+        "real-e2e-*.json",
+        _get("model", "speedup_per_replicate"),
+        "{:.2f}×",
+        "1 thread vs 1 (CPU time)",
+    ),
+    Figure(
+        "predictive moments (mean + SD) walk vs mean-only walk, SR forest",
+        "predictive-2*.json",
+        _get("moments_vs_mean_only", "SR", "moments_over_mean_only"),
+        "{:.2f}× the time",
+        "1 thread vs 1",
+    ),
+    Figure(
+        "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees",
+        "predictive-2*.json",
+        _get("quantiles_vs_quantile_forest", "speedup_vs_quantile_forest", "srgpu_inbag"),
+        "{:.2f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
         "inference, numba kernel vs scikit-learn `predict` (bit-identical)",
         "inference-*.json",
         _get("speedup_vs_sklearn_predict_1thread", "numba_1thread"),
