@@ -192,7 +192,8 @@ def check_param(name: str, value: Any, *, source: str | None = None) -> Any:
     """Check ``value`` against ``PARAMETERS[name]``; ``source`` names the origin in the
     message (default: the flag, e.g. ``--folds``)."""
     flag = "--" + name.split(".")[-1].replace("_", "-")
-    return PARAMETERS[name].check(name.split(".")[-1], value, source=source or flag)
+    key = name if name.startswith("forest.") else name.split(".")[-1]  # as written in TOML
+    return PARAMETERS[name].check(key, value, source=source or flag)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,18 @@ def link_inside(rel: str):
     return damage
 
 
+def grow_array(variable: str, axis: int, by: int):
+    """Edit an array's metadata: one axis ``by`` longer (the chunks stay)."""
+
+    def damage(out: Path) -> None:
+        meta = out / "ensemble.zarr" / variable / "zarr.json"
+        data = json.loads(meta.read_text())
+        data["shape"][axis] += by
+        meta.write_text(json.dumps(data))
+
+    return damage
+
+
 def drop_attrs(variable: str):
     def damage(out: Path) -> None:
         meta = out / "ensemble.zarr" / variable / "zarr.json"
@@ -226,6 +238,12 @@ PARTIAL_DAMAGE: tuple[StoreDamage, ...] = (
         ("progress.json", "not a JSON object", "--overwrite"),
     ),
     StoreDamage(
+        "store_deleted",
+        remove_tree("ensemble.zarr"),
+        "refuse",
+        ("ensemble.zarr", "--overwrite"),
+    ),
+    StoreDamage(
         "work_store_deleted",
         remove_tree("work.zarr"),
         "refuse",
@@ -242,6 +260,18 @@ PARTIAL_DAMAGE: tuple[StoreDamage, ...] = (
         truncate("ensemble.zarr/validation/zarr.json"),
         "refuse",
         ("validation", "--overwrite"),
+    ),
+    StoreDamage(
+        "array_cells_edited",
+        grow_array("SR_replicate_map", 1, 5),
+        "refuse",
+        ("SR_replicate_map", "shape", "--overwrite"),
+    ),
+    StoreDamage(
+        "array_replicates_edited",
+        grow_array("validation", 0, 2),
+        "refuse",
+        ("validation", "shape", "--overwrite"),
     ),
     StoreDamage(
         "link_planted_inside_the_store",

@@ -66,8 +66,8 @@ WRITE_KILLS = [
     ("ensemble.zarr/HR_replicate_map", 1),  # store creation, arrays half-declared
     ("replace:progress.json", 1),  # before the first ("created": false) record is in place
     ("ensemble.zarr/HR_replicate_map/c/", 1),  # batch 0: SR rows written, HR rows not
-    # a moments slot half-written (batch 0's m2 is all zeros = the fill value, so zarr writes
-    # no chunk for it: this kill lands in batch 2)
+    # a moments slot half-written (the work arrays' fill value is NaN, so batch 0's all-zero
+    # m2 is written as a chunk: this kill lands in the next batch that writes slot a)
     ("work.zarr/a_SR_m2/c/", 1),
     ("replace:progress.json", 2),  # a resumed batch: all data written, record not renamed
     ("ensemble.zarr/validation/c/", 2),  # mid-region write of a later batch

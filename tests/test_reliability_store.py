@@ -432,3 +432,26 @@ def test_disk_full_is_one_line_then_resumes(where, monkeypatch, reference, tmp_p
     again = _cli(out)  # the suggested fix: the same command, once there is space
     assert again.exit_code == 0, (again.stderr, again.exception)
     same_store(out, reference)
+
+
+def test_explain_refuses_changed_inputs(tmp_path):
+    """explain re-grows forests from the run's inputs: an input edited since is named."""
+    files = write_good_files(tmp_path / "in")
+    flags = ["--srdb", str(files.srdb), "--drivers", str(files.drivers)]
+    flags += ["--vegetation", str(files.vegetation), "--replicates", "1", "--trees", "3"]
+    out = tmp_path / "out"
+    assert _cli(out, flags=flags).exit_code == 0
+    changed = _edit_srdb(files)
+    result = CliRunner().invoke(app, ["explain", str(out), "--replicates", "1"])
+    _one_line(result, str(changed), "content changed", "srgpu ensemble with --overwrite")
+
+
+def test_overwrite_keeps_a_work_store_planted_beside_a_finished_run(reference, tmp_path):
+    """A finished run has removed its work store: a ``work.zarr`` beside it is not srgpu's,
+    and ``--overwrite`` refuses to delete it."""
+    out = _copy(reference, tmp_path)
+    (out / "work.zarr").mkdir()
+    (out / "work.zarr" / "mine.txt").write_text("user data")
+    _one_line(_cli(out, "--overwrite"), "work.zarr", "not written by srgpu")
+    assert (out / "work.zarr" / "mine.txt").read_text() == "user data"
+    assert (out / "summary.json").exists()

@@ -503,6 +503,27 @@ class ExplainResult:
         return path, plot_explanation(self.dataset, out_dir)
 
 
+def _same_inputs(run, cfg: EnsembleConfig) -> None:
+    """explain re-grows forests from the inputs: they must be those the run used (the sha256
+    recorded in ``progress.json``, when the run has one)."""
+    import json
+
+    from srgpu.run.guard import check_fingerprints, input_fingerprints
+
+    try:
+        recorded = json.loads((run.out / "progress.json").read_text()).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return
+    if recorded is not None:
+        check_fingerprints(
+            recorded,
+            input_fingerprints(cfg),
+            out=run.out,
+            fix="rerun srgpu ensemble with --overwrite on the inputs as they are now, then "
+            "explain that run",
+        )
+
+
 def plan_explain(path, *, replicates: int = 10, fluxes: Sequence[str] | None = None) -> ExplainPlan:
     """Open the finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) and check the
     request: ``replicates`` >= 1 (at most the run's), ``fluxes`` among SR and HR (default both)."""
@@ -510,6 +531,7 @@ def plan_explain(path, *, replicates: int = 10, fluxes: Sequence[str] | None = N
 
     run = open_run(path)
     cfg = run.require_config()
+    _same_inputs(run, cfg)
     n_rep = int(run.dataset.sizes.get("replicate", cfg.n_replicates))
     if replicates < 1:
         raise ConfigError(f"--replicates must be >= 1, got {replicates}")

@@ -75,7 +75,7 @@ def build_config(
         ("predictive", predictive),
     ):
         if value is not None:
-            changes[name] = value
+            changes[name] = check_param(name, value)  # names the flag in the message
     if predictors:
         merged = dict(cfg.predictors)
         for flux, names in _parse_pairs(predictors, "--predictors").items():
@@ -88,6 +88,9 @@ def build_config(
         merged_vars.update(_parse_pairs(variables, "--var"))
         changes["variables"] = tuple(sorted(merged_vars.items()))
     forest = cfg.forest
+    for name, value in (("forest.trees", trees), ("forest.trainer", trainer)):
+        if value is not None:
+            check_param(name, value)
     if trainer is not None:
         forest = ForestConfig(**{**forest.__dict__, "trainer": trainer})
     if trees is not None:
@@ -351,6 +354,11 @@ def register(app: typer.Typer) -> None:
                         on_notice=notice,
                     )
         except (KeyboardInterrupt, Interrupted) as exc:
+            import logging
+
+            # zarr's event-loop thread may still hold a read that the interpreter's shutdown
+            # cancels; asyncio would log it as a traceback after our one line
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
             print(_interrupted_line(out, cfg), file=sys.stderr)
             code = 143 if isinstance(exc, Interrupted) else 130  # 128 + the signal's number
             raise typer.Exit(code=code) from None

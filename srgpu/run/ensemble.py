@@ -142,7 +142,7 @@ def _repair(
         store.write_rows(
             run_batch(specs[index], inputs, config, engine_name=config.engine, device=device)
         )
-    still = store.verify(config)
+    still = store.verify(config, inputs)
     if still:
         index, problem = min(still.items())
         raise StoreError(
@@ -213,7 +213,7 @@ def _run(
     from srgpu.run.cluster import make_client
 
     specs = batch_specs(config.n_replicates, config.batch_size)
-    damaged = store.verify(config)
+    damaged = store.verify(config, inputs)
     if damaged:
         _repair(store, damaged, config=config, inputs=inputs, device=device, notice=notice)
     if store.complete:
@@ -253,7 +253,7 @@ def _run(
             ) from None
     if store.batches_done < len(specs):
         return {"complete": False, "batches_done": store.batches_done, "batches": len(specs)}
-    damaged = store.verify(config)  # progress against the arrays, before finalising
+    damaged = store.verify(config, inputs)  # progress against the arrays, before finalising
     if damaged:
         _repair(store, damaged, config=config, inputs=inputs, device=device, notice=notice)
     return store.finalize(config=config, inputs=inputs)

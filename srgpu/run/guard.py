@@ -187,33 +187,34 @@ def input_fingerprints(config: EnsembleConfig) -> dict[str, str]:
     return {p: fingerprint(p) for p in input_paths(config)}
 
 
-def check_fingerprints(recorded: Any, current: dict[str, str], *, out: Path) -> None:
-    """Refuse a resume whose inputs differ from those the run started with."""
+def check_fingerprints(
+    recorded: Any, current: dict[str, str], *, out: Path, fix: str | None = None
+) -> None:
+    """Refuse a resume whose inputs differ from those the run started with. ``fix``: what
+    the message suggests (default: ``--overwrite`` of ``srgpu ensemble``, or another
+    ``--out``)."""
+    again = fix or "use --overwrite to start again with these inputs, or another --out"
     if not isinstance(recorded, dict):
         raise StoreError(
             f"{out / 'progress.json'}: the record of the input files is missing or damaged; "
-            "use --overwrite to start the run again"
+            + (fix or "use --overwrite to start the run again")
         )
     for path, sha in current.items():
         old = recorded.get(path)
         if old is None:
             raise StoreError(
-                f"{path}: was not an input of the run in {out}; its inputs were "
-                f"{sorted(recorded) or 'the demo world'}: use --overwrite to start again with "
-                "these inputs, or another --out"
+                f"{path}: was not an input of the run in {out} (its inputs: "
+                f"{', '.join(sorted(recorded)) or 'the demo world'}); {again}"
             )
         if old != sha:
             raise StoreError(
                 f"{path}: content changed since the run in {out} started (sha256 {sha[:12]} != "
-                f"{str(old)[:12]} recorded); restore the file, or use --overwrite to start again "
-                "with the new content, or another --out"
+                f"{str(old)[:12]} recorded); restore the file, or "
+                + (fix or "use --overwrite to start again with the new content, or another --out")
             )
     gone = sorted(set(recorded) - set(current))
     if gone:
-        raise StoreError(
-            f"{gone[0]}: was an input of the run in {out} but is not one now; use --overwrite "
-            "to start again with these inputs, or another --out"
-        )
+        raise StoreError(f"{gone[0]}: was an input of the run in {out} but is not one now; {again}")
 
 
 # --------------------------------------------------------------------------- ownership

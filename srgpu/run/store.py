@@ -384,12 +384,10 @@ class EnsembleStore:
                         )
 
     def clear(self) -> None:
-        """Remove this run's files: only srgpu's four names inside ``out``, and only when srgpu
-        wrote them (its progress record or its store is there, or the file carries srgpu's
-        marks). A symbolic link in their place is removed, never followed."""
-        ours = written_by_srgpu(self.progress_path) or written_by_srgpu(self.path)
+        """Remove this run's files: only srgpu's four names inside ``out``, and only those srgpu
+        wrote (:meth:`_removable`). A symbolic link in their place is removed, never followed."""
         for p in self._own_paths():
-            if p.exists() and not p.is_symlink() and not ours and not written_by_srgpu(p):
+            if p.exists() and not p.is_symlink() and not self._removable(p):
                 raise StoreError(
                     f"{p}: was not written by srgpu; srgpu never deletes it: move it away "
                     "yourself, or use another --out"
@@ -402,6 +400,26 @@ class EnsembleStore:
                     shutil.rmtree(p)
         except OSError as exc:
             raise StoreError(f"{self.out}: cannot remove the old run: {exc}") from None
+
+    def _removable(self, p: Path) -> bool:
+        """Whether srgpu wrote ``p``: it carries srgpu's marks, or srgpu's progress record says
+        the run is in a state where srgpu writes it (a store being created may not carry its
+        marks yet; a finished run's ``summary.json`` may be damaged; a finished run has
+        removed its work store, so a ``work.zarr`` beside it is someone else's)."""
+        if written_by_srgpu(p):
+            return True
+        try:
+            prog = json.loads(self.progress_path.read_text())
+        except (OSError, ValueError):
+            prog = None
+        if not (isinstance(prog, dict) and "config_hash" in prog):
+            # a damaged progress record beside srgpu's own store is srgpu's
+            return p == self.progress_path and written_by_srgpu(self.path)
+        if p.name == "work.zarr":
+            return prog.get("complete") is not True
+        if p.name == "summary.json":
+            return prog.get("complete") is True
+        return True
 
     def read_progress(self) -> dict[str, Any] | None:
         """The progress record, its fields checked (a damaged one is a :class:`StoreError`)."""
@@ -471,7 +489,7 @@ class EnsembleStore:
             raise StoreError(f"{path}/{name}: is not an array; use --overwrite to start again")
         return arr
 
-    def verify(self, config: EnsembleConfig) -> dict[int, str]:
+    def verify(self, config: EnsembleConfig, inputs: Inputs | None = None) -> dict[int, str]:
         """Check ``progress.json`` against the arrays: ``{batch index: problem}`` for every
         finished batch whose row chunks are missing, damaged (checksum) or not finite.
 
@@ -500,13 +518,27 @@ class EnsembleStore:
                 "start the run again"
             )
         grp = self._group(self.path)
+        shapes = None
+        if inputs is not None:  # the shape of one replicate's row of each array
+            shapes = {flux_var(f, "replicate_map"): (inputs.n_cells,) for f in OUTPUT_FLUXES}
+            shapes.update(
+                {flux_var(f, "replicate_total"): (inputs.n_years,) for f in OUTPUT_FLUXES}
+            )
+            shapes.update({VALIDATION: (len(TRAINED_FLUXES), len(METRICS)), REPLICATE_DONE: ()})
+            for f in PREDICTIVE_FLUXES:
+                for kind in ("pred_replicate_mean", "pred_replicate_second"):
+                    shapes[flux_var(f, kind)] = (inputs.n_cells,)
+            shapes[CALIBRATION] = (len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS))
         damaged: dict[int, str] = {}
         for name in row_arrays(config):
             arr = self._array(grp, self.path, name)
-            if arr.shape[0] != config.n_replicates:
+            want = (config.n_replicates, *(shapes or {}).get(name, arr.shape[1:]))
+            chunk = min(config.batch_size, config.n_replicates)
+            if tuple(arr.shape) != want or arr.chunks[0] != chunk:
                 raise StoreError(
-                    f"{self.path}/{name}: holds {arr.shape[0]} replicates, the run "
-                    f"{config.n_replicates}; use --overwrite to start the run again"
+                    f"{self.path}/{name}: shape {tuple(arr.shape)} in chunks of "
+                    f"{arr.chunks[0]} replicates, the run needs {want} in chunks of {chunk}; "
+                    "use --overwrite to start the run again"
                 )
             for spec in specs[:nb]:
                 if spec.index in damaged:
