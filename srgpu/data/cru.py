@@ -176,7 +176,7 @@ def fetch_cru_files(
     """
     import pooch
 
-    from srgpu.data.download import default_cache_dir
+    from srgpu.data.download import default_cache_dir, short_reason
 
     try:
         release = CRU_RELEASES[version]
@@ -221,7 +221,7 @@ def fetch_cru_files(
                     )
                 except Exception as exc:  # requests/OS/hash errors
                     raise DownloadError(
-                        f"cannot download {url}: {_short_reason(exc)} (without network: put the "
+                        f"cannot download {url}: {short_reason(exc)} (without network: put the "
                         f"file in {folder} and rerun)"
                     ) from None
             if name not in record and name not in release.sha256:
@@ -229,22 +229,6 @@ def fetch_cru_files(
                 _write_record(record_file, record)
             out[var].append(_decompressed(gz))
     return out
-
-
-def _short_reason(exc: BaseException) -> str:
-    """The gist of a download error in a few words (requests' messages run to 400 characters)."""
-    text = str(exc)
-    for key, gist in (
-        ("Name or service not known", "host not found (no network?)"),
-        ("Temporary failure in name resolution", "host not found (no network?)"),
-        ("Connection refused", "connection refused"),
-        ("timed out", "timed out"),
-        ("SHA256 hash", "sha256 mismatch"),
-    ):
-        if key in text:
-            return gist
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first if len(first) <= 120 else first[:117] + "..."
 
 
 def _decompressed(gz: Path) -> Path:
