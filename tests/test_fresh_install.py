@@ -71,8 +71,9 @@ def test_every_command_runs_after_a_plain_install(fresh_venv, tmp_path):
     assert where.returncode == 0, where.stderr
     assert str(venv) in where.stdout
     # extras are not there: the test is about the core install
-    no_extra = _run([str(venv / "bin" / "python"), "-c", "import xarray_regrid"], timeout=60)
-    assert no_extra.returncode != 0
+    for extra_module in ("nvforest", "cupy", "pytest"):
+        no_extra = _run([str(venv / "bin" / "python"), "-c", f"import {extra_module}"], timeout=60)
+        assert no_extra.returncode != 0, extra_module
 
     out = _srgpu(
         venv, "ensemble", "--replicates", "2", "--trees", "5", "--out", "run", cwd=tmp_path
@@ -95,14 +96,10 @@ def test_every_command_runs_after_a_plain_install(fresh_venv, tmp_path):
     )
     assert any((tmp_path / "sel").glob("*.csv"))
 
-    # compare: a synthetic model on the demo store's grid, nearest-neighbour regridding (the
-    # conservative regridder is the `compare` extra)
+    # compare: a synthetic model on the demo store's grid, default (conservative) regridding
     model = _write_model(tmp_path / "model", tmp_path / "run" / "ensemble.zarr")
     _srgpu(
-        venv,
-        *("compare", "run/ensemble.zarr", "--model", f"M={model}", "--regrid", "nearest"),
-        *("--out", "cmp"),
-        cwd=tmp_path,
+        venv, "compare", "run/ensemble.zarr", "--model", f"M={model}", "--out", "cmp", cwd=tmp_path
     )
     assert (tmp_path / "cmp" / "global_totals.csv").is_file()
 

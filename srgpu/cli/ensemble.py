@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
+from srgpu.cli._inputs import apply_observation_flags, print_input_counts
 from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig
 from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
@@ -206,6 +207,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
         quiet: Annotated[bool, typer.Option(help="No progress bar or tables.")] = False,
+        years: Annotated[
+            str | None,
+            typer.Option(help="Keep SRDB records of these years, e.g. 1982-2012 (the paper's)."),
+        ] = None,
+        exclude_quality_flags: Annotated[
+            str | None, typer.Option(help="Drop SRDB records with these Quality_flag codes (a,b).")
+        ] = None,
+        exclude_duplicates: Annotated[
+            bool | None, typer.Option(help="Drop SRDB records marked Duplicate_record.")
+        ] = None,
+        ecosystem_states: Annotated[
+            str | None, typer.Option(help="Keep only these SRDB Ecosystem_state values (a,b).")
+        ] = None,
     ) -> None:
         """Train and predict the replicate ensemble; write OUT/ensemble.zarr and OUT/summary.json.
 
@@ -232,6 +246,13 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             trainer=trainer,
         )
+        cfg = apply_observation_flags(
+            cfg,
+            years=years,
+            exclude_quality_flags=exclude_quality_flags,
+            exclude_duplicates=exclude_duplicates,
+            ecosystem_states=ecosystem_states,
+        )
         if not quiet:
             src = (
                 "embedded demo world"
@@ -243,6 +264,8 @@ def register(app: typer.Typer) -> None:
                 f"sampling={cfg.sampling}; out={out}"
             )
         inputs = prepare_inputs(cfg)
+        if not quiet:
+            print_input_counts(inputs, console=console)
         with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
             summary = run_ensemble(
                 cfg,

@@ -1,0 +1,88 @@
+"""Console helpers of ``srgpu ensemble`` about its inputs: the SRDB filter flags (``--years`` and
+friends) and the lines that say what the selection and the site join did with the records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from srgpu.config import EnsembleConfig
+from srgpu.filters import ObservationFilter, parse_years
+
+
+def apply_observation_flags(
+    cfg: EnsembleConfig,
+    *,
+    years: str | None = None,
+    exclude_quality_flags: str | None = None,
+    exclude_duplicates: bool | None = None,
+    ecosystem_states: str | None = None,
+) -> EnsembleConfig:
+    """``cfg`` with the SRDB filter flags applied over its ``[observations]`` table (a flag wins;
+    comma-separated lists)."""
+    base = cfg.observations or ObservationFilter()
+    changes: dict[str, Any] = {}
+    if years is not None:
+        changes["years"] = parse_years(years)
+    if exclude_quality_flags is not None:
+        changes["exclude_quality_flags"] = _split(exclude_quality_flags)
+    if exclude_duplicates is not None:
+        changes["exclude_duplicates"] = exclude_duplicates
+    if ecosystem_states is not None:
+        changes["ecosystem_states"] = _split(ecosystem_states)
+    if not changes:
+        return cfg
+    merged = ObservationFilter(**{**base.__dict__, **changes})
+    return cfg.replace(observations=None if merged.is_empty else merged)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def input_count_lines(qc: dict[str, Any], *, years: Any, climatology: bool) -> list[str]:
+    """Plain lines: the SRDB selection (records kept, dropped by reason), the join of the
+    records to the grid (own cell, neighbour, dropped) and the record years clamped to the
+    driver period. ``qc`` is ``Inputs.qc``."""
+    obs = qc.get("observations", {})
+    reasons = obs.get("reasons", {})
+    kept = reasons.get("kept", {})
+    drops = [
+        f"{r} {c['records']}"
+        for r, c in reasons.items()
+        if r not in ("kept", "not_reported") and c.get("records")
+    ]
+    lines = [
+        f"SRDB selection: {obs.get('n_records', 0)} records, {kept.get('records', 0)} kept "
+        f"(SR {kept.get('SR', 0)}, HR {kept.get('HR', 0)})"
+        + (f"; dropped: {', '.join(drops)}" if drops else "")
+    ]
+    s = qc.get("sites", {})
+    if s:
+        lines.append(
+            f"site join: {s.get('rows_in', 0)} SR/HR rows; {s.get('own_cell', 0)} in their own "
+            f"cell, {s.get('neighbour_cell', 0)} in the nearest valid cell, "
+            f"{s.get('dropped_no_cell', 0)} dropped (no valid cell nearby), "
+            f"{s.get('dropped_no_year', 0)} dropped (no year)"
+        )
+        first, last = int(years[0]), int(years[-1])
+        if climatology:
+            lines.append(
+                "record years: the drivers are a climatology: every record joins its one period "
+                "whatever its year"
+            )
+        else:
+            hint = (
+                "" if obs.get("criteria", {}).get("years") else " (--years FIRST-LAST drops them)"
+            )
+            lines.append(
+                f"record years: {s.get('years_clamped', 0)} rows outside the drivers' "
+                f"{first}-{last} joined the nearest driver year{hint}"
+            )
+    return lines
+
+
+def print_input_counts(inputs: Any, *, console: Any) -> None:
+    """Print :func:`input_count_lines` of prepared ``inputs``."""
+    climatology = bool(int(inputs.predictors.attrs.get("climatology", 0)))
+    for line in input_count_lines(inputs.qc, years=inputs.years, climatology=climatology):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
