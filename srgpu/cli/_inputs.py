@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from srgpu.config import EnsembleConfig
+from srgpu.errors import ConfigError
 from srgpu.filters import ObservationFilter, parse_years
 
 
@@ -86,3 +87,24 @@ def print_input_counts(inputs: Any, *, console: Any) -> None:
     climatology = bool(int(inputs.predictors.attrs.get("climatology", 0)))
     for line in input_count_lines(inputs.qc, years=inputs.years, climatology=climatology):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def check_same_config(cfg: EnsembleConfig, *, out: Any, overwrite: bool) -> None:
+    """Before any work: an existing store in ``out`` made with another config is a
+    :class:`ConfigError` naming the settings that changed and what to type."""
+    from pathlib import Path
+
+    from srgpu.config_diff import describe_config_diff, stored_config
+
+    if overwrite:
+        return
+    old = stored_config(Path(out) / "ensemble.zarr")
+    if old is None:
+        return
+    changed = describe_config_diff(old, cfg)
+    if changed:
+        raise ConfigError(
+            f"{Path(out) / 'ensemble.zarr'} was made with other settings ({changed}); "
+            f"rerun with the old settings to resume it, or add --overwrite to replace it, or "
+            f"use another --out"
+        )

@@ -19,7 +19,11 @@ from rich.progress import (
 from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
-from srgpu.cli._inputs import apply_observation_flags, print_input_counts
+from srgpu.cli._inputs import (
+    apply_observation_flags,
+    check_same_config,
+    print_input_counts,
+)
 from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig
 from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
@@ -227,6 +231,7 @@ def register(app: typer.Typer) -> None:
         the demo's known truth.
         """
         from srgpu.data.inputs import prepare_inputs
+        from srgpu.provenance import record_inputs
         from srgpu.run.ensemble import run_ensemble
 
         cfg = build_config(
@@ -263,6 +268,7 @@ def register(app: typer.Typer) -> None:
                 f"srgpu ensemble: {src}; {cfg.n_replicates} replicates x {cfg.forest.trees} trees; "
                 f"sampling={cfg.sampling}; out={out}"
             )
+        check_same_config(cfg, out=out, overwrite=overwrite)
         inputs = prepare_inputs(cfg)
         if not quiet:
             print_input_counts(inputs, console=console)
@@ -276,6 +282,7 @@ def register(app: typer.Typer) -> None:
                 inputs=inputs,
                 on_batch=on_batch,
             )
+        record_inputs(cfg, out)  # lets explain find the inputs from any directory
         if not quiet:
             print_summary(summary)
             console.print(f"wrote {out / 'ensemble.zarr'} and {out / 'summary.json'}")

@@ -39,9 +39,10 @@ def register(app: typer.Typer) -> None:
         )
         from srgpu.data.inputs import prepare_inputs
         from srgpu.forest.engines import get_engine
+        from srgpu.provenance import resolve_inputs
 
         run = open_run(store)
-        ds, cfg = run.dataset, run.require_config()
+        ds, cfg = run.dataset, resolve_inputs(run.require_config(), run.out)
         n_rep = int(ds.sizes.get("replicate", cfg.n_replicates))
         if replicates < 1:
             raise ConfigError(f"--replicates must be >= 1, got {replicates}")
