@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from srgpu.cli import app
 from srgpu.config import EnsembleConfig, ForestConfig
-from srgpu.constants import DEFAULT_SEED
 from srgpu.config_diff import config_diff, describe_config_diff
+from srgpu.constants import DEFAULT_SEED
 from srgpu.data.demo import make_demo_world
 from srgpu.errors import InputError
 from srgpu.filters import ObservationFilter
