@@ -29,3 +29,50 @@ def test_offline_fetch_srdb_is_short_and_says_what_to_type(monkeypatch, tmp_path
         "network: srgpu fetch srdb --from PATH (a copy of srdb-data_v5.0.csv, plain or gzip)"
     )
     assert len(line) < 170
+
+
+def test_predictors_without_flux_says_what_to_type():
+    res = CliRunner().invoke(app, ["ensemble", "--predictors", "MAT,Prec"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == (
+        "srgpu: error: --predictors 'MAT,Prec': expected FLUX=NAME,NAME,... "
+        "(e.g. --predictors SR=MAT,Prec --predictors HR=MAT,Prec)"
+    )
+
+
+def test_two_files_after_one_drivers_flag_says_repeat_the_flag():
+    res = CliRunner().invoke(
+        app, ["ensemble", "--srdb", "s.csv", "--drivers", "a.nc", "b.nc", "c.nc"]
+    )
+    assert res.exit_code == 2
+    line = res.output.strip().splitlines()[-1]
+    assert line == (
+        "srgpu: error: unexpected argument(s) b.nc c.nc: a flag takes one value; repeat it for "
+        "each file, e.g. --drivers b.nc --drivers c.nc"
+    )
+
+
+def test_missing_driver_of_the_default_set_names_the_flux(tmp_path):
+    from srgpu.data.demo import make_demo_world
+
+    world = make_demo_world(seed=0)
+    humid = [
+        n
+        for n, v in world.drivers.data_vars.items()
+        if v.attrs.get("standard_name") == "relative_humidity"
+    ]
+    assert humid
+    world.srdb.to_csv(tmp_path / "srdb.csv", index=False)
+    world.drivers.drop_vars(humid).to_netcdf(tmp_path / "drivers.nc")
+    world.vegetation.to_netcdf(tmp_path / "veg.nc")
+    args = ["ensemble", "--srdb", str(tmp_path / "srdb.csv"), "--drivers"]
+    args += [str(tmp_path / "drivers.nc"), "--vegetation", str(tmp_path / "veg.nc")]
+    args += ["--predictors", "SR=MAT,Prec", "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    line = res.output.strip().splitlines()[-1]
+    assert "field 'RH'" in line
+    assert line.endswith(
+        "RH is in HR's default (paper) set MAT,Prec,RH,PAR,RH_GS,LAI_GS,PAR_GS, used because "
+        "no --predictors HR=... was given; e.g. --predictors HR=MAT,Prec,PAR,LAI_GS,PAR_GS"
+    )

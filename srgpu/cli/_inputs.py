@@ -104,7 +104,79 @@ def check_same_config(cfg: EnsembleConfig, *, out: Any, overwrite: bool) -> None
     changed = describe_config_diff(old, cfg)
     if changed:
         raise ConfigError(
-            f"{Path(out) / 'ensemble.zarr'} was made with other settings ({changed}); "
+            f"{Path(out) / 'ensemble.zarr'}: was written with a different config ({changed}); "
             f"rerun with the old settings to resume it, or add --overwrite to replace it, or "
             f"use another --out"
         )
+
+
+FLAG_EXAMPLES = {
+    "--predictors": "FLUX=NAME,NAME,... (e.g. --predictors SR=MAT,Prec --predictors HR=MAT,Prec)",
+    "--var": "ROLE=VARIABLE (e.g. --var tas=t2m)",
+}
+"""What a NAME=VALUE flag looks like, for its error message."""
+
+
+def refuse_extra_arguments(extra: list[str] | None) -> None:
+    """Words after a flag's value that no flag took: almost always a second file after one
+    ``--drivers``. A :class:`ConfigError` saying to repeat the flag."""
+    if not extra:
+        return
+    files = " ".join(f"--drivers {e}" for e in extra)
+    raise ConfigError(
+        f"unexpected argument(s) {' '.join(extra)}: a flag takes one value; repeat it for each "
+        f"file, e.g. {files}"
+    )
+
+
+def prepare_with_hints(cfg: EnsembleConfig, *, predictors_flag: list[str] | None) -> Any:
+    """:func:`srgpu.data.inputs.prepare_inputs`, with a missing predictor's error saying which
+    flux's set asks for it, and when that is the paper's default set nobody typed."""
+    from srgpu.config import PAPER_PREDICTORS, TRAINED_FLUXES
+    from srgpu.data.inputs import prepare_inputs
+    from srgpu.errors import InputError
+
+    try:
+        return prepare_inputs(cfg)
+    except InputError as exc:
+        name = exc.field
+        users = [f for f in TRAINED_FLUXES if name in cfg.predictors_for(f)]
+        if not users or type(exc) is not InputError:
+            raise
+        given = {p.split("=", 1)[0].strip() for p in predictors_flag or [] if "=" in p}
+        notes = []
+        for flux in users:
+            if flux in given:
+                notes.append(f"{name} is in your --predictors {flux}=... set")
+            else:
+                default = ",".join(PAPER_PREDICTORS[flux])
+                base = name.removesuffix("_GS")  # RH and RH_GS come from one driver
+                keep = ",".join(
+                    n for n in cfg.predictors_for(flux) if n.removesuffix("_GS") != base
+                )
+                notes.append(
+                    f"{name} is in {flux}'s default (paper) set {default}, used because no "
+                    f"--predictors {flux}=... was given; e.g. --predictors {flux}={keep}"
+                )
+        raise InputError(
+            _body(exc),
+            file=exc.file,
+            field=exc.field,
+            value=exc.value,
+            expected=f"{exc.expected}. " + "; ".join(notes) if exc.expected else "; ".join(notes),
+        ) from None
+
+
+def _body(exc: Any) -> str:
+    """The message part of an :class:`InputError` (without file, field, value, expected)."""
+    text = str(exc)
+    head = ": ".join(
+        p for p in (exc.file, None if exc.field is None else f"field {exc.field!r}") if p
+    )
+    if head and text.startswith(head + ": "):
+        text = text[len(head) + 2 :]
+    if exc.expected is not None:
+        text = text.rsplit(f"; expected {exc.expected}", 1)[0]
+    if exc.value is not None:
+        text = text.rsplit(" (got ", 1)[0]
+    return text

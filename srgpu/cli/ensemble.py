@@ -20,9 +20,12 @@ from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
 from srgpu.cli._inputs import (
+    FLAG_EXAMPLES,
     apply_observation_flags,
     check_same_config,
+    prepare_with_hints,
     print_input_counts,
+    refuse_extra_arguments,
 )
 from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig
 from srgpu.constants import PAPER_TOTALS_PG
@@ -33,7 +36,7 @@ def _parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values or []:
         if "=" not in v:
-            raise ConfigError(f"{flag} {v!r}: expected NAME=VALUE")
+            raise ConfigError(f"{flag} {v!r}: expected {FLAG_EXAMPLES.get(flag, 'NAME=VALUE')}")
         k, val = v.split("=", 1)
         out[k.strip()] = val.strip()
     return out
@@ -170,6 +173,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def ensemble(
+        extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
         srdb: Annotated[str | None, typer.Option(help="SRDB-format CSV (plain or gzip).")] = None,
         drivers: Annotated[
             list[str] | None,
@@ -230,10 +234,10 @@ def register(app: typer.Typer) -> None:
         With no arguments, runs the embedded synthetic demo world and prints the totals next to
         the demo's known truth.
         """
-        from srgpu.data.inputs import prepare_inputs
         from srgpu.provenance import record_inputs
         from srgpu.run.ensemble import run_ensemble
 
+        refuse_extra_arguments(extra)
         cfg = build_config(
             config_file=config,
             srdb=srdb,
@@ -269,7 +273,7 @@ def register(app: typer.Typer) -> None:
                 f"sampling={cfg.sampling}; out={out}"
             )
         check_same_config(cfg, out=out, overwrite=overwrite)
-        inputs = prepare_inputs(cfg)
+        inputs = prepare_with_hints(cfg, predictors_flag=predictors)
         if not quiet:
             print_input_counts(inputs, console=console)
         with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
