@@ -385,6 +385,14 @@ def summary_lines(ds) -> list[str]:
 # ----------------------------------------------------------------------------- figures
 
 
+def importance_order(perm: np.ndarray) -> np.ndarray:
+    """Predictor indices by increasing median permutation importance over replicates (``perm``:
+    replicate x predictor), ties by name position: a horizontal bar chart drawn in this order
+    has the most important predictor on top."""
+    med = np.median(np.asarray(perm, dtype=float), axis=0)
+    return np.lexsort((-np.arange(med.size), med))
+
+
 def plot_explanation(ds, out_dir) -> list:
     """PNG figures (importance, partial dependence, AOA map) per flux; returns their paths."""
     import matplotlib
@@ -405,14 +413,15 @@ def plot_explanation(ds, out_dir) -> list:
         perm = ds[f"{F}_perm_importance"].values
         imp = ds[f"{F}_impurity_importance"].values
         fig, axes = plt.subplots(1, 2, figsize=(10, 0.5 * len(names) + 2))
+        order = importance_order(perm)  # most important on top, same order in both panels
         for ax, vals, title in (
             (axes[0], perm, "permutation (RMSE increase, g C m-2 yr-1)"),
             (axes[1], imp, "impurity (share)"),
         ):
-            q = np.quantile(vals, BAND, axis=0)
+            q = np.quantile(vals, BAND, axis=0)[:, order]
             ypos = np.arange(len(names))
             ax.barh(ypos, q[1], xerr=[q[1] - q[0], q[2] - q[1]], color="tab:green", alpha=0.7)
-            ax.set_yticks(ypos, names)
+            ax.set_yticks(ypos, [names[i] for i in order])
             ax.set_title(title, fontsize=9)
         fig.suptitle(f"{F}: importance across {perm.shape[0]} replicates (median, 2.5-97.5 %)")
         fig.tight_layout()

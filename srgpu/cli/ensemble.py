@@ -136,7 +136,9 @@ def print_summary(summary: dict) -> None:
         v.add_row(
             f,
             str(summary["counts"][f]),
-            *(f"{val[m]['mean']:.3f} ± {val[m]['sd']:.3f}" for m in ("r2", "rmse", "r")),
+            *(f"{val[m]['mean']:.2f} ± {val[m]['sd']:.2f}" for m in ("r2",)),
+            f"{val['rmse']['mean']:.0f} ± {val['rmse']['sd']:.0f}",  # g C m-2 yr-1: whole grams
+            f"{val['r']['mean']:.2f} ± {val['r']['sd']:.2f}",
         )
     console.print(v)
 
