@@ -76,3 +76,21 @@ def test_missing_driver_of_the_default_set_names_the_flux(tmp_path):
         "RH is in HR's default (paper) set MAT,Prec,RH,PAR,RH_GS,LAI_GS,PAR_GS, used because "
         "no --predictors HR=... was given; e.g. --predictors HR=MAT,Prec,PAR,LAI_GS,PAR_GS"
     )
+
+
+def test_overwrite_removes_old_outputs_and_names_what_it_leaves(tmp_path):
+    out = tmp_path / "o"
+    args = ["ensemble", "--replicates", "1", "--trees", "3", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (out / "report").mkdir()
+    (out / "report" / "report.html").write_text("<html></html>")
+    (out / "explain.nc").write_bytes(b"x")
+    (out / "SR_importance.png").write_bytes(b"x")
+    (out / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "--overwrite: removed the old run's explain.nc, SR_importance.png, report/" in res.output
+    assert f"--overwrite: left in {out} (not srgpu's): notes.txt" in res.output
+    assert not (out / "report").exists() and not (out / "explain.nc").exists()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "ensemble.zarr").is_dir()

@@ -180,3 +180,61 @@ def _body(exc: Any) -> str:
     if exc.value is not None:
         text = text.rsplit(" (got ", 1)[0]
     return text
+
+
+_OLD_FILES = (
+    "explain.nc",
+    "inputs.json",
+    *(
+        f"{f}_{kind}.png"
+        for f in ("SR", "HR")
+        for kind in ("importance", "partial_dependence", "aoa")
+    ),
+)
+_OLD_DIRS = {"report": "report.html", "compare": "global_totals.csv"}
+_STORE_FILES = {"ensemble.zarr", "progress.json", "summary.json", "work.zarr"}
+
+
+def clear_old_outputs(out: Any, *, overwrite: bool, console: Any = None) -> tuple[list, list]:
+    """With ``--overwrite``: remove what srgpu's other commands wrote into ``out`` for the old
+    run (``explain.nc`` and its figures, ``inputs.json``, ``report/``, ``compare/``; a folder
+    only when it holds the file srgpu writes there) so that nothing stale sits beside the new
+    store, and name what is left. Returns ``(removed, left)`` names; prints one line each."""
+    import shutil
+    from pathlib import Path
+
+    out = Path(out)
+    if not overwrite or not out.is_dir():
+        return [], []
+    removed: list[str] = []
+    for name in _OLD_FILES:
+        p = out / name
+        if p.is_file() and not p.is_symlink():
+            p.unlink()
+            removed.append(name)
+    for name, marker in _OLD_DIRS.items():
+        p = out / name
+        if p.is_dir() and not p.is_symlink() and (p / marker).is_file():
+            shutil.rmtree(p)
+            removed.append(name + "/")
+    left = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in out.iterdir()
+        if p.name not in _STORE_FILES and not p.name.startswith(".")
+    )
+    if console is not None:
+        if removed:
+            console.print(
+                f"--overwrite: removed the old run's {', '.join(removed)}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        if left:
+            console.print(
+                f"--overwrite: left in {out} (not srgpu's): {', '.join(left)}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    return removed, left

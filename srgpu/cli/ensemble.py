@@ -23,6 +23,7 @@ from srgpu.cli._inputs import (
     FLAG_EXAMPLES,
     apply_observation_flags,
     check_same_config,
+    clear_old_outputs,
     prepare_with_hints,
     print_input_counts,
     refuse_extra_arguments,
@@ -278,6 +279,7 @@ def register(app: typer.Typer) -> None:
         inputs = prepare_with_hints(cfg, predictors_flag=predictors)
         if not quiet:
             print_input_counts(inputs, console=console)
+        clear_old_outputs(out, overwrite=overwrite, console=None if quiet else console)
         with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
             summary = run_ensemble(
                 cfg,
