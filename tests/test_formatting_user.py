@@ -50,3 +50,19 @@ def test_validation_table_precision(capsys):
     out = capsys.readouterr().out
     assert "340 ± 30" in out and "0.35 ± 0.07" in out and "340.4" not in out
     assert "RMSE" in out and "g C m-2" in out
+
+
+def test_explain_reports_each_stage():
+    from srgpu.analysis.explain import explain_flux
+    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.data.inputs import prepare_inputs
+
+    cfg = EnsembleConfig(replicates=1, forest=ForestConfig(trees=3))
+    inputs = prepare_inputs(cfg)
+    seen: list[str] = []
+    res = explain_flux(
+        inputs, cfg, flux="SR", replicates=[0], repeats=1, points=3, rows=20, progress=seen.append
+    )
+    assert [s.split(" ")[1] for s in seen] == ["re-growing", "permutation", "partial", "area"]
+    assert all(s.startswith("SR: ") for s in seen)
+    assert res.permutation.shape == (1, len(res.names))

@@ -26,7 +26,7 @@ explanation is of the very models whose maps are in the store, for a subset of r
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -178,8 +178,17 @@ def explain_flux(
     rows: int = 500,
     block_deg: float = 5.0,
     n_folds: int = 5,
+    progress: Callable[[str], None] | None = None,
 ) -> FluxExplanation:
-    """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring)."""
+    """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring).
+
+    ``progress`` is called with a short text as each stage starts (for a console status line).
+    """
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(f"{flux}: {text}")
+
     from srgpu.analysis.applicability import area_of_applicability
     from srgpu.analysis.selection import spatial_blocks
     from srgpu.run.stats import validation_metrics
@@ -188,9 +197,11 @@ def explain_flux(
         raise ConfigError(f"unknown flux {flux!r}; expected one of {TRAINED_FLUXES}")
     data = inputs.fluxes[flux]
     reps = np.asarray(list(replicates), dtype=np.int64)
+    stage(f"re-growing {reps.size} replicate forest(s)")
     trained = regrow_replicates(inputs, config, flux=flux, replicates=reps)
     forests = [f for f, _ in trained]
     tests = [(data.X[s.test], data.y[s.test]) for _, s in trained]
+    stage(f"permutation importance ({repeats} shuffles per predictor)")
     perm = permutation_importances(
         forests, tests, repeats=repeats, seed=config.seed, flux=flux, replicates=reps
     )
@@ -206,6 +217,7 @@ def explain_flux(
         from srgpu.forest.engines import get_engine
 
         engine = get_engine("auto", device="cpu")
+    stage(f"partial dependence ({points} points x {len(data.names)} predictors)")
     compiled = engine.compile(forests)
     grid = pd_grid(data.X, points=points)
     ref = data.X[sample_rows(len(data.y), rows=rows, seed=config.seed)]
@@ -220,6 +232,7 @@ def explain_flux(
     weights = np.clip(perm.mean(axis=0), 0.0, None)
     if not (weights > 0).any():
         weights = np.ones_like(weights)
+    stage("area of applicability (dissimilarity of every grid row)")
     di, aoa, thr = area_of_applicability(data.X, inputs.grid_X[flux], weights=weights, folds=folds)
     return FluxExplanation(
         flux=flux,

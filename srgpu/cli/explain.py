@@ -58,19 +58,21 @@ def register(app: typer.Typer) -> None:
         )
         inputs = prepare_inputs(cfg)
         eng = get_engine(engine, device="cpu")
-        results = [
-            explain_flux(
-                inputs,
-                cfg,
-                flux=f,
-                replicates=range(k),
-                engine=eng,
-                repeats=repeats,
-                points=points,
-                rows=rows,
-            )
-            for f in fluxes
-        ]
+        with console.status("explaining") as status:  # a live line per stage
+            results = [
+                explain_flux(
+                    inputs,
+                    cfg,
+                    flux=f,
+                    replicates=range(k),
+                    engine=eng,
+                    repeats=repeats,
+                    points=points,
+                    rows=rows,
+                    progress=status.update,
+                )
+                for f in fluxes
+            ]
         xds = explanation_dataset(results, inputs, store=ds)
         xds.attrs["config_hash"] = ds.attrs.get("config_hash", cfg.hash())
         out_dir = out or (store if store.suffix != ".zarr" else store.parent)
