@@ -57,19 +57,6 @@ def _srdb(
     print(got.path)
 
 
-def _parse_years(text: str) -> tuple[int, int]:
-    from srgpu.errors import ConfigError
-
-    parts = text.replace("–", "-").split("-")
-    try:
-        first, last = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, -1)
-    except ValueError:
-        first, last = 0, -1
-    if first > last or first < 1:
-        raise ConfigError(f"--years {text!r}: expected FIRST-LAST, e.g. --years 1982-2012")
-    return first, last
-
-
 def _cru(
     years: Annotated[
         str, typer.Option(help="Years FIRST-LAST to write (paper: 1982-2012).")
@@ -90,8 +77,9 @@ def _cru(
     """Download CRU TS tmp, pre and vap (decadal gzip NetCDF, sha256 recorded on first use and
     checked afterwards) and write tas, pr and hurs driver files for --drivers OUT."""
     from srgpu.data.cru import build_cru_drivers, fetch_cru_files
+    from srgpu.filters import parse_years
 
-    span = _parse_years(years)
+    span = parse_years(years)
     files = fetch_cru_files(
         years=span,
         version=version,
