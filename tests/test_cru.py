@@ -181,7 +181,7 @@ def test_changed_file_is_refused_after_first_use(cru_server, tmp_path):
     cached.unlink()
     served = root / "tmp" / "cru_ts4.07.1981.1990.tmp.dat.nc.gz"
     served.write_bytes(_decade_file("tmp", (1981, 1990), seed=99))
-    with pytest.raises(DownloadError, match="sha256 mismatch"):
+    with pytest.raises(DownloadError, match="hash mismatch: the served file is not the pinned one"):
         fetch_cru_files(years=(1985, 1986), variables=("tmp",), cache_dir=cache, base_url=url)
     assert not cached.exists()
 

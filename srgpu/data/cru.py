@@ -220,10 +220,13 @@ def fetch_cru_files(
                         progressbar=False,
                     )
                 except Exception as exc:  # requests/OS/hash errors
-                    raise DownloadError(
-                        f"cannot download {url}: {short_reason(exc)} (without network: put the "
-                        f"file in {folder} and rerun)"
-                    ) from None
+                    reason = short_reason(exc)
+                    hint = (
+                        ""
+                        if reason.startswith("hash mismatch")
+                        else f" (without network: put the file in {folder} and rerun)"
+                    )
+                    raise DownloadError(f"cannot download {url}: {reason}{hint}") from None
             if name not in record and name not in release.sha256:
                 record[name] = _sha256(gz)
                 _write_record(record_file, record)

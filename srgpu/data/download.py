@@ -122,7 +122,7 @@ def short_reason(exc: BaseException) -> str:
         ("Connection refused", "connection refused"),
         ("Network is unreachable", "network unreachable"),
         ("timed out", "timed out"),
-        ("SHA256 hash", "sha256 mismatch"),
+        ("SHA256 hash", "hash mismatch: the served file is not the pinned one (not cached)"),
     ):
         if key in text:
             return gist
@@ -172,10 +172,14 @@ def fetch_srdb(
             progressbar=False,
         )
     except Exception as exc:  # requests/OS/hash errors all end up here
-        raise DownloadError(
-            f"cannot download SRDB {version}: {short_reason(exc)}; without network: "
-            f"srgpu fetch srdb --from PATH (a copy of {release.filename}, plain or gzip)"
-        ) from None
+        reason = short_reason(exc)
+        hint = (
+            ""
+            if reason.startswith("hash mismatch")
+            else f"; without network: srgpu fetch srdb --from PATH (a copy of "
+            f"{release.filename}, plain or gzip)"
+        )
+        raise DownloadError(f"cannot download SRDB {version}: {reason}{hint}") from None
     return FetchedSrdb(path=Path(path), version=version, sha256=release.sha256, pinned=True)
 
 
