@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "suite",
         choices=(*SUITES, "scaling"),
-        help="quick (< 5 min on 2 cores), full, tiny (seconds, for tests), or scaling "
+        help="quick (< 5 min on 2 cores), full, tiny (about a minute on 2 cores, for tests), "
+        "or scaling "
         "(the quick suite's scaling curves only)",
     )
     p.add_argument("--out", type=Path, default=None, help="results folder")

@@ -22,6 +22,7 @@ from typing import Any
 
 from srgpu.constants import DEFAULT_SEED
 from srgpu.errors import ConfigError
+from srgpu.filters import ObservationFilter
 from srgpu.forest.engines import ENGINE_NAMES
 from srgpu.schema import TRAINED_FLUXES
 
@@ -261,6 +262,7 @@ class EnsembleConfig:
     par_fraction: float = 0.48
     site_max_distance_km: float = 50.0
     predictive: str = "moments"
+    observations: ObservationFilter | None = None  # SRDB filters (srgpu.filters); None: none
 
     def __post_init__(self) -> None:
         for name, param in PARAMETERS.items():
@@ -351,6 +353,11 @@ class EnsembleConfig:
         d["variables"] = dict(self.variables)
         d["predictors"] = {k: list(v) for k, v in self.predictors}
         d["forest"] = {k: v for k, v in d["forest"].items() if v is not None}
+        d["observations"] = (
+            None
+            if self.observations is None or self.observations.is_empty
+            else self.observations.to_dict()
+        )
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
@@ -396,6 +403,10 @@ class EnsembleConfig:
             merged = dict(PAPER_PREDICTORS)
             merged.update({k: tuple(v) for k, v in dict(kw["predictors"]).items()})
             kw["predictors"] = tuple(sorted(merged.items()))
+        if "observations" in kw:
+            kw["observations"] = ObservationFilter.from_dict(
+                dict(kw["observations"]), source=source
+            )
         if "forest" in kw:
             fdata = dict(kw["forest"])
             fknown = {f.name for f in dataclasses.fields(ForestConfig)}
@@ -415,7 +426,9 @@ class EnsembleConfig:
     def to_toml(self) -> str:
         """Serialise to TOML (flat keys, then ``[forest]``, ``[predictors]``, ``[variables]``)."""
         d = self.to_dict()
-        tables = {k: d.pop(k) for k in ("forest", "predictors", "variables")}
+        tables = {
+            k: d.pop(k) for k in ("forest", "predictors", "variables", "observations") if k in d
+        }
         lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()]
         for name, table in tables.items():
             if table:

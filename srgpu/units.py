@@ -54,6 +54,8 @@ _TAS_C = {
     "c",
     "deg c",
     "degrees c",
+    "degrees celsius",
+    "degree celsius",
 }
 _PER_S = {"kg m-2 s-1", "kg/m2/s", "kg m-2s-1", "mm s-1", "mm/s", "kg/m2 s"}
 _M_PER_S = {"m s-1", "m/s"}
@@ -65,6 +67,25 @@ _FRACTION = {"1", "fraction", "0-1"}
 _LAI = {"1", "m2 m-2", "m2/m2", "m2m-2"}
 _WATT = {"w m-2", "w/m2", "j m-2 s-1", "w m-2 "}
 _MJ_DAY = {"mj m-2 d-1", "mj m-2 day-1", "mj/m2/day", "mj/m2/d"}
+_J_DAY = {"j m-2 d-1", "j m-2 day-1", "j/m2/day", "j/m2/d"}
+_BARE_M = {"m", "metre", "meter", "metres", "meters"}
+_BARE_J = {"j m-2", "j/m2", "j m-2 "}
+
+ERA5_HINTS: dict[str, str] = {
+    "pr": (
+        "units 'm' are ambiguous: ERA5 monthly means of total precipitation ('tp') are metres "
+        "per day, mm month-1 = value x 1000 x days in the month; if that is this file, set the "
+        "variable's units attribute to 'm day-1' (e.g. ncatted -a units,tp,o,c,'m day-1' FILE) "
+        "and srgpu converts it"
+    ),
+    "rsds": (
+        "units 'J m-2' are ambiguous: ERA5 monthly means of surface solar radiation downwards "
+        "('ssrd') are joules per m2 per day, MJ m-2 month-1 = value x days in the month / 1e6; "
+        "if that is this file, set the variable's units attribute to 'J m-2 day-1' and srgpu "
+        "converts it"
+    ),
+}
+"""Why a bare accumulated unit (ERA5's monthly means) is refused, and the conversion to apply."""
 _UMOL = {"umol m-2 s-1", "umol/m2/s", "micromol m-2 s-1"}
 _SOC_KG = {"kg m-2", "kg/m2", "kg c m-2", "kgc m-2"}
 _SOC_G = {"g m-2", "g/m2", "g c m-2", "gc m-2"}
@@ -112,6 +133,10 @@ def convert_driver_units(
             out = da * 1000.0 * days
         elif u in _PER_MONTH:
             out = da
+        elif u in _BARE_M:
+            raise UnitError(
+                ERA5_HINTS["pr"], file=file, field=field, value=raw, expected="'m day-1'"
+            )
     elif r == "hurs":
         out = da if u in _PERCENT else da * 100.0 if u in _FRACTION else None
     elif r == "lai":
@@ -121,6 +146,12 @@ def convert_driver_units(
             out = da * seconds / 1e6
         elif u in _MJ_DAY and days is not None:
             out = da * days
+        elif u in _J_DAY and days is not None:
+            out = da * days / 1e6
+        elif u in _BARE_J:
+            raise UnitError(
+                ERA5_HINTS["rsds"], file=file, field=field, value=raw, expected="'J m-2 day-1'"
+            )
         elif r == "par" and u in _UMOL and seconds is not None:
             out = da / UMOL_PER_J_PAR * seconds / 1e6
     elif r == "soc":

@@ -25,7 +25,7 @@ of replicates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,8 +174,17 @@ def explain_flux(
     rows: int = 500,
     block_deg: float = 5.0,
     n_folds: int = 5,
+    progress: Callable[[str], None] | None = None,
 ) -> FluxExplanation:
-    """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring)."""
+    """Regrow ``replicates`` of ``flux`` and explain them (see the module docstring).
+
+    ``progress`` is called with a short text as each stage starts (for a console status line).
+    """
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(f"{flux}: {text}")
+
     from srgpu.analysis.applicability import area_of_applicability
     from srgpu.analysis.selection import spatial_blocks
     from srgpu.run.replicate import validate
@@ -184,9 +193,11 @@ def explain_flux(
         raise ConfigError(f"unknown flux {flux!r}; expected one of {TRAINED_FLUXES}")
     data = inputs.fluxes[flux]
     reps = np.asarray(list(replicates), dtype=np.int64)
+    stage(f"re-growing {reps.size} replicate forest(s)")
     trained = regrow_replicates(inputs, config, flux=flux, replicates=reps)
     forests = [f for f, _ in trained]
     tests = [(data.X[s.test], data.y[s.test]) for _, s in trained]
+    stage(f"permutation importance ({repeats} shuffles per predictor)")
     perm = permutation_importances(
         forests, tests, repeats=repeats, seed=config.seed, flux=flux, replicates=reps
     )
@@ -197,6 +208,7 @@ def explain_flux(
         from srgpu.forest.engines import get_engine
 
         engine = get_engine("auto", device="cpu")
+    stage(f"partial dependence ({points} points x {len(data.names)} predictors)")
     compiled = engine.compile(forests)
     grid = pd_grid(data.X, points=points)
     ref = data.X[sample_rows(len(data.y), rows=rows, seed=config.seed)]
@@ -211,6 +223,7 @@ def explain_flux(
     weights = np.clip(perm.mean(axis=0), 0.0, None)
     if not (weights > 0).any():
         weights = np.ones_like(weights)
+    stage("area of applicability (dissimilarity of every grid row)")
     di, aoa, thr = area_of_applicability(data.X, inputs.grid_X[flux], weights=weights, folds=folds)
     return FluxExplanation(
         flux=flux,
@@ -376,6 +389,14 @@ def summary_lines(ds) -> list[str]:
 # ----------------------------------------------------------------------------- figures
 
 
+def importance_order(perm: np.ndarray) -> np.ndarray:
+    """Predictor indices by increasing median permutation importance over replicates (``perm``:
+    replicate x predictor), ties by name position: a horizontal bar chart drawn in this order
+    has the most important predictor on top."""
+    med = np.median(np.asarray(perm, dtype=float), axis=0)
+    return np.lexsort((-np.arange(med.size), med))
+
+
 def plot_explanation(ds, out_dir) -> list:
     """PNG figures (importance, partial dependence, AOA map) per flux; returns their paths."""
     import matplotlib
@@ -396,14 +417,15 @@ def plot_explanation(ds, out_dir) -> list:
         perm = ds[f"{F}_perm_importance"].values
         imp = ds[f"{F}_impurity_importance"].values
         fig, axes = plt.subplots(1, 2, figsize=(10, 0.5 * len(names) + 2))
+        order = importance_order(perm)  # most important on top, same order in both panels
         for ax, vals, title in (
             (axes[0], perm, "permutation (RMSE increase, g C m-2 yr-1)"),
             (axes[1], imp, "impurity (share)"),
         ):
-            q = np.quantile(vals, BAND, axis=0)
+            q = np.quantile(vals, BAND, axis=0)[:, order]
             ypos = np.arange(len(names))
             ax.barh(ypos, q[1], xerr=[q[1] - q[0], q[2] - q[1]], color="tab:green", alpha=0.7)
-            ax.set_yticks(ypos, names)
+            ax.set_yticks(ypos, [names[i] for i in order])
             ax.set_title(title, fontsize=9)
         fig.suptitle(f"{F}: importance across {perm.shape[0]} replicates (median, 2.5-97.5 %)")
         fig.tight_layout()
@@ -527,10 +549,11 @@ def _same_inputs(run, cfg: EnsembleConfig) -> None:
 def plan_explain(path, *, replicates: int = 10, fluxes: Sequence[str] | None = None) -> ExplainPlan:
     """Open the finished run at ``path`` (``OUT`` or ``OUT/ensemble.zarr``) and check the
     request: ``replicates`` >= 1 (at most the run's), ``fluxes`` among SR and HR (default both)."""
+    from srgpu.provenance import resolve_inputs
     from srgpu.results import open_run
 
     run = open_run(path)
-    cfg = run.require_config()
+    cfg = resolve_inputs(run.require_config(), run.out)  # from any directory
     _same_inputs(run, cfg)
     n_rep = int(run.dataset.sizes.get("replicate", cfg.n_replicates))
     if replicates < 1:
@@ -555,9 +578,11 @@ def explain_run(
     repeats: int = 5,
     points: int = 20,
     rows: int = 500,
+    progress: Callable[[str], None] | None = None,
 ) -> ExplainResult:
     """Re-grow the plan's replicates from the run's config and explain every flux of it
-    (:func:`explain_flux`); partial dependence is predicted by the CPU ``engine``."""
+    (:func:`explain_flux`); partial dependence is predicted by the CPU ``engine``.
+    ``progress`` is called with a short text as each stage starts."""
     from srgpu.data.inputs import prepare_inputs
     from srgpu.forest.engines import get_engine
 
@@ -574,6 +599,7 @@ def explain_run(
             repeats=repeats,
             points=points,
             rows=rows,
+            progress=progress,
         )
         for f in plan.fluxes
     ]

@@ -357,6 +357,11 @@ def validation_schemes(
     }
 
 
+def subset_size_ticks(table: pd.DataFrame) -> list[int]:
+    """The x ticks of :func:`plot_selection`: every subset size present, as integers."""
+    return sorted(int(v) for v in pd.unique(table["size"]))
+
+
 def plot_selection(table: pd.DataFrame, path, *, flux: str, highlight: Sequence[str] = ()) -> None:
     """PNG: held-out RMSE of every subset against its size, best per size joined."""
     import matplotlib
@@ -386,6 +391,7 @@ def plot_selection(table: pd.DataFrame, path, *, flux: str, highlight: Sequence[
                 zorder=3,
                 label=f"paper set (rank {r})",
             )
+    ax.set_xticks(subset_size_ticks(table))  # whole numbers only: a size is a count
     ax.set_xlabel("number of predictors")
     ax.set_ylabel(f"{flux} held-out RMSE (g C m-2 yr-1)")
     ax.set_title(f"{flux}: complete combinatorial selection ({len(table)} subsets)")

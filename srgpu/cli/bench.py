@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         suite: Annotated[
-            str, typer.Argument(help="quick (< 5 min on 2 cores), full, or tiny (seconds).")
+            str,
+            typer.Argument(
+                help="quick (< 5 min on 2 cores), full, or tiny (about a minute on 2 cores)."
+            ),
         ] = "quick",
         out: Annotated[
             Path | None, typer.Option(help="Results folder (default: benchmarks/results).")

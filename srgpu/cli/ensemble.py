@@ -21,6 +21,15 @@ from rich.progress import (
 from rich.table import Table
 
 from srgpu.cli._common import console, handle_errors
+from srgpu.cli._inputs import (
+    FLAG_EXAMPLES,
+    apply_observation_flags,
+    check_same_config,
+    clear_old_outputs,
+    prepare_with_hints,
+    print_input_counts,
+    refuse_extra_arguments,
+)
 from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig, check_param
 from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
@@ -30,7 +39,7 @@ def _parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values or []:
         if "=" not in v:
-            raise ConfigError(f"{flag} {v!r}: expected NAME=VALUE")
+            raise ConfigError(f"{flag} {v!r}: expected {FLAG_EXAMPLES.get(flag, 'NAME=VALUE')}")
         k, val = v.split("=", 1)
         out[k.strip()] = val.strip()
     return out
@@ -179,10 +188,10 @@ def print_summary(summary: dict) -> None:
         v.add_row(
             f,
             str(summary["counts"][f]),
-            *(
-                f"{_num(val[m]['mean'], '.3f')} ± {_num(val[m]['sd'], '.3f')}"
-                for m in ("r2", "rmse", "r")
-            ),
+            f"{_num(val['r2']['mean'])} ± {_num(val['r2']['sd'])}",
+            # g C m-2 yr-1: whole grams
+            f"{_num(val['rmse']['mean'], '.0f')} ± {_num(val['rmse']['sd'], '.0f')}",
+            f"{_num(val['r']['mean'])} ± {_num(val['r']['sd'])}",
         )
     console.print(v)
     print_predictive(summary)
@@ -245,6 +254,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def ensemble(
+        extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
         srdb: Annotated[str | None, typer.Option(help="SRDB-format CSV (plain or gzip).")] = None,
         drivers: Annotated[
             list[str] | None,
@@ -296,15 +306,29 @@ def register(app: typer.Typer) -> None:
         ] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
         quiet: Annotated[bool, typer.Option(help="No progress bar or tables.")] = False,
+        years: Annotated[
+            str | None,
+            typer.Option(help="Keep SRDB records of these years, e.g. 1982-2012 (the paper's)."),
+        ] = None,
+        exclude_quality_flags: Annotated[
+            str | None, typer.Option(help="Drop SRDB records with these Quality_flag codes (a,b).")
+        ] = None,
+        exclude_duplicates: Annotated[
+            bool | None, typer.Option(help="Drop SRDB records marked Duplicate_record.")
+        ] = None,
+        ecosystem_states: Annotated[
+            str | None, typer.Option(help="Keep only these SRDB Ecosystem_state values (a,b).")
+        ] = None,
     ) -> None:
         """Train and predict the replicate ensemble; write OUT/ensemble.zarr and OUT/summary.json.
 
         With no arguments, runs the embedded synthetic demo world and prints the totals next to
         the demo's known truth.
         """
-        from srgpu.data.inputs import prepare_inputs
+        from srgpu.provenance import record_inputs
         from srgpu.run.ensemble import run_ensemble
 
+        refuse_extra_arguments(extra)
         cfg = build_config(
             config_file=config,
             srdb=srdb,
@@ -323,6 +347,13 @@ def register(app: typer.Typer) -> None:
             trainer=trainer,
             predictive=predictive,
         )
+        cfg = apply_observation_flags(
+            cfg,
+            years=years,
+            exclude_quality_flags=exclude_quality_flags,
+            exclude_duplicates=exclude_duplicates,
+            ecosystem_states=ecosystem_states,
+        )
         if not quiet:
             src = (
                 "embedded demo world"
@@ -339,9 +370,13 @@ def register(app: typer.Typer) -> None:
         def notice(line: str) -> None:
             print(f"srgpu: {' '.join(line.split())}", file=sys.stderr)
 
+        check_same_config(cfg, out=out, overwrite=overwrite)
         try:
             with _sigterm_raises():
-                inputs = prepare_inputs(cfg)
+                inputs = prepare_with_hints(cfg, predictors_flag=predictors)
+                if not quiet:
+                    print_input_counts(inputs, console=console)
+                clear_old_outputs(out, overwrite=overwrite, console=None if quiet else console)
                 with _progress(cfg.n_replicates, enabled=not quiet) as on_batch:
                     summary = run_ensemble(
                         cfg,
@@ -362,6 +397,7 @@ def register(app: typer.Typer) -> None:
             print(_interrupted_line(out, cfg), file=sys.stderr)
             code = 143 if isinstance(exc, Interrupted) else 130  # 128 + the signal's number
             raise typer.Exit(code=code) from None
+        record_inputs(cfg, out)  # lets explain find the inputs from any directory
         if not quiet:
             print_summary(summary)
             console.print(f"wrote {out / 'ensemble.zarr'} and {out / 'summary.json'}")

@@ -44,7 +44,15 @@ def register(app: typer.Typer) -> None:
             f"{plan.config.forest.trees} trees for {', '.join(plan.fluxes)}",
             highlight=False,
         )
-        result = explain_run(plan, engine=engine, repeats=repeats, points=points, rows=rows)
+        with console.status("explaining") as status:  # a live line per stage
+            result = explain_run(
+                plan,
+                engine=engine,
+                repeats=repeats,
+                points=points,
+                rows=rows,
+                progress=status.update,
+            )
         path, figs = result.write(out)
         for line in result.summary_lines():
             console.print(line, highlight=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -109,6 +110,29 @@ def content_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def short_reason(exc: BaseException) -> str:
+    """The gist of a download error in a few words (requests' own messages run to 400
+    characters of connection-pool detail)."""
+    text = str(exc)
+    for key, gist in (
+        ("Name or service not known", "host not found (no network?)"),
+        ("Failed to resolve", "host not found (no network?)"),
+        ("Temporary failure in name resolution", "host not found (no network?)"),
+        ("No address associated", "host not found (no network?)"),
+        ("Connection refused", "connection refused"),
+        ("Network is unreachable", "network unreachable"),
+        ("timed out", "timed out"),
+        ("SHA256 hash", "hash mismatch: the served file is not the pinned one (not cached)"),
+    ):
+        if key in text:
+            return gist
+    m = re.search(r"\b([45]\d\d) (?:Client|Server) Error", text)
+    if m:
+        return f"HTTP {m.group(1)}"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 120 else first[:117] + "..."
+
+
 def _release(version: str) -> SrdbRelease:
     try:
         return SRDB_RELEASES[version]
@@ -148,11 +172,14 @@ def fetch_srdb(
             progressbar=False,
         )
     except Exception as exc:  # requests/OS/hash errors all end up here
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DownloadError(
-            f"cannot download SRDB {version} from {release.url}: {type(exc).__name__}: {reason} "
-            "(without network, use `srgpu fetch srdb --from PATH`)"
-        ) from None
+        reason = short_reason(exc)
+        hint = (
+            ""
+            if reason.startswith("hash mismatch")
+            else f"; without network: srgpu fetch srdb --from PATH (a copy of "
+            f"{release.filename}, plain or gzip)"
+        )
+        raise DownloadError(f"cannot download SRDB {version}: {reason}{hint}") from None
     return FetchedSrdb(path=Path(path), version=version, sha256=release.sha256, pinned=True)
 
 

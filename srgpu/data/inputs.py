@@ -91,7 +91,8 @@ def prepare_inputs(config: EnsembleConfig) -> Inputs:
     from srgpu.data.vegetation import bin_area_shares
 
     srdb, drivers, vegetation, truth = load_sources(config)
-    obs = load_observations(srdb)
+    filters = config.observations
+    obs = load_observations(srdb, **(filters.selection_options() if filters else {}))
     names = _all_predictor_names(config)
     preds = build_predictors(
         drivers=drivers,
