@@ -26,11 +26,23 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError, StoreError
-from srgpu.schema import COORD_ATTRS
+from srgpu.schema import (
+    AR_SR_RATIO,
+    CELL_AREA,
+    COORD_ATTRS,
+    DOMAIN,
+    LAND_FRACTION,
+    OUTPUT_FLUXES,
+    PREDICTIVE_FLUXES,
+    VEG_BIN,
+    flux_var,
+)
 
-FLUX_NAMES = ("SR", "HR", "AR")
-PER_FLUX = ("", "_sd_map", "_median", "_mad", "_q025", "_q975", "_cv", "_mean", "_sd")
-CONTEXT = ("cell_area", "land_fraction", "veg_bin", "domain", "AR_SR_ratio")
+FLUX_NAMES = OUTPUT_FLUXES
+PER_FLUX = ("time_mean", "sd_map", "median", "mad", "q025", "q975", "cv", "mean", "sd")
+"""The kinds (:data:`srgpu.schema.FLUX_KINDS`) of every flux exported, with the predictive
+distribution's ``pred_mean`` and ``pred_sd`` where the run has them."""
+CONTEXT = (CELL_AREA, LAND_FRACTION, VEG_BIN, DOMAIN, AR_SR_RATIO)
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 CALENDAR = "standard"
 
@@ -70,8 +82,9 @@ def _time_axis(years: np.ndarray, *, climatology: bool) -> xr.Dataset:
 def export_dataset(store: xr.Dataset) -> xr.Dataset:
     """The CF-1.8 export of an opened, finished ensemble store (lazy where the store is)."""
     climatology = str(store.attrs.get("climatology", 0)) in ("1", "True", "true")
-    names = [f"{f}{suffix}" for f in FLUX_NAMES for suffix in PER_FLUX]
-    names += [f"{f}_replicate_total" for f in FLUX_NAMES]
+    names = [flux_var(f, kind) for f in FLUX_NAMES for kind in PER_FLUX]
+    names += [flux_var(f, k) for f in PREDICTIVE_FLUXES for k in ("pred_mean", "pred_sd")]
+    names += [flux_var(f, "replicate_total") for f in FLUX_NAMES]
     names += list(CONTEXT)
     keep = [n for n in names if n in store.data_vars]
     if not any(f in store for f in FLUX_NAMES):
@@ -147,7 +160,7 @@ def export_netcdf(out: str | Path, path: str | Path) -> Path:
     :func:`srgpu.results.open_run`)."""
     from srgpu.results import open_run
 
-    store = open_run(out, required=("lat", "lon", "year", "cell_area")).dataset
+    store = open_run(out, required=("lat", "lon", "year", CELL_AREA)).dataset
     ds = export_dataset(store)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

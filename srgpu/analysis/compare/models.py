@@ -32,6 +32,7 @@ import xarray as xr
 from srgpu.analysis.compare.plausibility import check_variable
 from srgpu.errors import InputError, UnitError
 from srgpu.grid import cell_area_from_centres
+from srgpu.schema import CELL_AREA, LAND_FRACTION
 from srgpu.units import conversion_factor
 
 FLUX_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -52,7 +53,7 @@ STOCK_VARIABLES: dict[str, tuple[str, ...]] = {
 
 FIXED_VARIABLES: dict[str, tuple[str, ...]] = {
     "areacella": ("areacella",),
-    "sftlf": ("sftlf", "landfrac", "land_fraction"),
+    "sftlf": ("sftlf", "landfrac", LAND_FRACTION),
 }
 """Grid-cell area (m2) and land fraction (%, or 1) on the model grid, optional."""
 
@@ -370,15 +371,15 @@ def read_model(
     fields = _align_grids(fields, files=files)
     ref = next(iter(fields.values()))
     data = xr.Dataset(fields)
-    data["cell_area"], data["land_fraction"] = _area_and_land(found, ref, fields)
+    data[CELL_AREA], data[LAND_FRACTION] = _area_and_land(found, ref, fields)
     check_notes: list[str] = []
     for canon in science:
         raw, file = found[canon]
         check_notes += check_variable(
             canon,
             data[canon],
-            area=data["cell_area"],
-            land_fraction=data["land_fraction"],
+            area=data[CELL_AREA],
+            land_fraction=data[LAND_FRACTION],
             file=file,
             field=str(raw.name),
             units=raw.attrs.get("units"),
@@ -465,7 +466,7 @@ def _area_and_land(
             finite = finite | da.notnull().any([d for d in da.dims if d not in ("lat", "lon")])
         land = finite.astype("float64")
     return (
-        area.assign_attrs(units="m2", standard_name="cell_area"),
+        area.assign_attrs(units="m2", standard_name=CELL_AREA),
         land.assign_attrs(units="1", standard_name="land_area_fraction"),
     )
 

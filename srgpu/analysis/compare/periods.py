@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from srgpu.errors import InputError
+from srgpu.schema import DOMAIN, flux_var
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,9 @@ def ensemble_period_fields(
     above (the SD of a sum is at most the sum of the SDs), so uncertainty-weighted scores are
     conservative there; the returned note says so. Both maps are masked to the domain.
     """
-    domain = store["domain"].astype(bool)
-    sd_name = f"{flux}_sd_map"
-    if period.full or f"{flux}_mean" not in store:
+    domain = store[DOMAIN].astype(bool)
+    sd_name = flux_var(flux, "sd_map")
+    if period.full or flux_var(flux, "mean") not in store:
         mean = store[flux]
         sd = store[sd_name] if sd_name in store else None
         note = ""
@@ -129,8 +130,12 @@ def ensemble_period_fields(
             note = f"{flux}: the store has no {flux}_mean; the ensemble map is all years"
     else:
         years = list(period.years)
-        mean = store[f"{flux}_mean"].sel(year=years).mean("year")
-        sd = store[f"{flux}_sd"].sel(year=years).mean("year") if f"{flux}_sd" in store else None
+        mean = store[flux_var(flux, "mean")].sel(year=years).mean("year")
+        sd = (
+            store[flux_var(flux, "sd")].sel(year=years).mean("year")
+            if flux_var(flux, "sd") in store
+            else None
+        )
         note = (
             f"{flux}: ensemble map = mean of {flux}_mean over {period.label}; its SD = the mean "
             f"of the yearly SDs (an upper bound of the SD of the {period.label} mean)"

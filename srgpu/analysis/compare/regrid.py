@@ -19,6 +19,7 @@ from typing import Literal
 import xarray as xr
 
 from srgpu.errors import InputError
+from srgpu.schema import CELL_AREA, LAND_FRACTION
 
 METHODS = ("conservative", "nearest")
 
@@ -62,7 +63,7 @@ def regrid_fields(
             "unknown regridding method", field="method", value=method, expected=" or ".join(METHODS)
         )
     names = [v for v in data.data_vars if {"lat", "lon"} <= set(data[v].dims)]
-    names = [v for v in names if v not in ("cell_area", "land_fraction")]
+    names = [v for v in names if v not in (CELL_AREA, LAND_FRACTION)]
     fields = data[names]
     land = land_fraction.fillna(0.0)
     if method == "nearest":

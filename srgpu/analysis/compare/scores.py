@@ -22,7 +22,22 @@ from srgpu.analysis.compare.periods import Period, comparison_period, ensemble_p
 from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
 from srgpu.data.vegetation import VEG_BINS
 from srgpu.errors import InputError
-from srgpu.schema import CELL_AREA, DOMAIN, LAND_FRACTION, OUTPUT_FLUXES
+from srgpu.schema import (
+    CELL_AREA,
+    CELL_ILAT,
+    CELL_ILON,
+    DOMAIN,
+    LAND_FRACTION,
+    OUTPUT_FLUXES,
+    SITE_FLUX,
+    SITE_ILAT,
+    SITE_ILON,
+    SITE_IYEAR,
+    SITE_VALUE,
+    SITE_YEAR,
+    VEG_BIN,
+    flux_var,
+)
 
 RF = "RF"
 DRIVERS = ("gpp", "npp", "ra", "cSoil", "cLitter", "cRoot")
@@ -95,13 +110,13 @@ def prepare(
     """Regrid every model to the ensemble grid; take the ensemble's and each model's mean over
     the one comparison period (:func:`~srgpu.analysis.compare.periods.comparison_period`)."""
     target = target_grid(store)
-    domain = store["domain"].astype(bool)
+    domain = store[DOMAIN].astype(bool)
     ens_years = ensemble_years(store)
     maps, means, periods, notes = {}, {}, {}, {}
     for name, model in models.items():
         data = model.data
         maps[name] = regrid_fields(
-            data, target=target, land_fraction=data["land_fraction"], method=method
+            data, target=target, land_fraction=data[LAND_FRACTION], method=method
         ).assign_coords(lat=store["lat"], lon=store["lon"])
         notes[name] = tuple(model.notes)
     model_years = {
@@ -149,13 +164,13 @@ def _time_mean(ds: xr.Dataset, period: Period) -> xr.Dataset:
 
 
 def _weights(store: xr.Dataset) -> xr.DataArray:
-    return (store["cell_area"] * store["land_fraction"]).where(store["domain"].astype(bool), 0.0)
+    return (store[CELL_AREA] * store[LAND_FRACTION]).where(store[DOMAIN].astype(bool), 0.0)
 
 
 def _ens_totals(store: xr.Dataset, flux: str, period: Period) -> np.ndarray | None:
     """Per-replicate global totals (Pg C yr-1) of the ensemble, averaged over the period's
     years, or ``None``."""
-    name = f"{flux}_replicate_total"
+    name = flux_var(flux, "replicate_total")
     if name not in store:
         return None
     da = store[name]
@@ -234,7 +249,7 @@ def _native_total(model: ModelOutput, var: str, period: Period) -> float:
     data = model.data
     scale = 1e-12 if var.startswith("c") else 1e-15  # kg C m-2 -> Pg C; g C m-2 yr-1 -> Pg C yr-1
     total = area_total(
-        data[var], area=data["cell_area"], land_fraction=data["land_fraction"], scale=scale
+        data[var], area=data[CELL_AREA], land_fraction=data[LAND_FRACTION], scale=scale
     )
     if "year" in total.dims:
         total = total.sel(year=list(period.years)).mean("year")
@@ -310,18 +325,18 @@ def site_scores(cmp: Comparison) -> pd.DataFrame:
     climatology. Columns: ``source, flux, n, r, rmse, bias, obs_mean, sim_mean`` (g C m-2 yr-1).
     """
     store = cmp.store
-    needed = ("site_flux", "site_ilat", "site_ilon", "site_value")
+    needed = (SITE_FLUX, SITE_ILAT, SITE_ILON, SITE_VALUE)
     if not all(n in store for n in needed):
         return pd.DataFrame(
             columns=["source", "flux", "n", "r", "rmse", "bias", "obs_mean", "sim_mean"]
         )
     # the store's strings may be numpy StringDType or objects: normalise to plain str
-    flux_of = np.array([str(v) for v in np.asarray(store["site_flux"].values)])
-    ilat = np.asarray(store["site_ilat"].values, dtype=int)
-    ilon = np.asarray(store["site_ilon"].values, dtype=int)
-    obs = np.asarray(store["site_value"].values, dtype=float)
-    year = np.asarray(store["site_year"].values, dtype=float) if "site_year" in store else None
-    iyear = np.asarray(store["site_iyear"].values, dtype=int) if "site_iyear" in store else None
+    flux_of = np.array([str(v) for v in np.asarray(store[SITE_FLUX].values)])
+    ilat = np.asarray(store[SITE_ILAT].values, dtype=int)
+    ilon = np.asarray(store[SITE_ILON].values, dtype=int)
+    obs = np.asarray(store[SITE_VALUE].values, dtype=float)
+    year = np.asarray(store[SITE_YEAR].values, dtype=float) if SITE_YEAR in store else None
+    iyear = np.asarray(store[SITE_IYEAR].values, dtype=int) if SITE_IYEAR in store else None
     rows = []
     for flux in ("SR", "HR"):
         sel = flux_of == flux
@@ -349,7 +364,7 @@ def site_scores(cmp: Comparison) -> pd.DataFrame:
 def _rf_at_sites(store, flux, ilat, ilon, iyear) -> np.ndarray:
     mean_map = np.asarray(store[flux].values, dtype=float)
     out = mean_map[ilat, ilon]
-    cube_name = f"{flux}_mean"
+    cube_name = flux_var(flux, "mean")
     if iyear is not None and cube_name in store and ensemble_years(store) is not None:
         cube = np.asarray(store[cube_name].values, dtype=float)
         ok = (iyear >= 0) & (iyear < cube.shape[0])
@@ -450,11 +465,11 @@ def latitudinal_profiles(cmp: Comparison, *, band_deg: float | None = None) -> p
 def _rf_zonal_band(store, flux, weights, bands) -> pd.DataFrame:
     """2.5 and 97.5 % quantiles across replicates of the zonal totals (Tg C yr-1), reduced
     lazily over ``cell`` so that a (2000 x 60 000) replicate map is never held in float64."""
-    name = f"{flux}_replicate_map"
-    if name not in store or "cell_ilat" not in store:
+    name = flux_var(flux, "replicate_map")
+    if name not in store or CELL_ILAT not in store:
         return pd.DataFrame(columns=["rf_q025", "rf_q975"], index=pd.Index([], name="lat"))
-    ilat = np.asarray(store["cell_ilat"].values, dtype=int)
-    ilon = np.asarray(store["cell_ilon"].values, dtype=int)
+    ilat = np.asarray(store[CELL_ILAT].values, dtype=int)
+    ilon = np.asarray(store[CELL_ILON].values, dtype=int)
     w = xr.DataArray(np.asarray(weights.values, dtype=float)[ilat, ilon], dims="cell")
     band = xr.DataArray(np.asarray(bands)[ilat], dims="cell", name="band")
     totals = (store[name].fillna(0.0) * w).groupby(band).sum("cell").compute() * 1e-12
@@ -468,10 +483,10 @@ def biome_totals(cmp: Comparison) -> pd.DataFrame:
     """Totals per vegetation bin (Pg C yr-1) of SR, HR, AR and AR/SR per source over the domain
     (paper tables S2-S5). Columns: ``bin, bin_name, source, flux, value``."""
     store = cmp.store
-    if "veg_bin" not in store:
+    if VEG_BIN not in store:
         return pd.DataFrame(columns=["bin", "bin_name", "source", "flux", "value"])
     weights = _weights(store)
-    veg = store["veg_bin"]
+    veg = store[VEG_BIN]
     rows = []
     per: dict[tuple[int, str], dict[str, float]] = {}
     for flux in OUTPUT_FLUXES:
@@ -615,7 +630,7 @@ def comparison_maps(cmp: Comparison) -> xr.Dataset:
         for s in sources:
             layer = _sources(cmp, flux).get(s)
             if layer is None:
-                layer = xr.full_like(store["cell_area"], np.nan, dtype=float)
+                layer = xr.full_like(store[CELL_AREA], np.nan, dtype=float)
             layers.append(layer.drop_vars([c for c in layer.coords if c not in ("lat", "lon")]))
         out[flux] = xr.concat(layers, dim="source").assign_coords(source=sources)
         out[flux].attrs = {"units": "g C m-2 yr-1"}
