@@ -106,7 +106,8 @@ def resolve_inputs(config: EnsembleConfig, out: str | Path) -> EnsembleConfig:
                 "an input of this run changed since the run (another size)",
                 file=found,
                 value=found.stat().st_size,
-                expected=f"{size} bytes, the file the run read",
+                expected=f"{size} bytes, the file the run read: restore it, or rerun srgpu "
+                "ensemble with --overwrite on the inputs as they are now",
             )
         mapping[text] = str(found)
     return config.replace(

@@ -128,7 +128,7 @@ def demo_calibration():
     from srgpu.config import EnsembleConfig
     from srgpu.data.inputs import prepare_inputs
     from srgpu.forest import predictive as P
-    from srgpu.run.batch import train_replicate
+    from srgpu.run.replicate import train_replicate
 
     cfg = EnsembleConfig(replicates=5)
     inputs = prepare_inputs(cfg)

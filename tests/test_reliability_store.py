@@ -443,7 +443,7 @@ def test_explain_refuses_changed_inputs(tmp_path):
     assert _cli(out, flags=flags).exit_code == 0
     changed = _edit_srdb(files)
     result = CliRunner().invoke(app, ["explain", str(out), "--replicates", "1"])
-    _one_line(result, str(changed), "content changed", "srgpu ensemble with --overwrite")
+    _one_line(result, str(changed), "changed since the run", "srgpu ensemble with --overwrite")
 
 
 def test_overwrite_keeps_a_work_store_planted_beside_a_finished_run(reference, tmp_path):

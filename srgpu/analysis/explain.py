@@ -527,23 +527,27 @@ class ExplainResult:
 
 def _same_inputs(run, cfg: EnsembleConfig) -> None:
     """explain re-grows forests from the inputs: they must be those the run used (the sha256
-    recorded in ``progress.json``, when the run has one)."""
+    recorded in ``progress.json``, when the run has one). The paths may differ (a run read from
+    another directory resolves them, :mod:`srgpu.provenance`), so the contents are compared."""
     import json
 
-    from srgpu.run.guard import check_fingerprints, input_fingerprints
+    from srgpu.errors import StoreError
+    from srgpu.run.guard import input_fingerprints
 
     try:
         recorded = json.loads((run.out / "progress.json").read_text()).get("inputs")
     except (OSError, ValueError, AttributeError):
         return
-    if recorded is not None:
-        check_fingerprints(
-            recorded,
-            input_fingerprints(cfg),
-            out=run.out,
-            fix="rerun srgpu ensemble with --overwrite on the inputs as they are now, then "
-            "explain that run",
-        )
+    if not isinstance(recorded, dict):
+        return
+    known = set(recorded.values())
+    for path, sha in input_fingerprints(cfg).items():
+        if sha not in known:
+            raise StoreError(
+                f"{path}: content changed since the run in {run.out} (sha256 {sha[:12]} is none "
+                "of the recorded inputs'); rerun srgpu ensemble with --overwrite on the inputs "
+                "as they are now, then explain that run"
+            )
 
 
 def plan_explain(path, *, replicates: int = 10, fluxes: Sequence[str] | None = None) -> ExplainPlan:
