@@ -65,6 +65,8 @@ MODULES: dict[str, dict] = {
             "tests/test_known_answers.py",
             "tests/test_mutation_kills.py",
         ],
+        # the real 0.5-degree grids take ~1 min a mutant; the demo world covers the kernels
+        "pytest_args": ["-k", "not real"],
     },
     "srgpu/data/observations.py": {
         "key": "observations_selection",
@@ -178,7 +180,11 @@ def _setup(workdir: Path, file: str, spec: dict) -> None:
             f'only_mutate = ["{file}"]',
             "pytest_add_cli_args_test_selection = "
             + json.dumps([t for t in spec["tests"] if (REPO / t).exists()]),
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not gpu"]',
+            "pytest_add_cli_args = "
+            + json.dumps(
+                ["-p", "no:cacheprovider", "-q", "-m", "not gpu and not slow"]
+                + spec.get("pytest_args", [])
+            ),
             "use_git_change_detection = false",
             "timeout_multiplier = 10.0",
             "timeout_constant = 20.0",
