@@ -108,13 +108,14 @@ def test_true_flux_of_pipeline_predictors_equals_the_truth(demo):
 def _drivers_at_zero_degc(calendar: str = "noleap") -> xr.Dataset:
     """A 2 x 2 grid of identical cells, one year: tas exactly 0 degC in January-March, 10 degC
     April-November, -5 degC in December; pr 1 mm/day in January-March, 2 mm/day after; hurs 90 % in
-    January-March, then 40 + month %; rsds 100 W m-2; lai 0.5 then month / 4."""
+    January-March, then 40 + month^2 / 4 %; rsds 100 W m-2; lai 0.5 then month^2 / 40 (not
+    symmetric about the season's middle, so a plain mean differs from the day-weighted one)."""
     time = xr.date_range("2001-01-01", periods=12, freq="MS", calendar=calendar, use_cftime=True)
     month = np.arange(1, 13)
     tas = np.where(month <= 3, 0.0, np.where(month == 12, -5.0, 10.0))
     pr = np.where(month <= 3, 1.0, 2.0) / 86400.0  # kg m-2 s-1
-    hurs = np.where(month <= 3, 90.0, 40.0 + month)
-    lai = np.where(month <= 3, 0.5, month / 4.0)
+    hurs = np.where(month <= 3, 90.0, 40.0 + month**2 / 4.0)
+    lai = np.where(month <= 3, 0.5, month**2 / 40.0)
 
     def cube(v):
         a = np.asarray(v, dtype=np.float64)[:, None, None]
@@ -155,9 +156,11 @@ def test_growing_season_is_strictly_above_zero_degc(calendar):
     tas = np.where(month <= 3, 0.0, np.where(month == 12, -5.0, 10.0))
     assert ds["MAT"].item() == pytest.approx((tas * days).sum() / days.sum(), rel=1e-6)
     assert ds["Prec_GS"].item() == pytest.approx(2.0 * days[gs].sum(), rel=1e-6)
-    rh = 40.0 + month
+    rh = 40.0 + month**2 / 4.0
     assert ds["RH_GS"].item() == pytest.approx((rh * days)[gs].sum() / days[gs].sum(), rel=1e-6)
-    lai = month / 4.0
+    if calendar == "noleap":  # the day weights matter here
+        assert abs((rh * days)[gs].sum() / days[gs].sum() - rh[gs].mean()) > 1e-3
+    lai = month**2 / 40.0
     assert ds["LAI_GS"].item() == pytest.approx((lai * days)[gs].sum() / days[gs].sum(), rel=1e-6)
     assert ds["PAR_GS"].item() == pytest.approx(
         0.48 * 100.0 * 86400.0 * days[gs].sum() / 1e6, rel=1e-6
