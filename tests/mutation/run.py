@@ -171,6 +171,12 @@ def _setup(workdir: Path, file: str, spec: dict) -> None:
     shared = REPO.parent / "shared"
     if shared.exists():
         (workdir / "shared").symlink_to(shared)
+    _write_config(workdir, file, spec)
+
+
+def _write_config(workdir: Path, file: str, spec: dict) -> None:
+    """The scratch copy's pyproject.toml with a [tool.mutmut] section for this module."""
+    base = (REPO / "pyproject.toml").read_text()
     cfg = "\n".join(
         [
             "",
@@ -190,8 +196,7 @@ def _setup(workdir: Path, file: str, spec: dict) -> None:
             "",
         ]
     )
-    with open(workdir / "pyproject.toml", "a") as fh:
-        fh.write(cfg)
+    (workdir / "pyproject.toml").write_text(base + cfg)
 
 
 def _results(workdir: Path, file: str, spec: dict) -> dict[str, int]:
@@ -243,6 +248,7 @@ def run_module(
     patterns = spec["patterns"]
     if rerun:  # killed mutants stay killed when tests are added: run the others again
         _refresh_tests(workdir)
+        _write_config(workdir, file, spec)
         patterns = _results(workdir, file, spec)["survivors"] or patterns
     else:
         _setup(workdir, file, spec)
