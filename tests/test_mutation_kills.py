@@ -233,3 +233,47 @@ def test_quantiles_at_the_ends_with_infinities_and_empty_middle_axes():
     assert stats.quantiles(np.zeros((2, 0, 3)), [0.5, 0.9], axis=1).shape == (2, 2, 3)
     m = stats.moments_of(np.zeros((2, 0, 3)), axis=1)
     assert m.count == 0 and m.mean.shape == (2, 3) and m.m2.shape == (2, 3)
+
+
+# ============================================================================ srgpu.data.predictors
+
+
+def test_cell_area_clips_mirrored_polar_edges_and_uses_the_radius():
+    """Centres whose mirrored outer edge passes a pole: the edge is clipped to +-90 degrees,
+    so the areas add up to the band between the other edge and the pole (by hand)."""
+    from srgpu.data.predictors import cell_area
+
+    r = 6_371_000.0
+    lon = np.arange(-179.5, 180.0, 1.0)  # 360 cells: dlon sums to 2 pi
+    south = np.arange(-89.9, 89.7, 0.5)  # first edge -90.15 -> -90; last edge 89.85
+    north = -south[::-1]  # last edge 90.15 -> 90; first edge -89.85
+    top = math.sin(math.radians(89.85))
+    for lat, expected in ((south, top + 1.0), (north, 1.0 + top)):
+        got = cell_area(lat, lon).sum()
+        assert got == pytest.approx(2 * math.pi * r * r * expected, rel=1e-12)
+    got = cell_area(south, lon, radius_m=2.0).sum()
+    assert got == pytest.approx(2 * math.pi * 4.0 * (top + 1.0), rel=1e-12)
+
+
+def test_gs_mean_is_nan_when_a_growing_season_month_is_missing():
+    """A NaN humidity/LAI inside the growing season makes the GS mean NaN (not the mean of the
+    other GS months); a NaN outside it leaves the GS mean alone."""
+    from srgpu.data.predictors import build_predictors
+    from tests.test_known_answers import _drivers_at_zero_degc
+
+    ds = _drivers_at_zero_degc("noleap")
+    hurs = ds["hurs"].values.copy()
+    hurs[6, 0, 0] = np.nan  # July: in the growing season (April-December)
+    hurs[1, 0, 1] = np.nan  # February: outside it
+    ds["hurs"] = (ds["hurs"].dims, hurs, ds["hurs"].attrs)
+    out = build_predictors(drivers=[ds], vegetation=None, names=("RH_GS", "RH"))
+    rh_gs = out["RH_GS"].values[0]
+    assert np.isnan(rh_gs[0, 0])
+    month = np.arange(1, 13)
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=float)
+    rh = 40.0 + month**2 / 4.0
+    gs = month >= 4
+    expected = (rh * days)[gs].sum() / days[gs].sum()
+    assert rh_gs[0, 1] == pytest.approx(expected, rel=1e-6)
+    assert rh_gs[1, 1] == pytest.approx(expected, rel=1e-6)
+    assert np.isnan(out["RH"].values[0, 0, 1])  # the annual mean does see February
