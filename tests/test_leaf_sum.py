@@ -115,3 +115,48 @@ def test_leaf_sum_of_hand_made_values():
     np.testing.assert_array_equal(
         compiled.predict(Xq), [[10.0, 10.0, 30.0, 30.0], [14.0, 14.0, 34.0, 34.0]]
     )
+
+
+def _rows_at_thresholds(forests, n_features: int, rng) -> np.ndarray:
+    """Rows whose feature ``f`` equals a split's float32 threshold exactly (the kernel's
+    ``threshold`` array), other features random: each row sits on a split's boundary, where
+    ``x > t`` and ``x >= t`` disagree (scikit-learn sends ``x <= threshold`` left)."""
+    arrays = NumbaEngine().compile(forests).arrays
+    internal = arrays.children[0::2] != np.arange(arrays.n_nodes)  # a leaf points to itself
+    feats = arrays.feature[internal]
+    ts = arrays.threshold[internal]
+    X = rng.uniform(-1.0, 1.0, (ts.size, n_features)).astype(np.float32)
+    X[np.arange(ts.size), feats] = ts
+    return X
+
+
+def test_leaf_sum_rows_exactly_on_thresholds(forests):
+    """Rows on a split's threshold go left, as in scikit-learn: in the partition loops, in the
+    both-children-leaves loops (with and without NaN in the tile), and where a tile's smallest
+    value equals the threshold (the box skip must not send it right)."""
+    rng = np.random.default_rng(11)
+    X = _rows_at_thresholds(forests, 4, rng)
+    assert X.shape[0] > 50
+    compiled = NumbaEngine().compile(forests)
+    np.testing.assert_array_equal(compiled.predict(X), _sklearn_forest_means(forests, X))
+    Xn = X.copy()
+    Xn[::7, 3] = np.nan  # NaN in the tile: the NaN-aware loops
+    np.testing.assert_array_equal(compiled.predict(Xn), _sklearn_forest_means(forests, Xn))
+    # every row of a tile on or right of one threshold, the smallest exactly on it
+    for k in range(min(X.shape[0], 40)):
+        rows = np.repeat(X[k : k + 1], 8, axis=0)
+        rows[1:, :] += np.float32(0.25)  # the others to the right of every coordinate
+        rows[0] = X[k]
+        np.testing.assert_array_equal(
+            compiled.predict(rows), _sklearn_forest_means(forests, rows), err_msg=str(k)
+        )
+
+
+def test_leaf_sum_one_row_short_of_a_tile(forests):
+    """n_rows = tile - 1: the number of tiles is ceil(n / tile), no empty extra tile."""
+    from srgpu.forest.numba_engine import MIN_TILE
+
+    rng = np.random.default_rng(12)
+    X = rng.uniform(-1, 1, (MIN_TILE - 1, 4)).astype(np.float32)
+    compiled = NumbaEngine(threads=1).compile(forests)
+    np.testing.assert_array_equal(compiled.predict(X), _sklearn_forest_means(forests, X))
