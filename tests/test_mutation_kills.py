@@ -277,3 +277,68 @@ def test_gs_mean_is_nan_when_a_growing_season_month_is_missing():
     assert rh_gs[0, 1] == pytest.approx(expected, rel=1e-6)
     assert rh_gs[1, 1] == pytest.approx(expected, rel=1e-6)
     assert np.isnan(out["RH"].values[0, 0, 1])  # the annual mean does see February
+
+
+# ============================================================================ srgpu.units
+
+
+@pytest.mark.parametrize(
+    ("units", "kind", "factor"),
+    [
+        ("kg m-2 s-1", "flux", 1000.0),
+        ("kg·m-2·s-1", "flux", 1000.0),  # middle dot
+        ("kg*m**-2*s**-1", "flux", 1000.0),
+        ("kg.m-2.s-1", "flux", 1000.0),
+        ("kg c m-2 s-1", "flux", 1000.0),  # carbon, lower case
+        ("kg m-1 m-1 s-1", "flux", 1000.0),  # area exponents add up
+        ("kg m-2 s-2 s", "flux", 1000.0),  # time exponents add up
+        ("MgC m-2 yr-1", "flux", 1e6 / (365 * 86400.0)),
+        ("Mg m-2 d-1", "flux", 1e6 / 86400.0),
+        ("kgC m-2", "stock", 1.0),
+        ("g m-2", "stock", 1e-3),
+    ],
+)
+def test_conversion_factor_spellings(units, kind, factor):
+    from srgpu.units import conversion_factor
+
+    assert conversion_factor(units, kind=kind) == pytest.approx(factor, rel=1e-15)
+
+
+FLUX_EXPECTED = "a carbon flux such as 'kg m-2 s-1', 'kg C m-2 s-1' or 'g C m-2 yr-1'"
+STOCK_EXPECTED = "a carbon stock such as 'kg m-2' or 'kg C m-2'"
+
+
+@pytest.mark.parametrize(
+    ("units", "kind", "message"),
+    [
+        (None, "flux", "f.nc: field 'rh': no units attribute; expected " + FLUX_EXPECTED),
+        ("  ", "stock", "f.nc: field 'rh': no units attribute; expected " + STOCK_EXPECTED),
+        (
+            "kg m-2 s-1 %",
+            "flux",
+            "unreadable units (got 'kg m-2 s-1 %'); expected " + FLUX_EXPECTED,
+        ),
+        ("kg m-2 mon-1", "flux", "per-month rates have no fixed length (got 'kg m-2 mon-1')"),
+        ("kg m-2 month-1", "flux", "per-month rates have no fixed length (got 'kg m-2 month-1')"),
+        ("kg^2 m-2 s-1", "flux", "unexpected mass term (got 'kg^2 m-2 s-1')"),
+        ("kg g m-2 s-1", "flux", "unexpected mass term (got 'kg g m-2 s-1')"),
+        ("mgc m-2 s-1", "flux", "unknown unit symbol 'mgc' (got 'mgc m-2 s-1')"),
+        ("MGC m-2 s-1", "flux", "unknown unit symbol 'MGC' (got 'MGC m-2 s-1')"),
+        ("kgs m-2 s-1", "flux", "unknown unit symbol 'kgs' (got 'kgs m-2 s-1')"),
+        ("kg s-1", "flux", "units are not those of a carbon flux (got 'kg s-1'); expected "),
+        ("kg m-2 s-1", "stock", "carbon stock (got 'kg m-2 s-1'); expected " + STOCK_EXPECTED),
+    ],
+)
+def test_conversion_factor_errors_name_file_field_value(units, kind, message):
+    from srgpu.errors import UnitError
+    from srgpu.units import conversion_factor
+
+    with pytest.raises(UnitError) as e:
+        conversion_factor(units, kind=kind, file="f.nc", field="rh")
+    text = str(e.value)
+    assert text.startswith("f.nc: field 'rh': ") and message in text, text
+    assert e.value.expected == (FLUX_EXPECTED if kind == "flux" else STOCK_EXPECTED)
+    if units is not None and str(units).strip():
+        assert e.value.value == units
+    else:
+        assert e.value.value is None
