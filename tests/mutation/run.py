@@ -191,6 +191,9 @@ def _write_config(workdir: Path, file: str, spec: dict) -> None:
                 + spec.get("pytest_args", [])
             ),
             "use_git_change_detection = false",
+            # fork each mutant's worker from a clean server, not from the process that ran the
+            # tests once (its numba/OpenMP threads can deadlock a forked child)
+            'process_isolation = "forkserver"',
             "timeout_multiplier = 10.0",
             "timeout_constant = 20.0",
             "",
