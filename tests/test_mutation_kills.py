@@ -342,3 +342,44 @@ def test_conversion_factor_errors_name_file_field_value(units, kind, message):
         assert e.value.value == units
     else:
         assert e.value.value is None
+
+
+# ============================================================================ comparison totals
+
+
+def test_compare_totals_for_a_sub_period_and_outside_the_domain(tmp_path):
+    """``years=(2001, 2002)``: the RF total is the mean of the replicate totals of those years
+    only (by hand). A finite flux on a
+    cell outside the domain does not count (its weight is 0)."""
+    import xarray as xr
+
+    from srgpu.analysis.compare import compare
+    from tests.test_compare_synthetic import make_store_dataset, write_model
+
+    ds = make_store_dataset()
+    dom = ds["domain"].values.astype(bool)
+    outside = np.argwhere(~dom & (np.abs(ds["lat"].values)[:, None] < 60))[0]
+    for flux in ("SR", "HR", "AR"):
+        field = ds[flux].values.copy()
+        field[tuple(outside)] = 5000.0  # a value outside the domain: must not count
+        ds[flux] = (("lat", "lon"), field, ds[flux].attrs)
+    ds["land_fraction"].values[tuple(outside)] = 0.7
+    path = tmp_path / "ensemble.zarr"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, mode="w", consolidated=False)
+    store = xr.open_zarr(path, consolidated=False).load()
+    model = write_model(tmp_path / "M", store, scale=1.0, variables=("rh", "raRoot"))
+    weights = np.where(dom, ds["cell_area"].values * ds["land_fraction"].values, 0.0)
+    for years, cols in (((2001, 2002), [1, 2]), ((2000, 2000), [0]), (None, [0, 1, 2])):
+        _, tables = compare(path, {"M": model}, years=years)
+        df = tables["global_totals"]
+        for flux in ("SR", "HR", "AR"):
+            row = df[(df["source"] == "RF") & (df["flux"] == flux)].iloc[0]
+            reps = ds[f"{flux}_replicate_total"].values[:, cols].mean(axis=1)
+            assert row["rf_mean"] == pytest.approx(reps.mean(), rel=1e-12), (years, flux)
+            assert row["total_pg"] == pytest.approx(reps.mean(), rel=1e-12)
+            dom_total = np.nansum(np.where(dom, ds[flux].values, 0.0) * weights) / 1e15
+            assert row["total_domain_pg"] == pytest.approx(dom_total, rel=1e-12)
