@@ -41,7 +41,11 @@ MODULES: dict[str, dict] = {
     "srgpu/run/stats.py": {
         "key": "stats",
         "patterns": ["srgpu.run.stats.*"],
-        "tests": ["tests/test_stats.py", "tests/test_known_answers.py"],
+        "tests": [
+            "tests/test_stats.py",
+            "tests/test_known_answers.py",
+            "tests/test_mutation_kills.py",
+        ],
     },
     "srgpu/run/sampling.py": {
         "key": "sampling",
