@@ -329,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "srgpu-mutation")
     ap.add_argument("--no-save", action="store_true", help="do not update results.json")
     ap.add_argument(
+        "--collect", action="store_true", help="only recount the modules' existing workdirs"
+    )
+    ap.add_argument(
         "--rerun-survivors",
         action="store_true",
         help="reuse the module's workdir: copy the current tests in, run only its survivors",
@@ -339,10 +342,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec['key']:24s} {f}\n    {spec['patterns']}\n    {spec['tests']}")
         return 0
     files = list(MODULES) if args.module == ["all"] else [_key_to_file(k) for k in args.module]
+    done = [MODULES[f]["key"] for f in files]
     import mutmut
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
     for file in files:
+        if args.collect:  # counts from the workdir's last run, timings kept
+            spec = MODULES[file]
+            counts = _results(args.workdir / spec["key"], file, spec)
+            old = results["modules"].get(spec["key"], {})
+            results["modules"][spec["key"]] = {
+                **old,
+                "file": file,
+                "killed": counts["killed"],
+                "survived": counts["survived"],
+                "equivalent": counts["equivalent"],
+            }
+            print(spec["key"], results["modules"][spec["key"]], counts["survivors"])
+            continue
         counts = run_module(
             file,
             workdir_root=args.workdir,
@@ -371,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         results["modules"][key] = entry
     results.update(tool="mutmut", version=mutmut.__version__, commit=_commit())
     if not args.no_save:
+        if RESULTS.exists():  # another run may have written other modules meanwhile
+            latest = json.loads(RESULTS.read_text())["modules"]
+            results["modules"] = {**latest, **{k: results["modules"][k] for k in done}}
         RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return 0
 
