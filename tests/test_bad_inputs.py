@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import string
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -236,21 +238,61 @@ def test_out_under_a_regular_file_fails_cleanly(tmp_path):
     assert blocker.read_text() == "a regular file"
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="running as root: chmod does not stop writes (the regular-file test covers it)",
-)
+def _invoke_as_unprivileged_real_user(args: list[str]) -> dict:
+    """Run the CLI in a forked child whose *real* uid/gid are 65534 (nobody) and effective ids
+    unchanged. ``os.access`` (the store's writability check) tests the real ids, so a root
+    test run sees a 0o555 directory as not writable, as an ordinary user does; the effective
+    ids stay root so the child can still import modules from anywhere."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 1
+        try:
+            os.close(read_fd)
+            os.setresgid(65534, os.getegid(), os.getegid())
+            os.setresuid(65534, os.geteuid(), os.geteuid())
+            res = CliRunner().invoke(app, args)
+            msg = {"exit_code": res.exit_code, "stderr": res.stderr, "output": res.output}
+            os.write(write_fd, json.dumps(msg).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    data = b""
+    while chunk := os.read(read_fd, 1 << 16):
+        data += chunk
+    os.close(read_fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and data, "the child failed"
+    return json.loads(data)
+
+
 def test_read_only_out_fails_cleanly(tmp_path):
-    out = tmp_path / "ro"
+    """A 0o555 output directory is refused in one line, exit 2. As root (CI), chmod does not
+    stop root's writes, so the CLI runs in a child whose real uid is unprivileged (in a
+    directory under the system temp dir, which that uid can look up; pytest's is 0o700)."""
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp()) if as_root else tmp_path
+    base.chmod(0o755)
+    out = base / "ro"
     out.mkdir()
     out.chmod(0o555)
+    args = ["ensemble", "--replicates", "2", "--trees", "5", "--quiet", "--out", str(out)]
     try:
-        result = CliRunner().invoke(
-            app, ["ensemble", "--replicates", "2", "--trees", "5", "--quiet", "--out", str(out)]
-        )
-        _one_error_line(result, names=[str(out)], expect=("not writable",))
+        if as_root:
+            res = _invoke_as_unprivileged_real_user(args)
+            assert res["exit_code"] == 2, res
+            lines = res["stderr"].strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in res["output"], res
+            assert lines[0] == f"srgpu: error: {out}: the output directory is not writable"
+        else:
+            result = CliRunner().invoke(app, args)
+            _one_error_line(result, names=[str(out)], expect=("not writable",))
+        assert list(out.iterdir()) == []  # nothing written
     finally:
         out.chmod(0o755)
+        if as_root:
+            shutil.rmtree(base)
 
 
 # ------------------------------------------------------------------------ safety

@@ -117,7 +117,10 @@ def test_cli_bench_rejects_unknown_suite():
     from srgpu.cli import app
 
     res = CliRunner().invoke(app, ["bench", "huge"])
-    assert res.exit_code != 0
+    # the CLI's one-line error and exit code 2, not any failure (a crash also exits non-zero)
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("srgpu: error: ")
+    assert "suite must be one of" in res.output and "'huge'" in res.output
 
 
 @pytest.mark.slow

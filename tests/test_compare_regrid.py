@@ -21,7 +21,11 @@ def _da(values, lat, lon):
     [(1.25, 1.875, 0.0), (0.5, 0.5, -180.0), (2.0, 2.5, 0.0), (0.75, 0.9, -180.0)],
 )
 def test_conservative_keeps_global_totals(dlat, dlon, lon0):
-    """flux x land x area summed over the globe is the same on the 10 degree target (0.1 %)."""
+    """flux x land x area summed over the globe is the same on the 10 degree target.
+
+    The source total is checked against a hand sum (R^2 dlon dsin(lat) x land x flux). Measured
+    relative change of the total through the regridding: 7.1e-6, 5.8e-7, 7.6e-6, 1.4e-6 (the
+    four grids in order); tolerance 1.5e-5 (the worst measured x 2)."""
     rng = np.random.default_rng(1)
     lat = np.arange(-90 + dlat / 2, 90, dlat)
     lon = np.arange(lon0 + dlon / 2, lon0 + 360, dlon)
@@ -39,6 +43,14 @@ def test_conservative_keeps_global_totals(dlat, dlon, lon0):
     src_total = area_total(
         data["rh"], area=_da(spherical_cell_area(lat, lon), lat, lon), land_fraction=lf
     )
+    r_earth = 6_371_000.0
+    lat_edges = np.linspace(-90.0, 90.0, lat.size + 1)
+    lon_edges = np.linspace(lon0, lon0 + 360.0, lon.size + 1)
+    area = r_earth**2 * np.outer(
+        np.diff(np.sin(np.radians(lat_edges))), np.radians(np.diff(lon_edges))
+    )
+    by_hand = np.nansum(flux * area * land, axis=(1, 2)) * 1e-15
+    np.testing.assert_allclose(src_total.values, by_hand, rtol=1e-12)  # measured <= 2.2e-16
     target = target_grid(make_store_dataset())
     out = regrid_fields(data, target=target, land_fraction=lf, method="conservative")
     t_area = _da(
@@ -47,7 +59,7 @@ def test_conservative_keeps_global_totals(dlat, dlon, lon0):
         target["lon"],
     )
     dst_total = area_total(out["rh"], area=t_area, land_fraction=out["model_land_fraction"])
-    np.testing.assert_allclose(dst_total.values, src_total.values, rtol=1e-3)
+    np.testing.assert_allclose(dst_total.values, src_total.values, rtol=1.5e-5)
     assert out["rh"].dims == ("year", "lat", "lon")
     # a mean over land: never outside the source range
     assert np.nanmin(out["rh"]) >= 50 and np.nanmax(out["rh"]) <= 1500

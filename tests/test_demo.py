@@ -273,8 +273,13 @@ def test_record_truth_and_noise(world):
     s = world.srdb
     clean = (r.qc == "").values & s.Rs_annual.notna().values
     log_ratio = np.log(s.Rs_annual.values[clean] / r.SR_true.values[clean])
-    assert abs(log_ratio.mean() + 0.5 * 0.17**2) < 0.03  # mean-preserving lognormal
-    assert 0.13 < log_ratio.std() < 0.21
+    # mean-preserving lognormal: E[log ratio] = -sd^2 / 2 = -0.01445. Measured with seed 0 on
+    # 877 clean records: mean -0.014436 (deviation 1.4e-5, standard error 0.0057), sd 0.1676.
+    # The tolerance 0.005 separates -0.01445 from an uncorrected lognormal (mean 0, deviation
+    # 0.0145) for this fixed seed; sd within 0.01 of 0.17 (measured 0.0024; SE 0.004).
+    assert clean.sum() == 877
+    assert abs(log_ratio.mean() + 0.5 * 0.17**2) < 0.005
+    assert abs(log_ratio.std() - 0.17) < 0.01
     midyear = s.Study_midyear.values
     ok = np.isfinite(midyear)
     np.testing.assert_array_equal(

@@ -34,14 +34,17 @@ def _open(out):
 
 
 def test_demo_truth_recovered(reference_run):
-    """The demo's known global totals are recovered within 10 % (SR, HR) and 15 % (AR).
+    """The demo's known global totals are recovered within 7 % (SR, HR) and 9 % (AR).
 
-    Observed on this world: SR -4.5 %, HR -4 %, AR -6 % (4 replicates x 30 trees); the
-    residual bias comes from the observation noise and the sparse tropical sites.
+    Measured on this world (4 replicates x 30 trees): SR -4.9 %, HR -3.9 %, AR -6.5 %
+    (tolerance = measured x ~1.4); the residual bias comes from the observation noise and the
+    sparse tropical sites. This bias is nearly the same with equal-weight draws (SR -5.0 %), so
+    whether the draws are stratified is checked by the draw counts themselves in
+    tests/test_known_answers.py::test_ensemble_draws_follow_the_stratified_probabilities.
     """
     _, summary = reference_run
     truth = summary["demo_truth_pg_per_yr"]
-    for flux, tol in (("SR", 0.10), ("HR", 0.10), ("AR", 0.15)):
+    for flux, tol in (("SR", 0.07), ("HR", 0.07), ("AR", 0.09)):
         got = summary["fluxes"][flux]["total_pg_per_yr"]["mean"]
         assert got == pytest.approx(truth[flux], rel=tol), flux
     assert summary["validation"]["SR"]["r2"]["mean"] > 0.5
@@ -79,7 +82,12 @@ def test_moments_equal_numpy_reference(reference_run, demo_inputs):
         for name, want in (("q025", q[0]), ("q975", q[1])):
             got = ds[f"{flux}_{name}"].values[ilat, ilon]
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=atol)
-        w = demo_inputs.weight_m2
+        # weights from the demo's own truth (cell area on its sphere x its land fraction), not
+        # the pipeline's weight_m2 under test; the domain is the demo's vegetated land
+        truth = demo_inputs.truth
+        assert truth.vegetated.values[ilat, ilon].all()
+        assert int(truth.vegetated.values.sum()) == n_cells
+        w = (truth.cell_area.values * truth.land_fraction.values)[ilat, ilon]
         totals = (p.reshape(len(p), n_years, n_cells) * w).sum(axis=2) / 1e15
         np.testing.assert_allclose(ds[f"{flux}_replicate_total"].values, totals, rtol=1e-10)
 
@@ -130,7 +138,9 @@ def test_cf_attributes_on_outputs(reference_run):
 
 
 def test_replicates_independent_of_batch_size(reference_run, demo_inputs, tmp_path):
-    """Replicate i is the same whatever the batch size; merged moments agree to rounding."""
+    """Replicate i is the same whatever the batch size; merged moments (mean and SD) agree to
+    rounding: measured max relative difference 4.3e-16 (mean) and 2.0e-14 (SD) between batch
+    sizes 2 and 3; tolerances 1e-14 and 1e-12."""
     ref = _open(reference_run[0])
     cfg = TINY.replace(batch_size=3)
     run_ensemble(cfg, out=tmp_path, inputs=demo_inputs)
@@ -142,7 +152,11 @@ def test_replicates_independent_of_batch_size(reference_run, demo_inputs, tmp_pa
         np.testing.assert_array_equal(
             got[f"{flux}_replicate_total"].values, ref[f"{flux}_replicate_total"].values
         )
-        np.testing.assert_allclose(got[f"{flux}_sd"].values, ref[f"{flux}_sd"].values, rtol=1e-9)
+        np.testing.assert_allclose(
+            got[f"{flux}_mean"].values, ref[f"{flux}_mean"].values, rtol=1e-14
+        )
+        np.testing.assert_allclose(got[f"{flux}_sd"].values, ref[f"{flux}_sd"].values, rtol=1e-12)
+        np.testing.assert_allclose(got[flux].values, ref[flux].values, rtol=1e-14)
     np.testing.assert_array_equal(got["validation"].values, ref["validation"].values)
 
 

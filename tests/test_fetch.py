@@ -20,9 +20,11 @@ HEADER = (
 )
 
 
-def test_pins():
+def test_pins(srdb_v5_path):
+    """The pinned sha256 is the content hash of the real SRDB v5.0 file (not only a constant
+    compared with a copy of itself)."""
     v5 = SRDB_RELEASES["v5.0"]
-    assert v5.sha256 == V5_SHA
+    assert v5.sha256 == V5_SHA == content_sha256(srdb_v5_path)
     assert v5.commit in v5.url and v5.url.endswith("/srdb-data.csv")
     assert download.DEFAULT_VERSION == "v5.0"
 

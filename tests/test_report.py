@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -241,3 +242,82 @@ def test_report_passes_compare_options(demo_run, tmp_path, monkeypatch):
     assert calls == [
         {"method": "conservative", "root_fraction": None, "years": (year, year), "band_deg": 30.0}
     ]
+
+
+# -- the numbers in the report (issue 21: report tests that checked no number) ---------------
+
+
+def _table_after(text: str, heading: str, *, last: bool = False) -> tuple[list, list]:
+    """Header and body cells (unescaped text) of the table after the first (or ``last``)
+    ``<h3>heading</h3>``."""
+    import html as html_mod
+
+    h3 = f"<h3>{html_mod.escape(heading)}</h3>"
+    start = text.rindex(h3) if last else text.index(h3)
+    table = text[start : text.index("</table>", start)]
+    header = [html_mod.unescape(h) for h in re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table)]
+    body = table[table.index("<tbody>") :]
+    rows = [
+        [html_mod.unescape(c) for c in re.findall(r"<td(?:\s[^>]*)?>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+    return header, rows
+
+
+def _shows(shown: str, value: float, *, rel: float = 0.0) -> bool:
+    """``shown`` is ``value`` rounded to the digits it shows (half a unit in its last place),
+    whatever format the report chose; ``rel`` adds a relative tolerance."""
+    x = float(shown)
+    if "e" in shown.lower():
+        mantissa = shown.lower().split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        tol = 0.5 * 10.0 ** (-digits) * 10.0 ** int(shown.lower().split("e")[1])
+    else:
+        digits = len(shown.split(".")[1]) if "." in shown else 0
+        tol = 0.5 * 10.0 ** (-digits)
+    return abs(x - value) <= tol * (1 + 1e-9) + rel * abs(value)
+
+
+def test_report_global_totals_are_the_summary_numbers(demo_run, demo_report):
+    summary = json.loads((demo_run / "summary.json").read_text())
+    text = demo_report.read_text(encoding="utf-8")
+    header, rows = _table_after(text, "Global totals (Pg C yr-1)")
+    assert header[0] == "flux" and [r[0] for r in rows] == ["SR", "HR", "AR"]
+    col = {name: i for i, name in enumerate(header)}
+    for row in rows:
+        flux = row[0]
+        t = summary["fluxes"][flux]["total_pg_per_yr"]
+        for key in ("mean", "sd", "median", "mad", "q025", "q975"):
+            assert _shows(row[col[key]], t[key]), (flux, key, row[col[key]], t[key])
+        integrated = summary["fluxes"][flux]["integrated_sd_pg_per_yr"]
+        assert _shows(row[col["integrated SD"]], integrated)
+        assert _shows(row[col["demo truth"]], summary["demo_truth_pg_per_yr"][flux])
+    # AR = SR - HR in the shown numbers, to their rounding
+    mean = {r[0]: float(r[col["mean"]]) for r in rows}
+    assert abs(mean["AR"] - (mean["SR"] - mean["HR"])) <= 0.15
+
+
+def test_report_model_totals_are_scale_times_the_ensemble(demo_run, tmp_path):
+    """The model is 1.1 x the ensemble's HR and AR: its global totals in the report are
+    1.1 x the ensemble's mean total (float32 files: measured 1e-7 relative; the shown digits
+    set the tolerance)."""
+    model = _write_model(tmp_path / "M", demo_run, scale=1.1)
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(
+        app, ["report", str(demo_run), "--model", f"M={model}", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((demo_run / "summary.json").read_text())
+    text = (out / "report.html").read_text(encoding="utf-8")
+    # the second table of that title: the comparison's (the first is the run's own)
+    header, rows = _table_after(text, "Global totals (Pg C yr-1)", last=True)
+    assert header[:3] == ["source", "flux", "total_pg"], header
+    col = {name: i for i, name in enumerate(header)}
+    seen = set()
+    for row in rows:
+        source, flux = row[col["source"]], row[col["flux"]]
+        rf = summary["fluxes"][flux]["total_pg_per_yr"]["mean"]
+        expected = {"RF": rf, "M": 1.1 * rf}[source]
+        assert _shows(row[col["total_pg"]], expected, rel=1e-6), (source, flux, row)
+        seen.add((source, flux))
+    assert seen == {(s, f) for s in ("RF", "M") for f in ("SR", "HR", "AR")}

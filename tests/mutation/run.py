@@ -1,0 +1,399 @@
+"""Mutation testing of the modules that make srgpu's numbers (issue 21, deliver 4).
+
+Runs mutmut 3 on one module at a time in a scratch copy of the working tree (the repository's
+own files are never modified), restricted to the functions that make the numbers and to the
+tests about them, then writes the module's counts into ``tests/mutation/results.json``.
+
+    python tests/mutation/run.py stats            # one module
+    python tests/mutation/run.py all              # every module in MODULES
+    python tests/mutation/run.py --list           # the modules, their functions and tests
+    python tests/mutation/run.py stats --survivors   # print the surviving mutants' diffs
+
+Equivalent mutants (a mutation that cannot change any result) are listed with the reason in
+``tests/mutation/equivalent.json``; they are counted as ``equivalent``, not as survivors.
+
+The numba kernel (``forest_leaf_sum``) is mutated as plain Python: the scratch copy drops the
+``@njit`` decorators of the two kernel functions (mutmut does not mutate decorated functions)
+and the run sets ``NUMBA_DISABLE_JIT=1``; the tests about the leaf sum use small forests so the
+interpreted kernel finishes quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "tests" / "mutation" / "results.json"
+EQUIVALENT = REPO / "tests" / "mutation" / "equivalent.json"
+
+# module key -> (file to mutate, mutant-name patterns (fnmatch), test files)
+MODULES: dict[str, dict] = {
+    "srgpu/run/stats.py": {
+        "key": "stats",
+        "patterns": ["srgpu.run.stats.*"],
+        "tests": [
+            "tests/test_stats.py",
+            "tests/test_known_answers.py",
+            "tests/test_mutation_kills.py",
+        ],
+    },
+    "srgpu/run/sampling.py": {
+        "key": "sampling",
+        "patterns": ["srgpu.run.sampling.*"],
+        "tests": ["tests/test_sampling.py", "tests/test_mutation_kills.py"],
+    },
+    "srgpu/data/predictors.py": {
+        "key": "predictors",
+        # the kernels (the rest is file finding, static fields and error messages: static_fields
+        # alone has ~400 mutants, too many for the 2-core machine this was measured on)
+        "patterns": [
+            "srgpu.data.predictors.x_annual_mean*",
+            "srgpu.data.predictors.x_annual_sum*",
+            "srgpu.data.predictors.x_growing_season*",
+            "srgpu.data.predictors.x_gs_sum*",
+            "srgpu.data.predictors.x_gs_mean*",
+            "srgpu.data.predictors.x_cell_area*",
+        ],
+        "tests": [
+            "tests/test_predictors.py",
+            "tests/test_known_answers.py",
+            "tests/test_mutation_kills.py",
+        ],
+        # the real 0.5-degree grids take ~1 min a mutant; the demo world covers the kernels
+        "pytest_args": ["-k", "not real"],
+    },
+    "srgpu/data/observations.py": {
+        "key": "observations_selection",
+        "patterns": [
+            "srgpu.data.observations.x_select_observations*",
+            "srgpu.data.observations.x__flag_codes*",
+            "srgpu.data.observations.x__canon_flag*",
+            "srgpu.data.observations.x_srdb_veg_bins*",
+            "srgpu.data.observations.x_is_evergreen_broadleaf*",
+        ],
+        "tests": ["tests/test_observations.py", "tests/test_mutation_kills.py"],
+    },
+    "srgpu/units.py": {
+        "key": "units_conversion_factor",
+        "patterns": ["srgpu.units.x_conversion_factor*", "srgpu.units.x__unit_tokens*"],
+        "tests": ["tests/test_compare_models.py", "tests/test_mutation_kills.py"],
+    },
+    "srgpu/analysis/compare/scores.py": {
+        "key": "compare_totals",
+        "patterns": [
+            "srgpu.analysis.compare.scores.x__weights*",
+            "srgpu.analysis.compare.scores.x__ens_totals*",
+            "srgpu.analysis.compare.scores.x_global_totals*",
+            "srgpu.analysis.compare.scores.x__native_total*",
+        ],
+        "tests": [
+            "tests/test_compare_scores.py",
+            "tests/test_known_answers.py",
+            "tests/test_mutation_kills.py",
+        ],
+    },
+    "srgpu/analysis/compare/models.py": {
+        "key": "model_output_reader",
+        "patterns": [
+            "srgpu.analysis.compare.models.x_days_in_year*",
+            "srgpu.analysis.compare.models.x_annualise*",
+            "srgpu.analysis.compare.models.x_spherical_cell_area*",
+            "srgpu.analysis.compare.models.x__area_and_land*",
+            "srgpu.analysis.compare.models.x_soil_fluxes*",
+        ],
+        "tests": [
+            "tests/test_compare_models.py",
+            "tests/test_known_answers.py",
+            "tests/test_mutation_kills.py",
+        ],
+    },
+    "srgpu/forest/numba_engine.py": {
+        "key": "forest_leaf_sum",
+        "patterns": [
+            "srgpu.forest.numba_engine.x__walk_tile*",
+            "srgpu.forest.numba_engine.x__predict_kernel*",
+        ],
+        "tests": ["tests/test_leaf_sum.py"],
+        "strip_njit": ["_walk_tile", "_predict_kernel"],
+        "env": {"NUMBA_DISABLE_JIT": "1"},
+    },
+}
+
+KILLED = {1, 3, -24, 24, 36, 152, 255, -11, -9, 37}  # test failure, segfault, timeout...
+SURVIVED = {0, 5}  # tests pass (0) or no test ran (5)
+
+
+def _key_to_file(key: str) -> str:
+    for f, spec in MODULES.items():
+        if spec["key"] == key:
+            return f
+    raise SystemExit(f"unknown module {key!r}; known: {[s['key'] for s in MODULES.values()]}")
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def _strip_njit(path: Path, names: list[str]) -> None:
+    text = path.read_text()
+    for name in names:
+        text, n = re.subn(rf"@njit\([^)]*\)\n(def {name}\()", r"\1", text)
+        if n != 1:
+            raise SystemExit(f"could not drop @njit of {name} in {path}")
+    path.write_text(text)
+
+
+def _setup(workdir: Path, file: str, spec: dict) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    for rel in _tracked_files():
+        if rel.startswith(("srgpu/", "tests/")) or rel == "pyproject.toml":
+            dst = workdir / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dst)
+    if spec.get("strip_njit"):
+        _strip_njit(workdir / file, spec["strip_njit"])
+    # tests find the real data at <repo>/../shared/data; mutmut runs them from workdir/mutants
+    shared = REPO.parent / "shared"
+    if shared.exists():
+        (workdir / "shared").symlink_to(shared)
+    _write_config(workdir, file, spec)
+
+
+def _write_config(workdir: Path, file: str, spec: dict) -> None:
+    """The scratch copy's pyproject.toml with a [tool.mutmut] section for this module."""
+    base = (REPO / "pyproject.toml").read_text()
+    cfg = "\n".join(
+        [
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["srgpu"]',
+            f'only_mutate = ["{file}"]',
+            "pytest_add_cli_args_test_selection = "
+            + json.dumps([t for t in spec["tests"] if (REPO / t).exists()]),
+            "pytest_add_cli_args = "
+            + json.dumps(
+                ["-p", "no:cacheprovider", "-q", "-m", "not gpu and not slow"]
+                + spec.get("pytest_args", [])
+            ),
+            "use_git_change_detection = false",
+            # fork each mutant's worker from a clean server, not from the process that ran the
+            # tests once (its numba/OpenMP threads can deadlock a forked child)
+            'process_isolation = "forkserver"',
+            "timeout_multiplier = 10.0",
+            "timeout_constant = 20.0",
+            "",
+        ]
+    )
+    (workdir / "pyproject.toml").write_text(base + cfg)
+
+
+def _results(workdir: Path, file: str, spec: dict) -> dict[str, int]:
+    import fnmatch
+
+    meta = json.loads((workdir / "mutants" / (file + ".meta")).read_text())
+    codes = meta["exit_code_by_key"]
+    equivalent = (
+        json.loads(EQUIVALENT.read_text()).get(spec["key"], {}) if EQUIVALENT.exists() else {}
+    )
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "not_run": 0}
+    survivors = []
+    for name, code in sorted(codes.items()):
+        if not any(fnmatch.fnmatch(name, p) for p in spec["patterns"]):
+            continue
+        short = name.split(".")[-1]
+        if code is None:
+            counts["not_run"] += 1
+        elif code in SURVIVED or code == 33:
+            if short in equivalent:
+                counts["equivalent"] += 1
+            else:
+                counts["survived"] += 1
+                survivors.append(name)
+        else:
+            counts["killed"] += 1
+    counts["survivors"] = survivors
+    return counts
+
+
+def _refresh_tests(workdir: Path) -> None:
+    """Copy the current tests into an existing mutation workdir (for --rerun-survivors)."""
+    for rel in _tracked_files():
+        if rel.startswith("tests/"):
+            for root in (workdir, workdir / "mutants"):
+                dst = root / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / rel, dst)
+    stats_file = workdir / "mutants" / "mutmut-stats.json"
+    if stats_file.exists():
+        stats_file.unlink()  # new tests: collect again which tests reach which function
+
+
+def run_module(
+    file: str, *, workdir_root: Path, jobs: int, show: bool, rerun: bool = False
+) -> dict:
+    spec = MODULES[file]
+    workdir = workdir_root / spec["key"]
+    patterns = spec["patterns"]
+    if rerun:  # killed mutants stay killed when tests are added: run the others again
+        _refresh_tests(workdir)
+        _write_config(workdir, file, spec)
+        patterns = _results(workdir, file, spec)["survivors"] or patterns
+    else:
+        _setup(workdir, file, spec)
+    env = dict(os.environ)
+    env.update(spec.get("env", {}))
+    env.pop("PYTHONPATH", None)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [*mutmut, "run", "--max-children", str(jobs), *patterns],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.monotonic() - t0
+    (workdir / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
+    if not (workdir / "mutants" / (file + ".meta")).exists():
+        print(proc.stdout[-4000:], proc.stderr[-4000:])
+        raise SystemExit(f"mutmut produced no results for {file} (log: {workdir}/mutmut-run.log)")
+    counts = _results(workdir, file, spec)
+    counts["seconds"] = round(seconds)
+    if show:
+        for name in counts["survivors"]:
+            print(mutant_diff(workdir, file, name))
+    return counts
+
+
+@functools.lru_cache(maxsize=4)
+def _functions(path: Path) -> dict[str, str]:
+    """Source of every function of mutmut's mutated module (original and mutants)."""
+    lines = path.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"\s*def x", line)]
+    funcs = {}
+    for k, i in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        name = re.match(r"\s*def (\w+)", lines[i]).group(1)
+        funcs[name] = "\n".join(lines[i:end])
+    return funcs
+
+
+def mutant_diff(workdir: Path, file: str, name: str) -> str:
+    """The diff of one mutant against the original function (read from mutmut's mutated copy
+    of the module, faster than ``mutmut show``)."""
+    import difflib
+
+    funcs = _functions(workdir / "mutants" / file)
+    short = name.split(".")[-1]
+    orig = short.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    a, b = funcs[orig].splitlines(), funcs[short].splitlines()
+    body = [
+        line
+        for line in difflib.unified_diff(a, b, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return f"# {name}\n" + "\n".join(body[:6])
+
+
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("module", nargs="*", help="module keys, or 'all'")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--survivors", action="store_true", help="print surviving mutants")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "srgpu-mutation")
+    ap.add_argument("--no-save", action="store_true", help="do not update results.json")
+    ap.add_argument(
+        "--collect", action="store_true", help="only recount the modules' existing workdirs"
+    )
+    ap.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="reuse the module's workdir: copy the current tests in, run only its survivors",
+    )
+    args = ap.parse_args(argv)
+    if args.list or not args.module:
+        for f, spec in MODULES.items():
+            print(f"{spec['key']:24s} {f}\n    {spec['patterns']}\n    {spec['tests']}")
+        return 0
+    files = list(MODULES) if args.module == ["all"] else [_key_to_file(k) for k in args.module]
+    done = [MODULES[f]["key"] for f in files]
+    import mutmut
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
+    for file in files:
+        if args.collect:  # counts from the workdir's last run, timings kept
+            spec = MODULES[file]
+            counts = _results(args.workdir / spec["key"], file, spec)
+            old = results["modules"].get(spec["key"], {})
+            results["modules"][spec["key"]] = {
+                **old,
+                "file": file,
+                "killed": counts["killed"],
+                "survived": counts["survived"],
+                "equivalent": counts["equivalent"],
+            }
+            print(spec["key"], results["modules"][spec["key"]], counts["survivors"])
+            continue
+        counts = run_module(
+            file,
+            workdir_root=args.workdir,
+            jobs=args.jobs,
+            show=args.survivors,
+            rerun=args.rerun_survivors,
+        )
+        key = MODULES[file]["key"]
+        print(
+            f"{key}: killed {counts['killed']}, survived {counts['survived']}, "
+            f"equivalent {counts['equivalent']}, not run {counts['not_run']} "
+            f"({counts['seconds']} s)"
+        )
+        for name in counts["survivors"]:
+            print("   survivor", name)
+        entry = {
+            "file": file,
+            "killed": counts["killed"],
+            "survived": counts["survived"],
+            "equivalent": counts["equivalent"],
+            "seconds": counts["seconds"],
+        }
+        if args.rerun_survivors and key in results["modules"]:
+            entry["seconds"] = results["modules"][key]["seconds"]
+            entry["rerun_seconds"] = counts["seconds"]
+        results["modules"][key] = entry
+    results.update(tool="mutmut", version=mutmut.__version__, commit=_commit())
+    if not args.no_save:
+        if RESULTS.exists():  # another run may have written other modules meanwhile
+            latest = json.loads(RESULTS.read_text())["modules"]
+            results["modules"] = {**latest, **{k: results["modules"][k] for k in done}}
+        RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
