@@ -178,7 +178,7 @@ def comparison(tmp_path_factory):
     store_path = write_store(tmp / "ensemble.zarr")
     store = xr.open_zarr(store_path, consolidated=False).load()
     model_dir = write_model(tmp / "M", store, scale=1.2, name="M", variables=("rh", "raRoot"))
-    cmp, tables = compare(store_path, {"M": model_dir})
+    tables = compare(store_path, {"M": model_dir}).tables
     return store, model_dir, tables
 
 
