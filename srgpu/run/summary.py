@@ -1,15 +1,18 @@
 """The run's headline numbers (``summary.json``) from the finished store.
 
-Two kinds of "global uncertainty" are reported and must not be confused:
+Three kinds of "global uncertainty" are reported and must not be confused:
 
 * ``total_pg_per_yr.sd`` (and mad, q025, q975): the spread across replicates of the global total
   (each replicate's time-mean map integrated over area). Errors of neighbouring cells partly
   cancel in a sum, so this is small.
 * ``integrated_sd_pg_per_yr`` / ``integrated_mad_pg_per_yr``: the per-cell SD (MAD) map across
-  replicates of the time-mean, integrated over area as if every cell erred in the same
-  direction. The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this kind.
-  ``integrated_sd_cell_year_pg_per_yr`` integrates the per-cell-year SD instead, averaged over
-  years.
+  replicates of the time-mean (the replicate spread), integrated over area as if every cell
+  erred in the same direction. ``integrated_sd_cell_year_pg_per_yr`` integrates the
+  per-cell-year SD instead, averaged over years.
+* ``predictive.integrated_sd_pg_per_yr``: the per-cell SD of the forests' predictive
+  distribution (quantile regression forest: one observation given the predictors), integrated
+  the same way. The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
+  kind (docs/predictive.md).
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def _overview(data: ReportData) -> str:
         html_table(
             pd.DataFrame(rows).astype({"flux": str}),
             caption="Across replicates of the time-mean global total; integrated SD/MAD: the "
-            "per-cell SD/MAD map summed over area (the paper's 'global uncertainty').",
+            "per-cell SD/MAD map across replicates summed over area (the replicate spread). The "
+            "paper's 'global uncertainty' is of another kind, the forests' predictive "
+            "distribution: summary.json fluxes.<F>.predictive (docs/predictive.md).",
         )
     )
     ratios = s.get("ratios", {})
