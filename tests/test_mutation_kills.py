@@ -383,3 +383,35 @@ def test_compare_totals_for_a_sub_period_and_outside_the_domain(tmp_path):
             assert row["total_pg"] == pytest.approx(reps.mean(), rel=1e-12)
             dom_total = np.nansum(np.where(dom, ds[flux].values, 0.0) * weights) / 1e15
             assert row["total_domain_pg"] == pytest.approx(dom_total, rel=1e-12)
+
+
+def test_compare_totals_without_replicates_and_with_a_partial_model(tmp_path):
+    """A store without replicate totals: the RF total is the domain total (by hand) and the
+    band is NaN. A model giving only rh has an HR row and no SR/AR row. Periods are labelled
+    'first-last'."""
+    import warnings
+
+    import xarray as xr
+
+    from srgpu.analysis.compare import compare
+    from tests.test_compare_synthetic import make_store_dataset, write_model
+
+    ds = make_store_dataset()
+    ds = ds.drop_vars([f"{f}_replicate_total" for f in ("SR", "HR", "AR")])
+    path = tmp_path / "ensemble.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, mode="w", consolidated=False)
+    store = xr.open_zarr(path, consolidated=False).load()
+    model = write_model(tmp_path / "M", store, scale=1.0, variables=("rh",))
+    dom = ds["domain"].values.astype(bool)
+    weights = np.where(dom, ds["cell_area"].values * ds["land_fraction"].values, 0.0)
+    _, tables = compare(path, {"M": model}, years=(2001, 2002))
+    df = tables["global_totals"]
+    for flux in ("SR", "HR", "AR"):
+        row = df[(df["source"] == "RF") & (df["flux"] == flux)].iloc[0]
+        dom_total = np.nansum(np.where(dom, ds[flux].values, 0.0) * weights) / 1e15
+        assert row["total_pg"] == pytest.approx(dom_total, rel=1e-12)
+        assert np.isnan(row["rf_mean"]) and row["period"] == "2000-2002"
+    models = df[df["source"] == "M"]
+    assert list(models["flux"]) == ["HR"] and list(models["period"]) == ["2001-2002"]
