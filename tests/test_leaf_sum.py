@@ -139,8 +139,11 @@ def test_leaf_sum_rows_exactly_on_thresholds(forests):
     assert X.shape[0] > 50
     compiled = NumbaEngine().compile(forests)
     np.testing.assert_array_equal(compiled.predict(X), _sklearn_forest_means(forests, X))
-    Xn = X.copy()
-    Xn[::7, 3] = np.nan  # NaN in the tile: the NaN-aware loops
+    # NaN in every feature of the tile (extra rows, one NaN each): every node takes the
+    # NaN-aware loops, those sending NaN left and those sending it right
+    extra = rng.uniform(-1, 1, (4, 4)).astype(np.float32)
+    extra[np.arange(4), np.arange(4)] = np.nan
+    Xn = np.concatenate([X, extra])
     np.testing.assert_array_equal(compiled.predict(Xn), _sklearn_forest_means(forests, Xn))
     # every row of a tile on or right of one threshold, the smallest exactly on it
     for k in range(min(X.shape[0], 40)):

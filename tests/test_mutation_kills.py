@@ -393,3 +393,83 @@ def test_compare_totals_for_a_sub_period_and_outside_the_domain(tmp_path):
             )
             dom_total = np.nansum(np.where(dom, field, 0.0) * weights) / 1e15
             assert row["total_domain_pg"] == pytest.approx(dom_total, rel=1e-12)
+
+
+def test_compare_totals_without_replicates_and_with_a_partial_model(tmp_path):
+    """A store without replicate totals: the RF total is the domain total (by hand) and the
+    band is NaN. A model giving only rh has an HR row and no SR/AR row. Periods are labelled
+    'first-last'."""
+    import warnings
+
+    import xarray as xr
+
+    from srgpu.analysis.compare import compare
+    from tests.test_compare_synthetic import make_store_dataset, write_model
+
+    ds = make_store_dataset()
+    ds = ds.drop_vars([f"{f}_replicate_total" for f in ("SR", "HR", "AR")])
+    path = tmp_path / "ensemble.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, mode="w", consolidated=False)
+    store = xr.open_zarr(path, consolidated=False).load()
+    model = write_model(tmp_path / "M", store, scale=1.0, variables=("rh",))
+    dom = ds["domain"].values.astype(bool)
+    weights = np.where(dom, ds["cell_area"].values * ds["land_fraction"].values, 0.0)
+    _, tables = compare(path, {"M": model}, years=(2001, 2002))
+    df = tables["global_totals"]
+    for flux in ("SR", "HR", "AR"):
+        row = df[(df["source"] == "RF") & (df["flux"] == flux)].iloc[0]
+        dom_total = np.nansum(np.where(dom, ds[flux].values, 0.0) * weights) / 1e15
+        assert row["total_pg"] == pytest.approx(dom_total, rel=1e-12)
+        assert np.isnan(row["rf_mean"]) and row["period"] == "2000-2002"
+    models = df[df["source"] == "M"]
+    assert list(models["flux"]) == ["HR"] and list(models["period"]) == ["2001-2002"]
+
+
+def _store_and_model(tmp_path, ds, *, variables):
+    import warnings
+
+    import xarray as xr
+
+    from tests.test_compare_synthetic import write_model
+
+    path = tmp_path / "ensemble.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, mode="w", consolidated=False)
+    store = xr.open_zarr(path, consolidated=False).load()
+    return path, write_model(tmp_path / "M", store, scale=1.0, variables=variables)
+
+
+def test_model_native_totals_of_a_period_and_of_a_stock(tmp_path):
+    """The model's own-grid totals averaged over the chosen years only (both ends inclusive),
+    and cSoil in Pg C (kg C m-2 x m2 x 1e-12), by hand; identical replicate totals put the RF
+    total on both ends of its band, which counts as inside."""
+    from srgpu.analysis.compare import compare
+    from srgpu.analysis.compare.scores import model_globals
+    from tests.test_compare_synthetic import make_store_dataset
+
+    ds = make_store_dataset()
+    for f in ("SR", "HR", "AR"):  # every replicate the same total
+        v = ds[f"{f}_replicate_total"].values
+        ds[f"{f}_replicate_total"] = (
+            ds[f"{f}_replicate_total"].dims,
+            np.repeat(v.mean(axis=0, keepdims=True), v.shape[0], axis=0),
+        )
+    path, model = _store_and_model(tmp_path, ds, variables=("rh", "cSoil"))
+    dom = ds["domain"].values.astype(bool)
+    w = np.where(dom, ds["cell_area"].values * ds["land_fraction"].values, 0.0)
+    per_year = [np.nansum(ds["HR_mean"].values[k] * w) / 1e15 for k in range(3)]
+    for years, ks in (((2000, 2001), [0, 1]), ((2001, 2002), [1, 2])):
+        cmp, tables = compare(path, {"M": model}, years=years)
+        df = tables["global_totals"]
+        m = df[(df["source"] == "M") & (df["flux"] == "HR")].iloc[0]
+        # float32 model files: measured ~1e-8 relative
+        assert m["total_pg"] == pytest.approx(np.mean([per_year[k] for k in ks]), rel=1e-6)
+        rf = df[(df["source"] == "RF") & (df["flux"] == "HR")].iloc[0]
+        assert rf["rf_q025"] == rf["rf_q975"] == pytest.approx(rf["total_pg"], rel=1e-15)
+        assert bool(rf["in_band"])
+    g = model_globals(cmp).set_index("source")
+    csoil = np.nansum(np.where(dom, 10.0, 0.0) * w) * 1e-12  # write_model: 10 kg m-2
+    assert g.loc["M", "cSoil"] == pytest.approx(csoil, rel=1e-6)

@@ -357,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                 "killed": counts["killed"],
                 "survived": counts["survived"],
                 "equivalent": counts["equivalent"],
+                "not_run": counts["not_run"],
             }
             print(spec["key"], results["modules"][spec["key"]], counts["survivors"])
             continue
@@ -380,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             "killed": counts["killed"],
             "survived": counts["survived"],
             "equivalent": counts["equivalent"],
+            "not_run": counts["not_run"],
             "seconds": counts["seconds"],
         }
         if args.rerun_survivors and key in results["modules"]:
