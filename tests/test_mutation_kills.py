@@ -500,3 +500,64 @@ def test_model_areacella_is_used_for_native_totals(tmp_path):
         return df[(df["source"] == "M") & (df["flux"] == "HR")].iloc[0]["total_pg"]
 
     assert hr(after) == pytest.approx(0.5 * hr(before), rel=1e-12)
+
+
+# ============================================================================ observations
+
+
+def test_canonical_quality_flags():
+    from srgpu.data.observations import _canon_flag
+
+    assert (
+        _canon_flag("Q1") == "Q01" and _canon_flag("q1") == "Q01" and _canon_flag("Q011") == "Q11"
+    )
+    assert _canon_flag("Q0") == "Q0" and _canon_flag("q000") == "Q0"
+    assert _canon_flag(" abc ") == "ABC"
+
+
+def test_selection_edges_by_hand():
+    """Coordinates on the limits are valid, just outside are not; a missing Manipulation is
+    untreated; a one-year period is valid; the QC names its source and criteria."""
+    from srgpu.data.observations import select_observations
+    from tests.test_observations import _frame
+
+    rows = [
+        {"Latitude": -90.0, "Rs_annual": 500.0},
+        {"Latitude": 90.0, "Rs_annual": 500.0},
+        {"Latitude": -90.5, "Rs_annual": 500.0},
+        {"Latitude": 90.5, "Rs_annual": 500.0},
+        {"Longitude": -180.0, "Rs_annual": 500.0},
+        {"Longitude": 180.0, "Rs_annual": 500.0},
+        {"Longitude": -180.5, "Rs_annual": 500.0},
+        {"Longitude": 180.5, "Rs_annual": 500.0},
+        {"Manipulation": None, "Rs_annual": 500.0},
+        {"Manipulation": "Warmed", "Rs_annual": 500.0},
+    ]
+    obs = select_observations(_frame(rows))
+    kept = sorted(obs.table["record_id"].astype(int))
+    assert kept == [1, 2, 5, 6, 9]
+    assert obs.qc.records["invalid_coordinates"] == 4 and obs.qc.records["manipulated"] == 1
+    assert obs.qc.source == "<DataFrame>"
+    assert "untreated_manipulation" in obs.qc.criteria
+    one = select_observations(_frame(rows), years=(2000, 2000))
+    assert sorted(one.table["record_id"].astype(int)) == kept
+    with pytest.raises(InputError) as e:
+        select_observations(_frame(rows), years=(2001, 2000))
+    assert str(e.value) == ("years must be (first, last) with first <= last (got (2001, 2000))")
+
+
+def test_selection_errors_name_the_source_and_row():
+    from srgpu.data.observations import select_observations
+    from tests.test_observations import _frame
+
+    raw = _frame([{"Rs_annual": 500.0}, {"Rs_annual": 50_000.0}])
+    with pytest.raises(InputError) as e:
+        select_observations(raw, source="s.csv")
+    assert str(e.value).startswith("s.csv: field 'Rs_annual': implausible annual flux at row 1 ")
+    with pytest.raises(InputError) as e:
+        select_observations(raw, source="s.csv", line_offset=2)
+    assert "implausible annual flux at line 3 " in str(e.value)
+    bad = _frame([{"Rs_annual": 500.0}, {"Rs_annual": "x"}])
+    with pytest.raises(InputError) as e:
+        select_observations(bad, source="s.csv", line_offset=2)
+    assert str(e.value).startswith("s.csv: field 'Rs_annual': ") and "line 3" in str(e.value)
