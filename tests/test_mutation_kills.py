@@ -240,10 +240,18 @@ def test_quantiles_at_the_ends_with_infinities_and_empty_middle_axes():
 
 def test_cell_area_clips_mirrored_polar_edges_and_uses_the_radius():
     """Centres whose mirrored outer edge passes a pole: the edge is clipped to +-90 degrees,
-    so the areas add up to the band between the other edge and the pole (by hand)."""
+    so the areas add up to the band between the other edge and the pole (by hand); the same
+    for the comparison's model grids."""
+    from srgpu.analysis.compare.models import spherical_cell_area
     from srgpu.grid import cell_area_from_centres as cell_area
 
     r = 6_371_000.0
+    south = np.arange(-89.9, 89.7, 0.5)
+    lon = np.arange(-179.5, 180.0, 1.0)
+    top = math.sin(math.radians(89.85))
+    for lat in (south, -south[::-1]):
+        got = spherical_cell_area(lat, lon).sum()
+        assert got == pytest.approx(2 * math.pi * r * r * (top + 1.0), rel=1e-12)
     lon = np.arange(-179.5, 180.0, 1.0)  # 360 cells: dlon sums to 2 pi
     south = np.arange(-89.9, 89.7, 0.5)  # first edge -90.15 -> -90; last edge 89.85
     north = -south[::-1]  # last edge 90.15 -> 90; first edge -89.85
@@ -476,3 +484,93 @@ def test_model_native_totals_of_a_period_and_of_a_stock(tmp_path):
     g = model_globals(cmp).set_index("source")
     csoil = np.nansum(np.where(dom, 10.0, 0.0) * w) * 1e-12  # write_model: 10 kg m-2
     assert g.loc["M", "cSoil"] == pytest.approx(csoil, rel=1e-6)
+
+
+def test_model_areacella_is_used_for_native_totals(tmp_path):
+    """A model's own cell areas (areacella) replace the spherical ones in its native totals:
+    areas of half the sphere's give half the total."""
+    import xarray as xr
+
+    from srgpu.analysis.compare import compare
+    from tests.test_compare_synthetic import fine_grid, make_store_dataset
+
+    path, model = _store_and_model(tmp_path, make_store_dataset(), variables=("rh",))
+    before = compare(path, {"M": model}).tables
+    lat, lon = fine_grid(2)
+    from srgpu.analysis.compare.models import spherical_cell_area
+
+    xr.Dataset(
+        {"areacella": (("lat", "lon"), 0.5 * spherical_cell_area(lat, lon), {"units": "m2"})},
+        coords={
+            "lat": ("lat", lat, {"units": "degrees_north"}),
+            "lon": ("lon", lon, {"units": "degrees_east"}),
+        },
+    ).to_netcdf(model / "M_areacella.nc")
+    after = compare(path, {"M": model}).tables
+
+    def hr(tables):
+        df = tables["global_totals"]
+        return df[(df["source"] == "M") & (df["flux"] == "HR")].iloc[0]["total_pg"]
+
+    assert hr(after) == pytest.approx(0.5 * hr(before), rel=1e-12)
+
+
+# ============================================================================ observations
+
+
+def test_canonical_quality_flags():
+    from srgpu.data.observations import _canon_flag
+
+    assert (
+        _canon_flag("Q1") == "Q01" and _canon_flag("q1") == "Q01" and _canon_flag("Q011") == "Q11"
+    )
+    assert _canon_flag("Q0") == "Q0" and _canon_flag("q000") == "Q0"
+    assert _canon_flag(" abc ") == "ABC"
+
+
+def test_selection_edges_by_hand():
+    """Coordinates on the limits are valid, just outside are not; a missing Manipulation is
+    untreated; a one-year period is valid; the QC names its source and criteria."""
+    from srgpu.data.observations import select_observations
+    from tests.test_observations import _frame
+
+    rows = [
+        {"Latitude": -90.0, "Rs_annual": 500.0},
+        {"Latitude": 90.0, "Rs_annual": 500.0},
+        {"Latitude": -90.5, "Rs_annual": 500.0},
+        {"Latitude": 90.5, "Rs_annual": 500.0},
+        {"Longitude": -180.0, "Rs_annual": 500.0},
+        {"Longitude": 180.0, "Rs_annual": 500.0},
+        {"Longitude": -180.5, "Rs_annual": 500.0},
+        {"Longitude": 180.5, "Rs_annual": 500.0},
+        {"Manipulation": None, "Rs_annual": 500.0},
+        {"Manipulation": "Warmed", "Rs_annual": 500.0},
+    ]
+    obs = select_observations(_frame(rows))
+    kept = sorted(obs.table["record_id"].astype(int))
+    assert kept == [1, 2, 5, 6, 9]
+    assert obs.qc.records["invalid_coordinates"] == 4 and obs.qc.records["manipulated"] == 1
+    assert obs.qc.source == "<DataFrame>"
+    assert "untreated_manipulation" in obs.qc.criteria
+    one = select_observations(_frame(rows), years=(2000, 2000))
+    assert sorted(one.table["record_id"].astype(int)) == kept
+    with pytest.raises(InputError) as e:
+        select_observations(_frame(rows), years=(2001, 2000))
+    assert str(e.value) == ("years must be (first, last) with first <= last (got (2001, 2000))")
+
+
+def test_selection_errors_name_the_source_and_row():
+    from srgpu.data.observations import select_observations
+    from tests.test_observations import _frame
+
+    raw = _frame([{"Rs_annual": 500.0}, {"Rs_annual": 50_000.0}])
+    with pytest.raises(InputError) as e:
+        select_observations(raw, source="s.csv")
+    assert str(e.value).startswith("s.csv: field 'Rs_annual': implausible annual flux at row 1 ")
+    with pytest.raises(InputError) as e:
+        select_observations(raw, source="s.csv", line_offset=2)
+    assert "implausible annual flux at line 3 " in str(e.value)
+    bad = _frame([{"Rs_annual": 500.0}, {"Rs_annual": "x"}])
+    with pytest.raises(InputError) as e:
+        select_observations(bad, source="s.csv", line_offset=2)
+    assert str(e.value).startswith("s.csv: field 'Rs_annual': ") and "line 3" in str(e.value)
