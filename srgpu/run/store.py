@@ -351,9 +351,14 @@ class EnsembleStore:
                 f"({', '.join(p.name for p in present)}); use --overwrite to replace it"
             )
         if progress["config_hash"] != config.hash():
+            from srgpu.config_diff import describe_config_diff, stored_config
+
+            old = stored_config(self.path)
+            changed = describe_config_diff(old, config) if old is not None else ""
+            if not changed:
+                changed = f"hash {progress['config_hash'][:12]} != {config.hash()[:12]}"
             raise StoreError(
-                f"{self.path}: was written with a different config "
-                f"(hash {progress['config_hash'][:12]} != {config.hash()[:12]}); "
+                f"{self.path}: was written with a different config ({changed}); "
                 "use --overwrite to replace it, or another --out"
             )
         check_fingerprints(progress["inputs"], self.inputs_sha, out=self.out)
