@@ -392,3 +392,17 @@ BAD_FLAGS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 """(name, CLI arguments, substrings of the one-line error); ``{out}`` is a directory and
 ``{srdb}`` a valid SRDB file."""
+
+
+def one_error_line(result, *expect: str) -> str:
+    """Assert a CLI result failed as srgpu promises (exit 2, one ``srgpu: error:`` line on
+    stderr, no traceback) and that the line holds every ``expect`` text; return the line."""
+    err = result.stderr
+    assert result.exit_code == 2, (result.exit_code, err, result.exception)
+    assert "Traceback" not in result.output + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("srgpu: error: "), lines[0]
+    for text in expect:
+        assert text in lines[0], (text, lines[0])
+    return lines[0]

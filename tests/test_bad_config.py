@@ -16,19 +16,7 @@ from srgpu.cli import app
 from srgpu.config import MAX_REPLICATES, PARAMETERS, EnsembleConfig, ForestConfig
 from srgpu.errors import ConfigError
 from tests.badinputs import write_good_files
-from tests.badstores import BAD_FLAGS, BAD_TOML
-
-
-def _one_line(result, *expect: str) -> str:
-    err = result.stderr
-    assert result.exit_code == 2, (result.exit_code, err, result.exception)
-    assert "Traceback" not in result.output + err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("srgpu: error: "), lines[0]
-    for text in expect:
-        assert text in lines[0], (text, lines[0])
-    return lines[0]
+from tests.badstores import BAD_FLAGS, BAD_TOML, one_error_line
 
 
 def _nothing_written(out):
@@ -43,7 +31,7 @@ def test_bad_toml_exit_2(name, text, expect, tmp_path):
     result = CliRunner().invoke(
         app, ["ensemble", "--config", str(cfg), "--quiet", "--out", str(out)]
     )
-    _one_line(result, str(cfg), *expect)
+    one_error_line(result, str(cfg), *expect)
     _nothing_written(out)
 
 
@@ -60,7 +48,7 @@ def test_config_not_a_text_file(content, tmp_path):
     result = CliRunner().invoke(
         app, ["ensemble", "--config", str(cfg), "--quiet", "--out", str(out)]
     )
-    _one_line(result, str(cfg), "directory" if content is None else "UTF-8")
+    one_error_line(result, str(cfg), "directory" if content is None else "UTF-8")
     _nothing_written(out)
 
 
@@ -81,7 +69,7 @@ def test_bad_flag_exit_2(name, args, expect, good, tmp_path):
     elif args[0] == "fetch":
         args += ["--cache", str(out / "cache")]
     result = CliRunner().invoke(app, args)
-    _one_line(result, *expect)
+    one_error_line(result, *expect)
     assert list(out.iterdir()) == []  # nothing written, no store created
     assert not (tmp_path.parent / "escaped").exists()
 

@@ -26,25 +26,13 @@ from srgpu.cli import app
 from srgpu.cli.ensemble import build_config
 from srgpu.run.ensemble import run_ensemble
 from tests.badinputs import write_good_files
-from tests.badstores import COMPLETE_DAMAGE, FLAGS, PARTIAL_DAMAGE
+from tests.badstores import COMPLETE_DAMAGE, FLAGS, PARTIAL_DAMAGE, one_error_line
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _cli(out: Path, *extra: str, flags=FLAGS):
     return CliRunner().invoke(app, ["ensemble", *flags, "--quiet", "--out", str(out), *extra])
-
-
-def _one_line(result, *expect: str) -> str:
-    err = result.stderr
-    assert result.exit_code == 2, (result.exit_code, err, result.exception)
-    assert "Traceback" not in result.output + err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("srgpu: error: "), lines[0]
-    for text in expect:
-        assert text in lines[0], (text, lines[0])
-    return lines[0]
 
 
 def same_store(got: Path, ref: Path) -> None:
@@ -97,7 +85,7 @@ def test_damaged_partial_store(case, partial, reference, tmp_path):
             assert text in result.stderr, (text, result.stderr)
         same_store(out, reference)
         return
-    _one_line(result, *case.expect)
+    one_error_line(result, *case.expect)
     assert (out / "progress.json").read_text() == progress  # a refused store is left as it is
     assert not (out / "summary.json").exists()
     fixed = _cli(out, "--overwrite")  # the fix the line suggests
@@ -118,7 +106,7 @@ def test_damaged_complete_store(case, reference, tmp_path):
         again = _cli(out)  # repaired for good: nothing left to say
         assert again.exit_code == 0 and again.stderr == "", again.stderr
         return
-    _one_line(result, *case.expect)
+    one_error_line(result, *case.expect)
     fixed = _cli(out, "--overwrite")
     assert fixed.exit_code == 0, (fixed.stderr, fixed.exception)
     same_store(out, reference)
@@ -215,7 +203,7 @@ def test_changed_input_on_resume_is_refused(edit, tmp_path):
     assert set(recorded) == {str(files.srdb), str(drivers), str(files.vegetation)}
     changed = edit(files)
     result = _cli(out, flags=flags)
-    _one_line(result, str(changed), "content changed", "--overwrite")
+    one_error_line(result, str(changed), "content changed", "--overwrite")
     assert json.loads((out / "progress.json").read_text())["batches_done"] == 1
     fixed = _cli(out, "--overwrite", flags=flags)
     assert fixed.exit_code == 0, (fixed.stderr, fixed.exception)
@@ -237,7 +225,7 @@ def test_files_srgpu_did_not_write_are_never_touched(name, overwrite, tmp_path):
         keep = target
     before = keep.read_text()
     result = _cli(out, *(["--overwrite"] if overwrite else []))
-    line = _one_line(result, name)
+    line = one_error_line(result, name)
     assert "not written by srgpu" in line or "unreadable" in line or "damaged" in line, line
     assert keep.read_text() == before
     assert not (out / "ensemble.zarr" / "zarr.json").exists()
@@ -246,13 +234,13 @@ def test_files_srgpu_did_not_write_are_never_touched(name, overwrite, tmp_path):
 @pytest.mark.parametrize("out", ["/", "/etc", "/usr/share/srgpu-out", "/home", "/proc/x"])
 def test_system_folders_are_refused(out):
     result = CliRunner().invoke(app, ["ensemble", *FLAGS, "--quiet", "--out", out])
-    _one_line(result, "system folder", "--out")
+    one_error_line(result, "system folder", "--out")
 
 
 def test_link_to_a_system_folder_is_refused(tmp_path):
     link = tmp_path / "out"
     link.symlink_to("/etc", target_is_directory=True)
-    _one_line(_cli(link), "/etc", "system folder")
+    one_error_line(_cli(link), "/etc", "system folder")
 
 
 # ------------------------------------------------------------------------ lock
@@ -264,7 +252,7 @@ def test_second_run_on_a_locked_out_is_refused(extra, reference, tmp_path):
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     with OutLock(out):
         result = _cli(out, *extra)
-        _one_line(result, str(out), "in use by another srgpu run", f"pid {os.getpid()}")
+        one_error_line(result, str(out), "in use by another srgpu run", f"pid {os.getpid()}")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert _cli(out).exit_code == 0  # released: the next run gets it
     same_store(out, reference)
@@ -276,7 +264,7 @@ def test_lock_file_link_is_not_followed(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("user data")
     (out / ".srgpu.lock").symlink_to(victim)
-    _one_line(_cli(out), ".srgpu.lock", "symbolic link")
+    one_error_line(_cli(out), ".srgpu.lock", "symbolic link")
     assert victim.read_text() == "user data"
 
 
@@ -302,7 +290,7 @@ def test_one_replicate_writes_strict_json_and_usual_modes(tmp_path):
 def test_explain_refuses_an_unfinished_run(partial, tmp_path):
     out = _copy(partial, tmp_path)
     result = CliRunner().invoke(app, ["explain", str(out), "--replicates", "1"])
-    _one_line(result, "not finished", "srgpu ensemble")
+    one_error_line(result, "not finished", "srgpu ensemble")
 
 
 # ------------------------------------------------------------------------ signals
@@ -365,7 +353,7 @@ def test_readers_name_a_truncated_chunk(command, chunk, reference, model_file, t
     else:
         args += ["--replicates", "1", "--out", str(tmp_path / "exp")]
     result = CliRunner().invoke(app, args)
-    _one_line(result, f"'{array}'", key, "--overwrite")
+    one_error_line(result, f"'{array}'", key, "--overwrite")
 
 
 # ------------------------------------------------------------------------ disk full
@@ -424,7 +412,7 @@ def test_disk_full_is_one_line_then_resumes(where, monkeypatch, reference, tmp_p
         else:
             _enospc_on(m, name=where[0], nth=where[1])
         result = _cli(out)
-    line = _one_line(result, "No space left on device", "once there is space")
+    line = one_error_line(result, "No space left on device", "once there is space")
     assert "--overwrite" not in line
     if (out / "progress.json").exists():
         assert json.loads((out / "progress.json").read_text())["complete"] is False
@@ -443,7 +431,7 @@ def test_explain_refuses_changed_inputs(tmp_path):
     assert _cli(out, flags=flags).exit_code == 0
     changed = _edit_srdb(files)
     result = CliRunner().invoke(app, ["explain", str(out), "--replicates", "1"])
-    _one_line(result, str(changed), "changed since the run", "srgpu ensemble with --overwrite")
+    one_error_line(result, str(changed), "changed since the run", "srgpu ensemble with --overwrite")
 
 
 def test_overwrite_keeps_a_work_store_planted_beside_a_finished_run(reference, tmp_path):
@@ -452,6 +440,6 @@ def test_overwrite_keeps_a_work_store_planted_beside_a_finished_run(reference, t
     out = _copy(reference, tmp_path)
     (out / "work.zarr").mkdir()
     (out / "work.zarr" / "mine.txt").write_text("user data")
-    _one_line(_cli(out, "--overwrite"), "work.zarr", "not written by srgpu")
+    one_error_line(_cli(out, "--overwrite"), "work.zarr", "not written by srgpu")
     assert (out / "work.zarr" / "mine.txt").read_text() == "user data"
     assert (out / "summary.json").exists()
