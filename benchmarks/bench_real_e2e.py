@@ -4,9 +4,11 @@ Both start from the same prepared real inputs (:mod:`benchmarks.real_data`: SRDB
 real 0.5 deg climatology grids, 53 806 grid cells, the README's predictor sets) and run the same
 replicates (the same area-weighted 80 % draws of both fluxes, 500 trees):
 
-* **srgpu**: ``run_ensemble`` (``backend="cpu"``, ``engine="numba"``, default trainer): training,
-  validation, inference, per-cell moments, maps and totals, the zarr store and the final
-  statistics;
+* **srgpu**: ``run_ensemble`` (``backend="cpu"``, ``engine="numba"``, default trainer,
+  ``predictive="none"``): training, validation, inference, per-cell moments, maps and totals, the
+  zarr store and the final statistics. ``predictive="none"`` because the script computes no
+  predictive distribution either (the same work on both sides); the default ``"moments"`` adds
+  the quantile-regression-forest pass, measured in :mod:`benchmarks.bench_predictive_real`;
 * **plain scikit-learn script**: per replicate and flux ``RandomForestRegressor(n_estimators=500,
   max_features=2, min_samples_split=6, bootstrap=True, n_jobs=1).fit`` on the draw, ``predict``
   on the test rows (validation) and on the grid, a running mean and M2 per cell (Welford) for
@@ -21,7 +23,7 @@ many replicates, which separates its fixed costs (store creation, final statisti
 cost per replicate for the 2000-replicate extrapolation. The machine is shared with other work:
 the ratios are the result::
 
-    python -m benchmarks.bench_real_e2e                 # 8 (and 16) replicates, best of 2
+    python -m benchmarks.bench_real_e2e                 # 32 (and 64) replicates, best of 2
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def _pin(cpu: int | None) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def srgpu_real_child(*, replicates: int, trees: int, batch_size: int, cpu: int | None) -> dict:
+def srgpu_real_child(
+    *, replicates: int, trees: int, batch_size: int, cpu: int | None, predictive: str = "none"
+) -> dict:
     """``run_ensemble`` on the real inputs (see the module docstring)."""
     _pin(cpu)
     from benchmarks.bench_e2e import warm_numba
@@ -60,6 +64,7 @@ def srgpu_real_child(*, replicates: int, trees: int, batch_size: int, cpu: int |
         backend="cpu",
         engine="numba",
         batch_size=batch_size,
+        predictive=predictive,
     )
     warm_numba()
     X = np.repeat(np.arange(20, dtype=np.float32).reshape(10, 2), 3, axis=0)  # repeated rows
@@ -202,8 +207,9 @@ def run(*, replicates: int, trees: int, repeats: int, batch_size: int, log=print
         "setup": {
             "data": "SRDB v5.0 + real 0.5 deg climatology grids (53 806 cells, one period); "
             "predictors MAT, Prec, Prec_GS, PAR, PAR_GS, LAI_GS for SR and HR",
-            "srgpu": "run_ensemble(backend='cpu', engine='numba', trainer 'numba'), store and "
-            f"statistics included, batch size {batch_size}",
+            "srgpu": "run_ensemble(backend='cpu', engine='numba', trainer 'numba', "
+            "predictive='none': the script computes no predictive distribution either), store "
+            f"and statistics included, batch size {batch_size}",
             "sklearn_script": "RandomForestRegressor(bootstrap=True, n_jobs=1) fit + predict "
             "(test rows and grid) per replicate and flux, running mean/M2, totals",
             "threads": "each side in a fresh process pinned to one CPU (the same one); "
@@ -232,7 +238,7 @@ def run(*, replicates: int, trees: int, repeats: int, batch_size: int, log=print
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=8)
+    parser.add_argument("--replicates", type=int, default=32)
     parser.add_argument("--trees", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)

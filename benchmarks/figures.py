@@ -72,7 +72,7 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
-        "end to end on the real data vs a plain scikit-learn script, 8 replicates, measured",
+        "end to end on the real data vs a plain scikit-learn script, 32 replicates, measured",
         "real-e2e-*.json",
         _get("speedup_srgpu_vs_sklearn_script_per_core"),
         "{:.2f}×",
