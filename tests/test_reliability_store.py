@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -294,34 +293,67 @@ def test_explain_refuses_an_unfinished_run(partial, tmp_path):
 
 
 # ------------------------------------------------------------------------ signals
+# The run of the signal test: ``srgpu ensemble`` in a child process whose store blocks when the
+# second batch has been computed and is about to be written, after printing a marker line. The
+# parent sends the signal only once it has read the marker, so the run is always still going
+# (batch 1 written, batch 2 computed but not written) when the signal arrives.
+SIGNAL_MARKER = "srgpu-test: batch 2 computed, waiting for the signal"
+SIGNAL_CHILD = f"""
+import sys, time
+from srgpu.run.store import EnsembleStore
+
+write_batch = EnsembleStore.write_batch
+calls = []
+
+def blocking_write_batch(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        print({SIGNAL_MARKER!r}, flush=True)
+        time.sleep(600)
+        raise SystemExit("srgpu-test: no signal came within 600 s")
+    return write_batch(self, *args, **kwargs)
+
+EnsembleStore.write_batch = blocking_write_batch
+from srgpu.cli import main
+
+sys.argv[0] = "srgpu"
+main()
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_prints_one_line_and_rerun_resumes(sig, code, reference, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "srgpu", "ensemble", *FLAGS, "--quiet", "--out", str(out)]
+    args = ["ensemble", *FLAGS, "--quiet", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    progress = out / "progress.json"
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if json.loads(progress.read_text())["batches_done"] >= 1:
+    err_path = tmp_path / "stderr.txt"
+    with err_path.open("w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SIGNAL_CHILD, *args],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        )
+        seen = []
+        for line in proc.stdout:  # ends at the marker, or when the child exits without it
+            seen.append(line)
+            if line.strip() == SIGNAL_MARKER:
                 break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=240)
-    if proc.returncode == 0:
-        pytest.skip("the run finished before the signal arrived")
+        assert seen and seen[-1].strip() == SIGNAL_MARKER, (seen, err_path.read_text())
+        proc.send_signal(sig)
+        proc.communicate(timeout=240)
+    err = err_path.read_text()
     assert proc.returncode == code, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("srgpu: interrupted after "), lines[0]
-    assert lines[0].endswith("batches; rerun the same command to resume"), lines[0]
+    assert lines[0] == "srgpu: interrupted after 1 of 3 batches; rerun the same command to resume"
+    cmd = [sys.executable, "-m", "srgpu", *args]
     again = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "srgpu: resuming" in again.stderr or "interrupted after 0 of" in lines[0]
+    assert f"srgpu: resuming {out}: 1 of 3 batches already done" in again.stderr, again.stderr
     same_store(out, reference)
 
 
