@@ -60,7 +60,7 @@ def test_batch_specs_cover_replicates_once():
     assert sum(s.size for s in specs) == 10
 
 
-def test_train_on_gpu_without_cuml_is_a_backend_error():
+def test_train_device_gpu_without_cuml_is_a_backend_error():
     from srgpu.config import EnsembleConfig, ForestConfig, TrainConfig
     from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import BackendError

@@ -320,7 +320,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         device: Annotated[
             str | None,
-            typer.Option(help="Device of both stages: auto, cpu or gpu ([train] and [predict])."),
+            typer.Option(help="Device of both stages, training and prediction: auto, cpu or gpu."),
         ] = None,
         train_device: Annotated[
             str | None, typer.Option(help="Training device: auto (the CPU), cpu or gpu.")
