@@ -52,14 +52,13 @@ MB = 1024.0**2
 
 
 def _config(*, replicates: int, trees: int, batch_size: int, seed: int):
-    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 
     return EnsembleConfig(
         replicates=replicates,
         seed=seed,
         forest=ForestConfig(trees=trees),
-        backend="cpu",
-        engine="numba",
+        predict=PredictConfig(device="cpu", engine="numba"),
         batch_size=batch_size,
     )
 

@@ -3,11 +3,11 @@
 Measures on synthetic paper-shaped data (:mod:`benchmarks.common`: 2665 SR x 5 and 672 HR x 7
 training rows, 500 trees, randomForest settings):
 
-* training replicates per second: cuML (``--train-on gpu``, when cuML imports) and the host CPU
-  (scikit-learn trees with randomForest's rules, as the default ``--train-on auto`` does);
+* training replicates per second: cuML (``--train-device gpu``, when cuML imports) and the host
+  CPU (scikit-learn trees with randomForest's rules, as the default ``--train-device auto`` does);
 * inference traversals per second of nvForest (``precision="single"``, plain ``predict``) on
   ``--device`` and of srgpu's CPU kernel on the host, on the same forests and rows;
-* end to end: ``run_ensemble`` with ``--backend`` of the device on a measured fraction of the
+* end to end: ``run_ensemble`` with ``--predict-device`` of the device on a measured fraction of the
   paper-scale rows, extrapolated to the full job (2 fluxes x 2000 replicates x 1.9 M rows);
 * peak GPU memory used (device total minus free, sampled after each stage) where cupy sees one.
 
@@ -158,7 +158,7 @@ def bench_inference(*, device: str, trees: int, rows: int, repeats: int = 3) -> 
 
 def bench_end_to_end(*, device: str, trees: int, replicates: int, fraction: float) -> dict:
     """``run_ensemble`` on a fraction of the paper-scale rows; extrapolated to the full job."""
-    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
     from srgpu.run.ensemble import run_ensemble
 
     n_cells = max(int(JOB_ROWS * fraction / N_YEARS), 1)
@@ -167,8 +167,7 @@ def bench_end_to_end(*, device: str, trees: int, replicates: int, fraction: floa
         replicates=replicates,
         batch_size=min(8, replicates),
         forest=ForestConfig(trees=trees),
-        backend=device,
-        engine="nvforest" if device == "gpu" else "numba",
+        predict=PredictConfig(device=device, engine="nvforest" if device == "gpu" else "numba"),
     )
     with tempfile.TemporaryDirectory(prefix="srgpu-gpu-bench-") as out:
         t0 = time.perf_counter()

@@ -4,11 +4,12 @@ Both start from the same prepared real inputs (:mod:`benchmarks.real_data`: SRDB
 real 0.5 deg climatology grids, 53 806 grid cells, the README's predictor sets) and run the same
 replicates (the same area-weighted 80 % draws of both fluxes, 500 trees):
 
-* **srgpu**: ``run_ensemble`` (``backend="cpu"``, ``engine="numba"``, default trainer,
-  ``predictive="none"``): training, validation, inference, per-cell moments, maps and totals, the
-  zarr store and the final statistics. ``predictive="none"`` because the script computes no
-  predictive distribution either (the same work on both sides); the default ``"moments"`` adds
-  the quantile-regression-forest pass, measured in :mod:`benchmarks.bench_predictive_real`;
+* **srgpu**: ``run_ensemble`` (``[predict] device = "cpu"``, ``engine = "numba"``, default
+  trainer, ``predictive="none"``): training, validation, inference, per-cell moments, maps and
+  totals, the zarr store and the final statistics. ``predictive="none"`` because the script
+  computes no predictive distribution either (the same work on both sides); the default
+  ``"moments"`` adds the quantile-regression-forest pass, measured in
+  :mod:`benchmarks.bench_predictive_real`;
 * **plain scikit-learn script**: per replicate and flux ``RandomForestRegressor(n_estimators=500,
   max_features=2, min_samples_split=6, bootstrap=True, n_jobs=1).fit`` on the draw, ``predict``
   on the test rows (validation) and on the grid, a running mean and M2 per cell (Welford) for
@@ -54,15 +55,14 @@ def srgpu_real_child(
     """``run_ensemble`` on the real inputs (see the module docstring)."""
     _pin(cpu)
     from benchmarks.bench_e2e import warm_numba
-    from srgpu.config import ForestConfig
+    from srgpu.config import ForestConfig, PredictConfig
     from srgpu.forest.train import fit_forest
     from srgpu.run.ensemble import run_ensemble
 
     inputs, config = real_inputs(
         replicates=replicates,
         forest=ForestConfig(trees=trees),
-        backend="cpu",
-        engine="numba",
+        predict=PredictConfig(device="cpu", engine="numba"),
         batch_size=batch_size,
         predictive=predictive,
     )
@@ -207,7 +207,7 @@ def run(*, replicates: int, trees: int, repeats: int, batch_size: int, log=print
         "setup": {
             "data": "SRDB v5.0 + real 0.5 deg climatology grids (53 806 cells, one period); "
             "predictors MAT, Prec, Prec_GS, PAR, PAR_GS, LAI_GS for SR and HR",
-            "srgpu": "run_ensemble(backend='cpu', engine='numba', trainer 'numba', "
+            "srgpu": "run_ensemble(predict device 'cpu', engine 'numba', trainer 'numba', "
             "predictive='none': the script computes no predictive distribution either), store "
             f"and statistics included, batch size {batch_size}",
             "sklearn_script": "RandomForestRegressor(bootstrap=True, n_jobs=1) fit + predict "

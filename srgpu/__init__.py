@@ -20,6 +20,8 @@ _PUBLIC: dict[str, str] = {
     "SoilRespirationEnsemble": "srgpu.estimator",
     "EnsembleConfig": "srgpu.config",
     "ForestConfig": "srgpu.config",
+    "TrainConfig": "srgpu.config",
+    "PredictConfig": "srgpu.config",
     "run_ensemble": "srgpu.run.ensemble",
     "open_run": "srgpu.results",
     "Run": "srgpu.results",

@@ -1,9 +1,12 @@
-"""The compute device, chosen once per run: ``auto``, ``cpu`` or ``gpu``.
+"""The prediction device, chosen once per run: ``auto``, ``cpu`` or ``gpu``.
 
-:func:`resolve_backend` probes the machine (never at import time: this module imports without
-cupy, cuML or nvForest) and returns a frozen :class:`Backend` that the rest of the run passes
-around: its ``device``, a human-readable ``reason`` for the choice and ``xp``, the array
-namespace of the device (``array_api_compat.numpy`` or ``array_api_compat.cupy``).
+``predict.device`` (:class:`srgpu.config.PredictConfig`, ``--predict-device`` or ``--device``) is
+resolved here by :func:`resolve_predict`; the result is also the device of the Dask cluster. (The
+training device, ``train.device``, never probes the machine: see :class:`srgpu.config.TrainConfig`.)
+:func:`resolve_backend` probes the machine (never at import time: this module imports without cupy,
+cuML or nvForest) and returns a frozen :class:`Backend` that the rest of the run passes around: its
+``device``, a human-readable ``reason`` for the choice and ``xp``, the array namespace of the device
+(``array_api_compat.numpy`` or ``array_api_compat.cupy``).
 
 ``auto`` takes the GPU only when all of these hold, and otherwise falls back to the CPU with a
 reason naming the first that failed:
@@ -13,8 +16,10 @@ reason naming the first that failed:
 3. ``cupy.cuda.runtime.getDeviceCount() > 0``;
 4. the ``[gpu]`` extra is installed: ``nvforest`` (the GPU inference engine) imports.
 
-``--backend gpu`` on a machine that fails one of them raises :class:`~srgpu.errors.BackendError`
-(``--backend gpu: no usable GPU: <reason>``), which the CLI turns into exit code 2.
+``predict.device = "gpu"`` on a machine that fails one of them raises
+:class:`~srgpu.errors.BackendError` (``predict.device gpu: no usable GPU: <reason>``), which the
+CLI turns into exit code 2. ``auto`` with an engine that runs on the CPU only (``numba``,
+``sklearn``) is the CPU without a probe.
 """
 
 from __future__ import annotations
@@ -158,27 +163,37 @@ def probe_gpu() -> dict[str, Any]:
     return info
 
 
-def resolve_backend(requested: str = "auto") -> Backend:
+def resolve_backend(requested: str = "auto", *, setting: str = "predict.device") -> Backend:
     """Choose the device once: ``"auto"``, ``"cpu"`` or ``"gpu"`` (see the module docstring).
 
-    Raises :class:`BackendError` for ``"gpu"`` without a usable GPU, :class:`ConfigError` for an
-    unknown request.
+    ``setting`` names the request in reasons and errors. Raises :class:`BackendError` for
+    ``"gpu"`` without a usable GPU, :class:`ConfigError` for an unknown request.
     """
     if requested not in REQUESTS:
-        raise ConfigError(f"backend must be one of {REQUESTS}, got {requested!r}")
+        raise ConfigError(f"{setting} must be one of {REQUESTS}, got {requested!r}")
     if requested == "cpu":
-        return cpu_backend("requested --backend cpu")
+        return cpu_backend(f"requested {setting} cpu")
     probe = probe_gpu()
     if not probe["usable"]:
         if requested == "gpu":
-            raise BackendError(f"--backend gpu: no usable GPU: {probe['reason']}")
+            raise BackendError(f"{setting} gpu: no usable GPU: {probe['reason']}")
         return cpu_backend(f"auto: no usable GPU ({probe['reason']})")
     try:
         xp = _gpu_namespace()
     except Exception as exc:
         reason = f"array_api_compat.cupy failed to import: {exc.__class__.__name__}: {exc}"
         if requested == "gpu":
-            raise BackendError(f"--backend gpu: no usable GPU: {reason}") from None
+            raise BackendError(f"{setting} gpu: no usable GPU: {reason}") from None
         return cpu_backend(f"auto: no usable GPU ({reason})")
-    prefix = "requested --backend gpu" if requested == "gpu" else "auto"
+    prefix = f"requested {setting} gpu" if requested == "gpu" else "auto"
     return Backend(device="gpu", reason=f"{prefix}: {probe['reason']}", xp=xp)
+
+
+def resolve_predict(predict: Any) -> Backend:
+    """The device of a run's prediction stage (and its Dask cluster) from its
+    :class:`~srgpu.config.PredictConfig`: ``device = "auto"`` with an engine that runs on the
+    CPU only is the CPU without a probe; otherwise :func:`resolve_backend` of the device."""
+    request = predict.device_request
+    if predict.device == "auto" and request == "cpu":
+        return cpu_backend(f"auto: predict.engine {predict.engine!r} runs on the CPU only")
+    return resolve_backend(request)

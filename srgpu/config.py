@@ -5,6 +5,12 @@ seed, replicate count, batch size) is part of :class:`EnsembleConfig` and of its
 choices that cannot change a number (output directory, number of Dask workers, scheduler
 address) are not. The CLI builds the config from defaults, then a TOML file, then flags (a flag
 wins), and stores the effective config in the output.
+
+Device and implementation are two axes, for each stage: ``[train]`` ``device`` x ``trainer``
+(:class:`TrainConfig`) and ``[predict]`` ``device`` x ``engine`` (:class:`PredictConfig`); which
+implementation runs on which device is one table, :data:`STAGES`. Configs in the old spelling
+(``backend``, ``train_on``, ``engine``, ``[forest] trainer``) are translated by
+:func:`translate_legacy`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,10 @@ from typing import Any
 from srgpu.constants import DEFAULT_SEED
 from srgpu.errors import ConfigError
 from srgpu.filters import ObservationFilter
-from srgpu.forest.engines import ENGINE_NAMES
+from srgpu.forest.engines import AUTO_ENGINE, ENGINE_NAMES
+from srgpu.forest.engines import ENGINES as ENGINE_REGISTRY
+from srgpu.forest.trainers import AUTO_TRAINER, TRAINER_NAMES
+from srgpu.forest.trainers import TRAINERS as TRAINER_REGISTRY
 from srgpu.schema import TRAINED_FLUXES
 
 PREDICTOR_NAMES = (
@@ -52,9 +62,10 @@ PREDICTIVE_MODES = ("none", "moments")
 ``"moments"`` (default): its conditional mean and SD per cell, pooled over replicates, and its
 calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive`); ``"none"``:
 only the replicate spread. Exact quantiles/MAD are library functions (docs/predictive.md)."""
-BACKENDS = ("auto", "cpu", "gpu")
+DEVICES = ("auto", "cpu", "gpu")
+"""The devices of ``train.device`` and ``predict.device``."""
 ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)
-TRAINERS = ("numba", "numba-exact", "sklearn")
+TRAINERS = TRAINER_NAMES  # derived from the trainer registry (srgpu.forest.trainers)
 
 DEMO_REPLICATES = 24
 DEMO_TREES = 200
@@ -147,9 +158,6 @@ PARAMETERS: dict[str, Param] = {
     "seed": Param(int, 0, None),
     "sampling": Param(str, choices=SAMPLING_SCHEMES),
     "train_fraction": Param(float, 0.0, 1.0, closed="neither"),
-    "backend": Param(str, choices=BACKENDS),
-    "train_on": Param(str, choices=BACKENDS),
-    "engine": Param(str, choices=ENGINES),
     "batch_size": Param(int, 1, 10_000),
     "tile_rows": Param(int, 1, 100_000_000),
     "predictive": Param(str, choices=PREDICTIVE_MODES),
@@ -160,7 +168,11 @@ PARAMETERS: dict[str, Param] = {
     "forest.nodesize": Param(int, 1, 1_000_000),
     "forest.mtry": Param(int, 1, nullable=True),  # above p it is capped at p (mtry_for)
     "forest.bootstrap": Param(bool),
-    "forest.trainer": Param(str, choices=TRAINERS),
+    # -- TrainConfig and PredictConfig ([train], [predict]): device x implementation
+    "train.device": Param(str, choices=DEVICES),
+    "train.trainer": Param(str, choices=TRAINERS),
+    "predict.device": Param(str, choices=DEVICES),
+    "predict.engine": Param(str, choices=ENGINES),
     # -- runtime flags (not part of the hash)
     "workers": Param(int, 0, 4096, nullable=True),
     "scheduler": Param(
@@ -192,9 +204,210 @@ its other flags with :func:`check_param`, and :mod:`srgpu.estimator` derives its
 def check_param(name: str, value: Any, *, source: str | None = None) -> Any:
     """Check ``value`` against ``PARAMETERS[name]``; ``source`` names the origin in the
     message (default: the flag, e.g. ``--folds``)."""
-    flag = "--" + name.split(".")[-1].replace("_", "-")
-    key = name if name.startswith("forest.") else name.split(".")[-1]  # as written in TOML
+    flag = FLAGS.get(name, "--" + name.split(".")[-1].replace("_", "-"))
+    table = name.split(".")[0]
+    key = name if table in TABLES else name.split(".")[-1]  # as written in TOML
     return PARAMETERS[name].check(key, value, source=source or flag)
+
+
+FLAGS = {"train.device": "--train-device", "predict.device": "--predict-device"}
+"""Command-line flags not spelt ``--`` + the key's last part."""
+
+
+# --------------------------------------------------------------------- device x implementation
+@dataclass(frozen=True)
+class Stage:
+    """The implementations of one stage (training or prediction), the devices each runs on,
+    and what ``"auto"`` means on each device."""
+
+    implementation: str  # the key naming the implementation in the stage's table
+    devices: Mapping[str, tuple[str, ...]]
+    auto: Mapping[str, str]
+
+
+STAGES: dict[str, Stage] = {
+    "train": Stage("trainer", {n: e.devices for n, e in TRAINER_REGISTRY.items()}, AUTO_TRAINER),
+    "predict": Stage("engine", {n: e.devices for n, e in ENGINE_REGISTRY.items()}, AUTO_ENGINE),
+}
+"""Which implementation runs on which device, for both stages: derived from the trainer
+registry (:mod:`srgpu.forest.trainers`) and the engine registry (:mod:`srgpu.forest.engines`).
+The one place where a ``(device, implementation)`` pair is checked (:func:`check_device_pair`)."""
+
+
+def check_device_pair(
+    stage: str, device: str, implementation: str, *, source: str = "config"
+) -> None:
+    """A :class:`ConfigError` when ``implementation`` cannot run on ``device`` in ``stage``
+    (``"train"`` or ``"predict"``), naming both keys, their values and what is allowed.
+    ``"auto"`` on either side always fits: it is chosen to fit the other."""
+    table = STAGES[stage]
+    if device == "auto" or implementation == "auto":
+        return
+    runs_on = table.devices[implementation]
+    if device in runs_on:
+        return
+    fits = ["auto", *(n for n, d in table.devices.items() if device in d)]
+    key = f"{stage}.{table.implementation}"
+    raise ConfigError(
+        f"{source}: {key} = {implementation!r} with {stage}.device = {device!r}: "
+        f"{implementation!r} runs on {' or '.join(runs_on)} only; allowed: {key} = "
+        f"{' or '.join(repr(n) for n in fits)} with {stage}.device = {device!r}, or "
+        f"{stage}.device = {' or '.join(repr(d) for d in ('auto', *runs_on))} with "
+        f"{key} = {implementation!r}"
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Where and by what the replicate forests are grown (``[train]`` in TOML).
+
+    ``device``: ``"auto"``, ``"cpu"`` or ``"gpu"``; ``trainer``: an implementation of
+    :data:`srgpu.forest.trainers.TRAINERS` or ``"auto"``:
+
+    * ``"numba"``: srgpu's own grower (:mod:`srgpu.forest.numba_train`): the rules of
+      scikit-learn's trees, several times faster; on predictors with ties between distinct rows
+      the same trees up to rounding;
+    * ``"numba-exact"``: the same grower replaying scikit-learn's sort on tied predictors: its
+      trees bit for bit, barely faster than scikit-learn there;
+    * ``"sklearn"``: ``DecisionTreeRegressor``, the reference;
+    * ``"cuml"``: cuML on the GPU (:mod:`srgpu.forest.cuml_train`; statistically, not bitwise,
+      equal to the CPU trainers).
+
+    ``"auto"`` never probes the machine: the device is the trainer's (the CPU when the trainer
+    is ``"auto"`` too: the training tables have a few thousand rows and cuML's speed on them is
+    unmeasured), and the trainer is ``"numba"`` on the CPU, ``"cuml"`` on the GPU. The pair is
+    checked by :func:`check_device_pair`.
+    """
+
+    device: str = "auto"
+    trainer: str = "auto"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            PARAMETERS[f"train.{f.name}"].check(
+                f"train.{f.name}", getattr(self, f.name), source="config"
+            )
+        check_device_pair("train", self.device, self.trainer)
+
+    @property
+    def resolved(self) -> tuple[str, str]:
+        """``(device, trainer)`` with ``"auto"`` resolved (see the class docstring)."""
+        device = self.device
+        if device == "auto":
+            device = "cpu" if self.trainer == "auto" else STAGES["train"].devices[self.trainer][0]
+        trainer = STAGES["train"].auto[device] if self.trainer == "auto" else self.trainer
+        return device, trainer
+
+    @property
+    def cpu_trainer(self) -> str:
+        """The trainer for work that always grows on the host's cores (the predictor
+        selection): the resolved trainer when it runs on the CPU, else the CPU's ``"auto"``."""
+        trainer = self.resolved[1]
+        return trainer if "cpu" in STAGES["train"].devices[trainer] else STAGES["train"].auto["cpu"]
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Where and by what the forests predict the grid (``[predict]`` in TOML).
+
+    ``device``: ``"auto"``, ``"cpu"`` or ``"gpu"``; ``engine``: an inference engine of
+    :data:`srgpu.forest.engines.ENGINES` (``"numba"``, ``"sklearn"``, ``"nvforest"``) or
+    ``"auto"`` (numba on the CPU, nvForest on the GPU). ``device = "auto"`` probes the machine
+    (:func:`srgpu.backend.resolve_backend`): the GPU when one is usable, unless the engine runs
+    on the CPU only. The prediction device is also the Dask cluster's (:mod:`srgpu.run.cluster`).
+    The pair is checked by :func:`check_device_pair`.
+    """
+
+    device: str = "auto"
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            PARAMETERS[f"predict.{f.name}"].check(
+                f"predict.{f.name}", getattr(self, f.name), source="config"
+            )
+        check_device_pair("predict", self.device, self.engine)
+
+    @property
+    def device_request(self) -> str:
+        """``device``, or the engine's one device when ``device`` is ``"auto"`` and the engine
+        runs on one device only (``"auto"`` otherwise: the machine decides)."""
+        if self.device == "auto" and self.engine != "auto":
+            runs_on = STAGES["predict"].devices[self.engine]
+            if len(runs_on) == 1:
+                return runs_on[0]
+        return self.device
+
+
+LEGACY_KEYS = {
+    "backend": "predict.device",
+    "engine": "predict.engine",
+    "train_on": "train.device",
+    "forest.trainer": "train.trainer",
+}
+"""Keys of configs written before the ``[train]``/``[predict]`` tables, and their new names."""
+
+
+def translate_legacy(data: Mapping[str, Any], *, source: str = "config") -> tuple[dict, list]:
+    """A config mapping in the old spelling as one in the new: ``(new mapping, old keys
+    found)``. The one translation of old keys (:data:`LEGACY_KEYS`), used for user TOML files
+    and for stored run configs alike.
+
+    ``backend`` becomes ``predict.device``, ``engine`` ``predict.engine``, ``train_on``
+    ``train.device`` and ``[forest] trainer`` ``train.trainer``, with the same behaviour: old
+    ``train_on = "gpu"`` grew with cuML whatever the trainer said, so it becomes ``device =
+    "gpu"`` with trainer ``"auto"`` (cuML on the GPU); old ``trainer = "numba"``, the old default,
+    becomes ``"auto"`` (numba on the CPU), so that a run written with the old defaults has the
+    new defaults' config. A key given in both spellings is a :class:`ConfigError`.
+    """
+    out = dict(data)
+    forest = out.get("forest")
+    old_trainer = None
+    found: list[str] = []
+    if isinstance(forest, Mapping) and "trainer" in forest:
+        forest = dict(forest)
+        old_trainer = forest.pop("trainer")
+        out["forest"] = forest
+        found.append("forest.trainer")
+    moved: dict[str, dict[str, Any]] = {"train": {}, "predict": {}}
+    for old in ("backend", "engine", "train_on"):
+        if old in out:
+            found.append(old)
+            table, key = LEGACY_KEYS[old].split(".")
+            moved[table][key] = out.pop(old)
+    if old_trainer is not None:
+        moved["train"]["trainer"] = old_trainer
+    if not found:
+        return out, found
+    if moved["train"].get("device") == "gpu":
+        moved["train"]["trainer"] = "auto"
+    if moved["train"].get("trainer") == "numba":
+        moved["train"]["trainer"] = "auto"
+    for table, values in moved.items():
+        if not values:
+            continue
+        given = out.get(table, {})
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"{source}: {table} = {given!r}: expected a table [{table}]")
+        both = sorted(k for k in values if k in given)
+        if both:
+            olds = [k for k, v in LEGACY_KEYS.items() if v in {f"{table}.{b}" for b in both}]
+            raise ConfigError(
+                f"{source}: {', '.join(olds)} (old spelling) and "
+                f"{', '.join(f'{table}.{b}' for b in both)} are both given; keep only the "
+                f"[{table}] table"
+            )
+        out[table] = {**values, **given}
+    return out, found
+
+
+def legacy_note(source: str, found: list[str]) -> str:
+    """The one-line deprecation note for a user file with old keys."""
+    return (
+        f"{source}: old setting(s) {', '.join(found)} read as "
+        f"{', '.join(LEGACY_KEYS[k] for k in found)} (the [train] and [predict] tables); "
+        "write the new names"
+    )
 
 
 @dataclass(frozen=True)
@@ -207,20 +420,13 @@ class ForestConfig:
     duplicated rows are real rows, so that the count includes duplicates as randomForest's does
     (see :mod:`srgpu.forest.train`). ``mtry=None`` means ``max(floor(p / 3), 1)``.
 
-    ``trainer``: who grows the trees on CPU: ``"numba"`` (srgpu's own grower,
-    :mod:`srgpu.forest.numba_train`, the default: the same rules, several times faster; on
-    predictors with ties between distinct rows the same trees up to rounding),
-    ``"numba-exact"`` (the same grower replaying scikit-learn's sort on tied predictors: its
-    trees bit for bit, barely faster than scikit-learn there) or ``"sklearn"``
-    (``DecisionTreeRegressor``, the reference). GPU training (``train_on = "gpu"``)
-    uses cuML whatever this says.
+    Who grows the trees, and where, is :class:`TrainConfig` (``[train]``).
     """
 
     trees: int = 500
     nodesize: int = 5
     mtry: int | None = None
     bootstrap: bool = True
-    trainer: str = "numba"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -233,6 +439,10 @@ class ForestConfig:
         if self.mtry is not None:
             return min(self.mtry, n_features)
         return max(n_features // 3, 1)
+
+
+TABLES: dict[str, type] = {"forest": ForestConfig, "train": TrainConfig, "predict": PredictConfig}
+"""The tables of :class:`EnsembleConfig` that are dataclasses of scalar settings."""
 
 
 @dataclass(frozen=True)
@@ -254,9 +464,8 @@ class EnsembleConfig:
     sampling: str = "area"
     train_fraction: float = 0.8
     forest: ForestConfig = field(default_factory=ForestConfig)
-    backend: str = "auto"
-    train_on: str = "auto"
-    engine: str = "auto"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
     batch_size: int = 8
     tile_rows: int = 200_000
     par_fraction: float = 0.48
@@ -269,8 +478,10 @@ class EnsembleConfig:
             if name in self.__dataclass_fields__:
                 value = param.check(name, getattr(self, name), source="config")
                 object.__setattr__(self, name, value)  # an int given for a float: a float
-        if not isinstance(self.forest, ForestConfig):
-            raise ConfigError(f"config: forest = {self.forest!r}: expected a [forest] table")
+        for name, cls in TABLES.items():
+            if not isinstance(getattr(self, name), cls):
+                value = getattr(self, name)
+                raise ConfigError(f"config: {name} = {value!r}: expected a [{name}] table")
         for name in ("drivers", "variables", "predictors"):
             if isinstance(getattr(self, name), (str, bytes)) or not isinstance(
                 getattr(self, name), (tuple, list)
@@ -362,6 +573,9 @@ class EnsembleConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> EnsembleConfig:
+        """The config of a mapping (a parsed TOML file, a stored run's config); keys of the old
+        spelling are translated (:func:`translate_legacy`)."""
+        data, _ = translate_legacy(data, source=source)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -383,7 +597,7 @@ class EnsembleConfig:
                     f"{source}: drivers = {drivers!r}: expected a path or a list of paths"
                 )
             kw["drivers"] = tuple(drivers)
-        for table in ("variables", "predictors", "forest"):
+        for table in ("variables", "predictors", *TABLES):
             if table in kw and not isinstance(kw[table], Mapping):
                 raise ConfigError(f"{source}: {table} = {kw[table]!r}: expected a table [{table}]")
         if "variables" in kw:
@@ -407,27 +621,35 @@ class EnsembleConfig:
             kw["observations"] = ObservationFilter.from_dict(
                 dict(kw["observations"]), source=source
             )
-        if "forest" in kw:
-            fdata = dict(kw["forest"])
-            fknown = {f.name for f in dataclasses.fields(ForestConfig)}
+        for table, table_cls in TABLES.items():
+            if table not in kw:
+                continue
+            fdata = dict(kw[table])
+            fknown = {f.name for f in dataclasses.fields(table_cls)}
             bad = sorted(set(fdata) - fknown)
             if bad:
-                raise ConfigError(f"{source}: unknown forest key(s) {bad}")
+                raise ConfigError(f"{source}: unknown {table} key(s) {bad}")
             for name, value in fdata.items():
-                fdata[name] = PARAMETERS[f"forest.{name}"].check(
-                    f"forest.{name}", value, source=source
+                fdata[name] = PARAMETERS[f"{table}.{name}"].check(
+                    f"{table}.{name}", value, source=source
                 )
-            kw["forest"] = ForestConfig(**fdata)
+            if table in STAGES:  # the pair, named with this source
+                impl = STAGES[table].implementation
+                check_device_pair(
+                    table, fdata.get("device", "auto"), fdata.get(impl, "auto"), source=source
+                )
+            kw[table] = table_cls(**fdata)
         try:
             return cls(**kw)
         except TypeError as exc:  # wrong types that dataclasses let through
             raise ConfigError(f"{source}: {exc}") from None
 
     def to_toml(self) -> str:
-        """Serialise to TOML (flat keys, then ``[forest]``, ``[predictors]``, ``[variables]``)."""
+        """Serialise to TOML (flat keys, then ``[forest]``, ``[train]``, ``[predict]``,
+        ``[predictors]``, ``[variables]``, ``[observations]``)."""
         d = self.to_dict()
         tables = {
-            k: d.pop(k) for k in ("forest", "predictors", "variables", "observations") if k in d
+            k: d.pop(k) for k in (*TABLES, "predictors", "variables", "observations") if k in d
         }
         lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()]
         for name, table in tables.items():
@@ -438,7 +660,12 @@ class EnsembleConfig:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> EnsembleConfig:
+    def from_toml(
+        cls, path: str | Path, *, notice: Callable[[str], None] | None = None
+    ) -> EnsembleConfig:
+        """The config of a user's TOML file. Old keys (``backend``, ``train_on``, ``engine``,
+        ``[forest] trainer``) are read as their new names with a one-line note, given to
+        ``notice`` (default: a ``FutureWarning``)."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -452,6 +679,13 @@ class EnsembleConfig:
             raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        _, found = translate_legacy(data, source=str(path))
+        if found:
+            note = legacy_note(str(path), found)
+            if notice is None:
+                warnings.warn(note, FutureWarning, stacklevel=2)
+            else:
+                notice(note)
         return cls.from_dict(data, source=str(path))
 
     def hash(self) -> str:

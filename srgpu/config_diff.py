@@ -11,7 +11,7 @@ from typing import Any
 
 from srgpu.config import EnsembleConfig
 
-__all__ = ["config_diff", "describe_config_diff", "stored_config"]
+__all__ = ["config_diff", "describe_config_diff", "stored_config", "stored_config_text"]
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -53,10 +53,10 @@ def describe_config_diff(old: EnsembleConfig, new: EnsembleConfig) -> str:
     )
 
 
-def stored_config(store_path: Any) -> EnsembleConfig | None:
-    """The config stored in an ensemble store's ``config`` attribute, or ``None`` when there is
+def stored_config_text(store_path: Any) -> str | None:
+    """The TOML text of an ensemble store's ``config`` attribute as written (a store written
+    before the ``[train]``/``[predict]`` tables has the old keys), or ``None`` when there is
     none or it cannot be read (the store's own checks report that)."""
-    import tomllib
     import warnings
     from pathlib import Path
 
@@ -69,8 +69,21 @@ def stored_config(store_path: Any) -> EnsembleConfig | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             text = zarr.open_group(str(path), mode="r").attrs.get("config")
-        if not text:
-            return None
+    except Exception:  # noqa: BLE001 - unreadable: let the store's own checks speak
+        return None
+    return text if isinstance(text, str) and text else None
+
+
+def stored_config(store_path: Any) -> EnsembleConfig | None:
+    """The config stored in an ensemble store's ``config`` attribute, in the current spelling
+    (old keys are translated), or ``None`` when there is none or it cannot be read (the
+    store's own checks report that)."""
+    import tomllib
+
+    text = stored_config_text(store_path)
+    if text is None:
+        return None
+    try:
         return EnsembleConfig.from_dict(tomllib.loads(text))
     except Exception:  # noqa: BLE001 - unreadable: let the store's own checks speak
         return None

@@ -75,7 +75,7 @@ class StoreError(SrgpuError):
 
 
 class BackendError(SrgpuError):
-    """The requested compute backend (e.g. ``--backend gpu``) is not usable here."""
+    """The requested device or implementation (e.g. ``--predict-device gpu``) is not usable here."""
 
 
 class DownloadError(SrgpuError):

@@ -22,7 +22,15 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from srgpu.config import PAPER_PREDICTORS, PARAMETERS, EnsembleConfig, ForestConfig
+from srgpu.config import (
+    PAPER_PREDICTORS,
+    PARAMETERS,
+    EnsembleConfig,
+    ForestConfig,
+    PredictConfig,
+    TrainConfig,
+    check_device_pair,
+)
 from srgpu.constants import DEFAULT_SEED
 
 ESTIMATOR_PARAMETERS = {
@@ -32,8 +40,10 @@ ESTIMATOR_PARAMETERS = {
     "mtry": "forest.mtry",
     "seed": "seed",
     "sampling": "sampling",
-    "engine": "engine",
-    "backend": "backend",
+    "train_device": "train.device",
+    "trainer": "train.trainer",
+    "predict_device": "predict.device",
+    "engine": "predict.engine",
     "batch_size": "batch_size",
     "workers": "workers",
     "scheduler": "scheduler",
@@ -66,7 +76,11 @@ def sklearn_constraints(name: str) -> list:
 class SoilRespirationEnsemble(BaseEstimator):
     """Replicate random-forest ensemble of SR and HR (AR = SR - HR); see ``srgpu ensemble``.
 
-    Parameters mirror :class:`srgpu.config.EnsembleConfig` (``None`` = its default).
+    Parameters mirror :class:`srgpu.config.EnsembleConfig` (``None`` = its default); device and
+    implementation are two parameters per stage: ``train_device`` x ``trainer`` (``[train]``)
+    and ``predict_device`` x ``engine`` (``[predict]``), all ``"auto"`` by default; a pair that
+    cannot run (e.g. ``trainer="sklearn"`` with ``train_device="gpu"``) is a ``ConfigError``
+    at ``fit``.
     Learned: ``config_`` (the effective config), ``summary_`` (``summary.json``), ``store_path_``,
     ``totals_`` (a tidy table of the global totals).
     """
@@ -88,8 +102,10 @@ class SoilRespirationEnsemble(BaseEstimator):
         seed: int = DEFAULT_SEED,
         sampling: str = "area",
         predictors: dict | None = None,
+        train_device: str = "auto",
+        trainer: str = "auto",
+        predict_device: str = "auto",
         engine: str = "auto",
-        backend: str = "auto",
         batch_size: int = 8,
         workers: int | None = None,
         scheduler: str | None = None,
@@ -101,8 +117,10 @@ class SoilRespirationEnsemble(BaseEstimator):
         self.seed = seed
         self.sampling = sampling
         self.predictors = predictors
+        self.train_device = train_device
+        self.trainer = trainer
+        self.predict_device = predict_device
         self.engine = engine
-        self.backend = backend
         self.batch_size = batch_size
         self.workers = workers
         self.scheduler = scheduler
@@ -123,8 +141,8 @@ class SoilRespirationEnsemble(BaseEstimator):
             seed=self.seed,
             sampling=self.sampling,
             forest=ForestConfig(trees=trees, nodesize=self.nodesize, mtry=self.mtry),
-            backend=self.backend,
-            engine=self.engine,
+            train=TrainConfig(device=self.train_device, trainer=self.trainer),
+            predict=PredictConfig(device=self.predict_device, engine=self.engine),
             batch_size=self.batch_size,
         )
 
@@ -137,6 +155,11 @@ class SoilRespirationEnsemble(BaseEstimator):
             value = getattr(self, name)
             if not (value is None and name == "trees"):
                 PARAMETERS[key].check(name, value, source=type(self).__name__)
+        for stage, device, impl in (
+            ("train", self.train_device, self.trainer),
+            ("predict", self.predict_device, self.engine),
+        ):
+            check_device_pair(stage, device, impl, source=type(self).__name__)
         self.config_ = self._config(srdb=srdb, drivers=drivers, vegetation=vegetation)
         self.summary_ = run_ensemble(
             self.config_,

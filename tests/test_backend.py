@@ -52,7 +52,7 @@ def fake_gpu(monkeypatch):
 
 def test_cpu_requested():
     b = resolve_backend("cpu")
-    assert b == Backend(device="cpu", reason="requested --backend cpu", xp=None)
+    assert b == Backend(device="cpu", reason="requested predict.device cpu", xp=None)
     assert b.xp.__name__ == "array_api_compat.numpy"
     assert not b.is_gpu
     x = b.asarray([1.0, 2.0])
@@ -69,12 +69,12 @@ def test_auto_without_gpu_is_cpu_with_reason():
 
 @pytest.mark.skipif(has_gpu, reason="this machine has a GPU")
 def test_gpu_without_gpu_raises():
-    with pytest.raises(BackendError, match=r"^--backend gpu: no usable GPU: "):
+    with pytest.raises(BackendError, match=r"^predict.device gpu: no usable GPU: "):
         resolve_backend("gpu")
 
 
 def test_unknown_request():
-    with pytest.raises(ConfigError, match="backend must be one of"):
+    with pytest.raises(ConfigError, match="predict.device must be one of"):
         resolve_backend("tpu")
 
 
@@ -119,6 +119,27 @@ def test_fake_cupy_positive_branch(fake_gpu):
         assert b.xp == "fake-xp"
         assert "Fake H100" in b.reason
     assert resolve_backend("cpu").device == "cpu"
+
+
+def test_predict_device_auto_with_a_cpu_only_engine_is_the_cpu_without_a_probe(fake_gpu):
+    """On a machine with a usable GPU, ``predict.device = "auto"`` follows the engine: a CPU-only
+    engine (numba, sklearn) predicts on the CPU; ``auto`` and nvforest take the GPU."""
+    from srgpu.backend import resolve_predict
+    from srgpu.config import PredictConfig
+
+    fake_gpu()
+    for engine in ("numba", "sklearn"):
+        b = resolve_predict(PredictConfig(engine=engine))
+        assert (
+            b.device == "cpu"
+            and b.reason == f"auto: predict.engine {engine!r} runs on the CPU only"
+        )
+    for engine in ("auto", "nvforest"):
+        assert resolve_predict(PredictConfig(engine=engine)).device == "gpu"
+    assert resolve_predict(PredictConfig(device="cpu", engine="nvforest")).device == "cpu"
+    assert resolve_predict(PredictConfig(device="gpu")).reason.startswith(
+        "requested predict.device gpu"
+    )
 
 
 def test_to_host_of_device_like_array():

@@ -60,8 +60,8 @@ def test_batch_specs_cover_replicates_once():
     assert sum(s.size for s in specs) == 10
 
 
-def test_train_on_gpu_without_cuml_is_a_backend_error():
-    from srgpu.config import EnsembleConfig, ForestConfig
+def test_train_device_gpu_without_cuml_is_a_backend_error():
+    from srgpu.config import EnsembleConfig, ForestConfig, TrainConfig
     from srgpu.data.inputs import prepare_inputs
     from srgpu.errors import BackendError
     from srgpu.run.replicate import train_replicate
@@ -69,7 +69,10 @@ def test_train_on_gpu_without_cuml_is_a_backend_error():
 
     if has_cuml:
         pytest.skip("cuML is installed")
-    cfg = EnsembleConfig(replicates=1, forest=ForestConfig(trees=3), train_on="gpu")
+    cfg = EnsembleConfig(
+        replicates=1, forest=ForestConfig(trees=3), train=TrainConfig(device="gpu")
+    )
+    assert cfg.train.resolved == ("gpu", "cuml")
     inputs = prepare_inputs(cfg)
     with pytest.raises(BackendError):
         train_replicate(inputs, cfg, 0, "SR")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import tomllib
 
+import pytest
 from typer.testing import CliRunner
 
 from srgpu.cli import app
 from srgpu.cli.ensemble import build_config
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig, TrainConfig
+from srgpu.errors import ConfigError
 
 runner = CliRunner()
 
@@ -32,20 +34,68 @@ def test_toml_round_trip():
         variables=(("tas", "t2m"),),
         sampling="equal",
         predictors=(("SR", ("MAT",)), ("HR", ("MAT", "PAR"))),
-        forest=ForestConfig(mtry=2, trainer="sklearn"),
+        forest=ForestConfig(mtry=2),
+        train=TrainConfig(device="cpu", trainer="sklearn"),
+        predict=PredictConfig(engine="nvforest"),
     )
     again = EnsembleConfig.from_dict(tomllib.loads(cfg.to_toml()))
     assert again == cfg and again.hash() == cfg.hash()
-    assert 'trainer = "sklearn"' in cfg.to_toml()
-    assert cfg.hash() != cfg.replace(forest=ForestConfig(mtry=2)).hash()  # numba is the default
+    text = cfg.to_toml()
+    assert '[train]\ndevice = "cpu"\ntrainer = "sklearn"\n' in text
+    assert '[predict]\ndevice = "auto"\nengine = "nvforest"\n' in text
+    assert cfg.hash() != cfg.replace(train=TrainConfig(device="cpu")).hash()  # auto: numba
 
 
 def test_trainer_flag_and_bad_trainer(tmp_path):
-    assert build_config(config_file=None, trainer="sklearn").forest.trainer == "sklearn"
-    assert build_config(config_file=None).forest.trainer == "numba"
+    assert build_config(config_file=None, trainer="sklearn").train.trainer == "sklearn"
+    assert build_config(config_file=None).train == TrainConfig(device="auto", trainer="auto")
     res = runner.invoke(app, ["ensemble", "--trainer", "bogus", "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "forest.trainer" in res.output
+    assert res.exit_code == 2 and "train.trainer" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_device_flag_sets_both_stages_and_stage_flags_win():
+    cfg = build_config(config_file=None, device="cpu")
+    assert cfg.train == TrainConfig(device="cpu") and cfg.predict == PredictConfig(device="cpu")
+    assert cfg.train.resolved == ("cpu", "numba")
+    cfg = build_config(config_file=None, device="gpu", predict_device="cpu", engine="sklearn")
+    assert cfg.train == TrainConfig(device="gpu") and cfg.train.resolved == ("gpu", "cuml")
+    assert cfg.predict == PredictConfig(device="cpu", engine="sklearn")
+    cfg = build_config(config_file=None, train_device="cpu", trainer="numba-exact")
+    assert cfg.train == TrainConfig(device="cpu", trainer="numba-exact")
+    assert cfg.predict == PredictConfig()
+
+
+def test_flags_override_the_config_files_stage_tables(tmp_path):
+    cfg_file = tmp_path / "run.toml"
+    cfg_file.write_text('[train]\ntrainer = "sklearn"\n[predict]\nengine = "numba"\n')
+    cfg = build_config(config_file=cfg_file, engine="sklearn", train_device="cpu")
+    assert cfg.train == TrainConfig(device="cpu", trainer="sklearn")
+    assert cfg.predict == PredictConfig(engine="sklearn")
+
+
+def test_deprecated_backend_and_train_on_flags_say_the_new_flag():
+    notes: list[str] = []
+    cfg = build_config(config_file=None, backend="cpu", train_on="gpu", notice=notes.append)
+    assert cfg.predict == PredictConfig(device="cpu") and cfg.train == TrainConfig(device="gpu")
+    assert notes == [
+        "--backend is deprecated: use --predict-device (or --device for both stages)",
+        "--train-on is deprecated: use --train-device (or --device for both stages)",
+    ]
+    with pytest.raises(ConfigError, match="--backend and --predict-device"):
+        build_config(config_file=None, backend="cpu", predict_device="gpu", notice=notes.append)
+
+
+def test_deprecated_flag_on_the_command_line_prints_one_note(tmp_path):
+    out = tmp_path / "o"
+    args = ["ensemble", "--replicates", "1", "--trees", "3", "--backend", "cpu"]
+    res = runner.invoke(app, [*args, "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip().splitlines() == [
+        "srgpu: --backend is deprecated: use --predict-device (or --device for both stages)"
+    ]
+    stored = json.loads((out / "summary.json").read_text())["config"]
+    assert stored["predict"] == {"device": "cpu", "engine": "auto"}
 
 
 def test_demo_run_writes_store_and_summary(tmp_path):
@@ -95,7 +145,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
         (["--predictors", "SR=MAT,Foo"], "Foo"),
         (["--predictors", "XR=MAT"], "XR"),
         (["--sampling", "random"], "sampling"),
-        (["--backend", "tpu"], "backend"),
+        (["--device", "tpu"], "--device"),
         (["--srdb", str(bad_csv), "--drivers", str(tmp_path / "none.nc")], "Study_number"),
     ]
     for extra, needle in cases:

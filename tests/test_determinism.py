@@ -22,13 +22,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 from srgpu.data.inputs import prepare_inputs
 from srgpu.run.batch import batch_specs, train_batch
 from srgpu.run.ensemble import run_ensemble
 
 REPO = Path(__file__).resolve().parents[1]
-CFG = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=15), engine="numba")
+CFG = EnsembleConfig(
+    replicates=4, batch_size=2, forest=ForestConfig(trees=15), predict=PredictConfig(engine="numba")
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 from srgpu.data.inputs import prepare_inputs
 from srgpu.errors import StoreError
 from srgpu.run.batch import batch_specs, train_batch
 from srgpu.run.ensemble import run_ensemble
 
-TINY = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=30), engine="sklearn")
+TINY = EnsembleConfig(
+    replicates=4,
+    batch_size=2,
+    forest=ForestConfig(trees=30),
+    predict=PredictConfig(engine="sklearn"),
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,15 @@ import pytest
 import xarray as xr
 
 from srgpu.analysis.explain import explain_flux, explain_run, plan_explain
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 from srgpu.errors import ConfigError
 
-TINY = EnsembleConfig(replicates=2, batch_size=2, forest=ForestConfig(trees=5), engine="sklearn")
+TINY = EnsembleConfig(
+    replicates=2,
+    batch_size=2,
+    forest=ForestConfig(trees=5),
+    predict=PredictConfig(engine="sklearn"),
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,17 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from srgpu.cli import app
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 from srgpu.data.inputs import prepare_inputs
 from srgpu.run.ensemble import run_ensemble
 from srgpu.run.export import export_netcdf
 
-TINY = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=30), engine="sklearn")
+TINY = EnsembleConfig(
+    replicates=4,
+    batch_size=2,
+    forest=ForestConfig(trees=30),
+    predict=PredictConfig(engine="sklearn"),
+)
 
 DOCUMENTED_WARNINGS = (
     # docs/store.md lists these; anything else the checker says makes this test fail

@@ -27,7 +27,7 @@ def _pair(seed, *, n=400, p=5, trees=30):
     cfg = ForestConfig(trees=trees)
     ss = np.random.SeedSequence(seed)
     grown = fit_forest(X, y, forest=cfg, seed=ss)
-    ref = fit_forest(X, y, forest=ForestConfig(trees=trees, trainer="sklearn"), seed=ss)
+    ref = fit_forest(X, y, forest=ForestConfig(trees=trees), seed=ss, trainer="sklearn")
     return grown, ref, X
 
 

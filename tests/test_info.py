@@ -31,7 +31,7 @@ def test_info_json():
 def test_info_text():
     result = CliRunner().invoke(app, ["info"])
     assert result.exit_code == 0, result.output
-    for word in ("numpy", "scikit-learn", "dask-cuda", "numba threads", "--backend auto ->"):
+    for word in ("numpy", "scikit-learn", "dask-cuda", "numba threads", "--predict-device auto ->"):
         assert word in result.stdout
 
 

@@ -291,10 +291,15 @@ def rosen_expected_counts(bins: np.ndarray, weights: dict, *, fraction: float) -
 
 @pytest.fixture(scope="module")
 def tiny_inputs():
-    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
     from srgpu.data.inputs import prepare_inputs
 
-    cfg = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=5), engine="sklearn")
+    cfg = EnsembleConfig(
+        replicates=4,
+        batch_size=2,
+        forest=ForestConfig(trees=5),
+        predict=PredictConfig(engine="sklearn"),
+    )
     return cfg, prepare_inputs(cfg)
 
 

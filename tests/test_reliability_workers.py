@@ -18,13 +18,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 from srgpu.data.inputs import prepare_inputs
 from srgpu.run.ensemble import run_ensemble
 
 distributed = pytest.importorskip("distributed")
 
-CFG = EnsembleConfig(replicates=6, batch_size=1, forest=ForestConfig(trees=20), engine="sklearn")
+CFG = EnsembleConfig(
+    replicates=6,
+    batch_size=1,
+    forest=ForestConfig(trees=20),
+    predict=PredictConfig(engine="sklearn"),
+)
 
 
 @pytest.mark.slow

@@ -18,9 +18,14 @@ from typer.testing import CliRunner
 from srgpu.analysis.compare import compare
 from srgpu.analysis.report import SECTIONS, site_predictions, zonal_totals
 from srgpu.cli import app
-from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
 
-TINY = EnsembleConfig(replicates=3, batch_size=3, forest=ForestConfig(trees=20), engine="sklearn")
+TINY = EnsembleConfig(
+    replicates=3,
+    batch_size=3,
+    forest=ForestConfig(trees=20),
+    predict=PredictConfig(engine="sklearn"),
+)
 FIGURES = (
     "map_SR",
     "map_HR",

@@ -34,6 +34,7 @@ import pandas as pd
 
 from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError
+from srgpu.forest.trainers import DEFAULT_TRAINER
 from srgpu.run.replicate import score_folds
 from srgpu.run.sampling import Split, replicate_split
 
@@ -51,6 +52,7 @@ class SelectionProblem:
     forest: ForestConfig
     seed: int
     flux: str
+    trainer: str = DEFAULT_TRAINER  # a CPU trainer (TrainConfig.cpu_trainer)
 
     def __post_init__(self) -> None:
         if self.X.shape != (self.y.size, len(self.names)):
@@ -99,7 +101,13 @@ def score_subset(problem: SelectionProblem, subset: Sequence[str]) -> np.ndarray
     X = np.ascontiguousarray(problem.X[:, cols])
     folds = [(s.train, s.test) for s in problem.splits]
     return score_folds(
-        X, problem.y, folds, forest=problem.forest, seed=problem.seed, flux=problem.flux
+        X,
+        problem.y,
+        folds,
+        forest=problem.forest,
+        seed=problem.seed,
+        flux=problem.flux,
+        trainer=problem.trainer,
     )
 
 
@@ -242,6 +250,7 @@ def honest_validation(
     seed: int,
     flux: str,
     reference: str = "random",
+    trainer: str = DEFAULT_TRAINER,
 ) -> pd.DataFrame:
     """Score one predictor set under several validation schemes; add the optimism gaps.
 
@@ -255,7 +264,7 @@ def honest_validation(
         raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
     rows = []
     for name, folds in schemes.items():
-        s = score_folds(X, y, folds, forest=forest, seed=seed, flux=flux)
+        s = score_folds(X, y, folds, forest=forest, seed=seed, flux=flux, trainer=trainer)
         ddof = 1 if len(folds) > 1 else 0
         rows.append(
             {

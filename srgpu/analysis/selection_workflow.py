@@ -150,6 +150,7 @@ def prepare_selection(
         forest=config.forest,
         seed=config.seed,
         flux=flux,
+        trainer=config.train.cpu_trainer,
     )
     return SelectionSetup(
         config=config,
@@ -216,6 +217,7 @@ def run_selection(
                 seed=setup.config.seed,
                 flux=setup.flux,
                 reference=f"random {folds}-fold",
+                trainer=setup.config.train.cpu_trainer,
             )
             v.insert(0, "subset", ",".join(subset))
             v.insert(0, "set", label)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
@@ -30,7 +31,13 @@ from srgpu.cli._inputs import (
     print_input_counts,
     refuse_extra_arguments,
 )
-from srgpu.config import TRAINED_FLUXES, EnsembleConfig, ForestConfig, check_param
+from srgpu.config import (
+    PARAMETERS,
+    TRAINED_FLUXES,
+    EnsembleConfig,
+    ForestConfig,
+    check_param,
+)
 from srgpu.constants import PAPER_TOTALS_PG
 from srgpu.errors import ConfigError
 
@@ -57,15 +64,40 @@ def build_config(
     sampling: str | None = None,
     predictors: list[str] | None = None,
     variables: list[str] | None = None,
-    backend: str | None = None,
-    engine: str | None = None,
-    train_on: str | None = None,
-    batch_size: int | None = None,
+    device: str | None = None,
+    train_device: str | None = None,
+    predict_device: str | None = None,
     trainer: str | None = None,
+    engine: str | None = None,
+    batch_size: int | None = None,
     predictive: str | None = None,
+    backend: str | None = None,
+    train_on: str | None = None,
+    notice=None,
 ) -> EnsembleConfig:
-    """Defaults, then the TOML file, then the flags (a flag wins)."""
-    cfg = EnsembleConfig.from_toml(config_file) if config_file else EnsembleConfig()
+    """Defaults, then the TOML file, then the flags (a flag wins).
+
+    ``device`` sets both stages' devices, ``train_device``/``predict_device`` one stage's (they
+    win over ``device``). ``backend`` and ``train_on`` are the deprecated spellings of
+    ``predict_device`` and ``train_device``; ``notice`` receives the one-line deprecation notes
+    (of these flags and of old keys in the TOML file; default: standard error)."""
+    if notice is None:
+
+        def notice(line: str) -> None:
+            print(f"srgpu: {line}", file=sys.stderr)
+
+    cfg = EnsembleConfig.from_toml(config_file, notice=notice) if config_file else EnsembleConfig()
+    for old, new, value in (
+        ("--backend", "--predict-device", backend),
+        ("--train-on", "--train-device", train_on),
+    ):
+        if value is None:
+            continue
+        notice(f"{old} is deprecated: use {new} (or --device for both stages)")
+        if (predict_device if old == "--backend" else train_device) is not None:
+            raise ConfigError(f"{old} and {new}: give only {new}")
+    predict_device = predict_device if backend is None else backend
+    train_device = train_device if train_on is None else train_on
     changes: dict = {}
     if srdb is not None:
         changes["srdb"] = srdb
@@ -77,9 +109,6 @@ def build_config(
         ("replicates", replicates),
         ("seed", seed),
         ("sampling", sampling),
-        ("backend", backend),
-        ("engine", engine),
-        ("train_on", train_on),
         ("batch_size", batch_size),
         ("predictive", predictive),
     ):
@@ -96,12 +125,24 @@ def build_config(
         merged_vars = dict(cfg.variables)
         merged_vars.update(_parse_pairs(variables, "--var"))
         changes["variables"] = tuple(sorted(merged_vars.items()))
+    if device is not None:
+        PARAMETERS["train.device"].check("device", device, source="--device")  # both stages
+    stages = {
+        "train": {"device": device if train_device is None else train_device, "trainer": trainer},
+        "predict": {
+            "device": device if predict_device is None else predict_device,
+            "engine": engine,
+        },
+    }
+    for stage, flags in stages.items():
+        flags = {k: v for k, v in flags.items() if v is not None}
+        for key, value in flags.items():
+            check_param(f"{stage}.{key}", value)  # names the flag in the message
+        if flags:
+            changes[stage] = dataclasses.replace(getattr(cfg, stage), **flags)
     forest = cfg.forest
-    for name, value in (("forest.trees", trees), ("forest.trainer", trainer)):
-        if value is not None:
-            check_param(name, value)
-    if trainer is not None:
-        forest = ForestConfig(**{**forest.__dict__, "trainer": trainer})
+    if trees is not None:
+        check_param("forest.trees", trees)
     if trees is not None:
         forest = ForestConfig(**{**forest.__dict__, "trees": trees})
     elif cfg.is_demo and (srdb is None and not drivers) and config_file is None:
@@ -277,17 +318,37 @@ def register(app: typer.Typer) -> None:
         var: Annotated[
             list[str] | None, typer.Option(help="ROLE=VARIABLE override of driver names.")
         ] = None,
-        backend: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
-        engine: Annotated[
-            str | None, typer.Option(help="Inference engine: auto, numba, sklearn, nvforest.")
+        device: Annotated[
+            str | None,
+            typer.Option(help="Device of both stages, training and prediction: auto, cpu or gpu."),
         ] = None,
-        train_on: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+        train_device: Annotated[
+            str | None, typer.Option(help="Training device: auto (the CPU), cpu or gpu.")
+        ] = None,
+        predict_device: Annotated[
+            str | None,
+            typer.Option(help="Prediction device: auto (the GPU when usable), cpu or gpu."),
+        ] = None,
         trainer: Annotated[
             str | None,
             typer.Option(
-                help="CPU tree grower: numba (default, fast), numba-exact (scikit-learn's "
-                "trees bit for bit on tied predictors, slower) or sklearn (reference)."
+                help="Training implementation: auto (numba on cpu, cuml on gpu), numba (fast), "
+                "numba-exact (scikit-learn's trees bit for bit on tied predictors, slower), "
+                "sklearn (reference) or cuml (GPU)."
             ),
+        ] = None,
+        engine: Annotated[
+            str | None,
+            typer.Option(
+                help="Prediction implementation: auto (numba on cpu, nvforest on gpu), numba, "
+                "sklearn or nvforest."
+            ),
+        ] = None,
+        backend: Annotated[
+            str | None, typer.Option(hidden=True, help="Deprecated: --predict-device.")
+        ] = None,
+        train_on: Annotated[
+            str | None, typer.Option(hidden=True, help="Deprecated: --train-device.")
         ] = None,
         batch_size: Annotated[int | None, typer.Option(help="Replicates per batch.")] = None,
         predictive: Annotated[
@@ -340,12 +401,15 @@ def register(app: typer.Typer) -> None:
             sampling=sampling,
             predictors=predictors,
             variables=var,
-            backend=backend,
-            engine=engine,
-            train_on=train_on,
-            batch_size=batch_size,
+            device=device,
+            train_device=train_device,
+            predict_device=predict_device,
             trainer=trainer,
+            engine=engine,
+            batch_size=batch_size,
             predictive=predictive,
+            backend=backend,
+            train_on=train_on,
         )
         cfg = apply_observation_flags(
             cfg,

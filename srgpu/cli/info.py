@@ -1,4 +1,4 @@
-"""``srgpu info``: versions, CPU, GPU and which backend ``auto`` picks, and why."""
+"""``srgpu info``: versions, CPU, GPU and which device ``--predict-device auto`` picks, and why."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def render(report: dict[str, Any]) -> None:
             f"{dev.get('memory_gib', '')} GiB"
         )
     auto = report["auto_backend"]
-    console.print(f"--backend auto -> {auto['device']}: {auto['reason']}", markup=False)
+    console.print(f"--predict-device auto -> {auto['device']}: {auto['reason']}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
     def info(
         as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
     ) -> None:
-        """Show versions, CPU cores, numba threads, the GPU stack and the backend 'auto' picks."""
+        """Show versions, CPU cores, numba threads, the GPU stack and the device 'auto' picks."""
         report = gather()
         if as_json:
             print(json.dumps(report, indent=2, sort_keys=False))

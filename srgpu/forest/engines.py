@@ -5,7 +5,9 @@ once with the module and class that implement it (imported only when asked for, 
 installs never need nvForest's CUDA wheels) and the devices it runs on. ``"auto"`` picks the
 fastest engine measured for the device: on CPU the numba kernel (:mod:`srgpu.forest.numba_engine`,
 bit-identical to scikit-learn's ``predict``; its speed is in docs/benchmarks.md), on GPU nvForest.
-The config's choices (:data:`srgpu.config.ENGINES`) are derived from this table.
+The config's choices (:data:`srgpu.config.ENGINES`) and the check of each ``(predict.device,
+predict.engine)`` pair (:data:`srgpu.config.STAGES`) are derived from this table; the training
+counterpart is :mod:`srgpu.forest.trainers`.
 """
 
 from __future__ import annotations

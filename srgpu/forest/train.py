@@ -24,7 +24,8 @@ Remaining differences from randomForest: it stops splitting a node whose values 
 breaks ties between equally good splits differently; the random streams differ. None changes
 the statistical method.
 
-Three trainers grow these trees (``fit_forest(..., trainer=...)``):
+Three CPU trainers grow these trees (``fit_forest(..., trainer=...)``; the registry of trainers
+and their devices is :mod:`srgpu.forest.trainers`, the config's choice ``train.trainer``):
 
 * ``"numba"`` (default): :mod:`srgpu.forest.numba_train`, numba tree growers several times
   faster per core (figures in ``docs/benchmarks.md``). They replay scikit-learn's algorithm,
@@ -53,9 +54,10 @@ from typing import Any
 import numpy as np
 from sklearn.tree import DecisionTreeRegressor
 
-from srgpu.config import TRAINERS, ForestConfig
+from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError
 from srgpu.forest.assemble import assemble_forest
+from srgpu.forest.trainers import CPU_TRAINERS, DEFAULT_TRAINER
 
 __all__ = ["assemble_forest", "fit_forest", "sklearn_tree_params"]
 
@@ -81,20 +83,19 @@ def fit_forest(
     *,
     forest: ForestConfig,
     seed: np.random.SeedSequence,
-    trainer: str | None = None,
+    trainer: str = DEFAULT_TRAINER,
 ) -> Any:
     """Fit one randomForest-style regression forest on ``X`` (n, p) and ``y`` (n,).
 
     Deterministic: the same ``seed`` gives the same trees (bootstrap rows and the trees'
-    ``random_state`` both come from it). ``trainer``: ``"numba"``, ``"numba-exact"`` or
-    ``"sklearn"`` (``None``: ``forest.trainer``), which grow the same trees (see the module
-    docstring). The numba grower
-    returns a :class:`~srgpu.forest.grown.GrownForest` (flat arrays that behave as a fitted
-    forest; ``as_sklearn`` converts), the scikit-learn path a ``RandomForestRegressor``.
+    ``random_state`` both come from it). ``trainer``: ``"numba"`` (default), ``"numba-exact"`` or
+    ``"sklearn"`` (:data:`srgpu.forest.trainers.CPU_TRAINERS`), which grow the same trees (see the
+    module docstring). The numba grower returns a :class:`~srgpu.forest.grown.GrownForest` (flat
+    arrays that behave as a fitted forest; ``as_sklearn`` converts), the scikit-learn path a
+    ``RandomForestRegressor``.
     """
-    trainer = forest.trainer if trainer is None else trainer
-    if trainer not in TRAINERS:
-        raise ConfigError(f"trainer must be one of {TRAINERS}, got {trainer!r}")
+    if trainer not in CPU_TRAINERS:
+        raise ConfigError(f"trainer must be one of {CPU_TRAINERS}, got {trainer!r}")
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.float64)
     n, p = X.shape

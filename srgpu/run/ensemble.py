@@ -140,7 +140,9 @@ def _repair(
     for index, problem in sorted(damaged.items()):
         notice(f"{problem}: recomputing batch {index}")
         store.write_rows(
-            run_batch(specs[index], inputs, config, engine_name=config.engine, device=device)
+            run_batch(
+                specs[index], inputs, config, engine_name=config.predict.engine, device=device
+            )
         )
     still = store.verify(config, inputs)
     if still:
@@ -171,12 +173,12 @@ def run_ensemble(
     ``on_notice`` receives one-line notices: a resumed run, a repaired chunk, a rebuilt
     ``summary.json``. The output directory is locked for the whole call.
     """
-    from srgpu.backend import resolve_backend
+    from srgpu.backend import resolve_predict
     from srgpu.config import check_param
 
     check_param("workers", workers)  # before anything is written
     check_param("scheduler", scheduler)
-    backend = resolve_backend(config.backend)
+    backend = resolve_predict(config.predict)
     if inputs is None:
         inputs = prepare_inputs(config)
     store = EnsembleStore.open(out, config=config, inputs=inputs, overwrite=overwrite)
@@ -231,9 +233,9 @@ def _run(
         notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
         if client is None:
-            stream = _serial(todo, inputs, config, config.engine, device)
+            stream = _serial(todo, inputs, config, config.predict.engine, device)
         else:
-            stream = _distributed(client, todo, inputs, config, config.engine, device)
+            stream = _distributed(client, todo, inputs, config, config.predict.engine, device)
         try:
             for res in _ordered(stream, first):
                 merged = {

@@ -6,8 +6,9 @@ own area-weighted stratified 80 % draw):
 1. **draw** (:func:`draw`): :func:`srgpu.run.sampling.replicate_split` of the flux's records,
    with the bin weights of ``config.sampling``, ``config.train_fraction`` and ``config.seed``;
 2. **train** (:func:`grow`): one forest on the drawn training rows, seeded by
-   ``replicate_seed(seed, r, F, PURPOSE_FOREST)``; on the host's cores (srgpu's numba grower or
-   scikit-learn, ``config.forest.trainer``) or with cuML when ``train_on == "gpu"``;
+   ``replicate_seed(seed, r, F, PURPOSE_FOREST)``, by the trainer of ``config.train``
+   (:class:`srgpu.config.TrainConfig`): on the host's cores (srgpu's numba grower or
+   scikit-learn) or with cuML on the GPU;
 3. **validate** (:func:`validate`): :func:`srgpu.run.stats.validation_metrics` of the forest's
    predictions on the held-out rows.
 
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from srgpu.config import EnsembleConfig, ForestConfig
+from srgpu.forest.trainers import DEFAULT_TRAINER
 from srgpu.run.sampling import (
     PURPOSE_FOREST,
     Split,
@@ -63,24 +65,25 @@ def grow(
     seed: int,
     replicate: int,
     flux: str,
-    train_on: str = "cpu",
+    trainer: str = DEFAULT_TRAINER,
 ) -> Any:
     """Step 2: the forest of replicate ``replicate`` of ``flux`` on training rows ``X, y``.
 
-    Seeded by ``replicate_seed(seed, replicate, flux, PURPOSE_FOREST)``. ``train_on="gpu"``
-    trains with cuML (a 32-bit integer seed: the first word of the same seed sequence);
-    ``"cpu"`` and ``"auto"`` on the host's cores (``forest.trainer``: srgpu's numba grower or
-    scikit-learn, the same trees), also while a GPU infers (the training tables have a few
-    thousand rows; cuML's speed on them is unmeasured).
+    Seeded by ``replicate_seed(seed, replicate, flux, PURPOSE_FOREST)``. ``trainer`` is a
+    resolved name of :data:`srgpu.forest.trainers.TRAINERS` (``TrainConfig.resolved``):
+    ``"cuml"`` trains with cuML on the GPU (a 32-bit integer seed: the first word of the same
+    seed sequence); ``"numba"``, ``"numba-exact"`` and ``"sklearn"`` on the host's cores (the
+    same trees), also while a GPU infers (the training tables have a few thousand rows; cuML's
+    speed on them is unmeasured).
     """
     seq = replicate_seed(seed, replicate, flux, PURPOSE_FOREST)
-    if train_on == "gpu":
+    if trainer == "cuml":
         from srgpu.forest.cuml_train import fit_cuml_forest
 
         return fit_cuml_forest(X, y, forest=forest, seed=int(seq.generate_state(1)[0]))
     from srgpu.forest.train import fit_forest
 
-    return fit_forest(X, y, forest=forest, seed=seq)
+    return fit_forest(X, y, forest=forest, seed=seq, trainer=trainer)
 
 
 def validate(
@@ -112,7 +115,7 @@ def train_replicate(
         seed=config.seed,
         replicate=replicate,
         flux=flux,
-        train_on=config.train_on,
+        trainer=config.train.resolved[1],
     )
     return forest, split
 
@@ -141,15 +144,19 @@ def score_folds(
     forest: ForestConfig,
     seed: int,
     flux: str,
+    trainer: str = DEFAULT_TRAINER,
 ) -> np.ndarray:
     """Steps 2 and 3 on given folds: ``(n_folds, 2)`` held-out ``[rmse, r2]``.
 
     Fold ``i`` = ``(train, test)`` row indices grows its forest as replicate ``i`` does (on the
-    host's cores); with the ensemble's own draws as folds, these are its replicates' scores.
+    host's cores, by ``trainer``: ``TrainConfig.cpu_trainer``); with the ensemble's own draws
+    as folds, these are its replicates' scores.
     """
     out = np.empty((len(folds), 2))
     for i, (train, test) in enumerate(folds):
-        rf = grow(X[train], y[train], forest=forest, seed=seed, replicate=i, flux=flux)
+        rf = grow(
+            X[train], y[train], forest=forest, seed=seed, replicate=i, flux=flux, trainer=trainer
+        )
         m = validate(rf, X[test], y[test])
         out[i] = (m["rmse"], m["r2"])
     return out

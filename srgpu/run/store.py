@@ -273,6 +273,9 @@ class EnsembleStore:
         self.lock = OutLock(self.out)
         self.inputs_sha: dict[str, str] = {}
         self.resumed_from: int | None = None  # batches done when an existing run was reopened
+        # the hash recorded by a run written before the [train]/[predict] tables, when its
+        # config, translated, is this run's (see _legacy_hash)
+        self.legacy_hash: str | None = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -351,6 +354,8 @@ class EnsembleStore:
                 f"({', '.join(p.name for p in present)}); use --overwrite to replace it"
             )
         if progress["config_hash"] != config.hash():
+            self.legacy_hash = self._legacy_hash(progress["config_hash"], config)
+        if progress["config_hash"] not in (config.hash(), self.legacy_hash):
             from srgpu.config_diff import describe_config_diff, stored_config
 
             old = stored_config(self.path)
@@ -367,6 +372,25 @@ class EnsembleStore:
             self._create(config, inputs)
             return
         self.resumed_from = progress["batches_done"]
+
+    def _legacy_hash(self, recorded: str, config: EnsembleConfig) -> str | None:
+        """``recorded`` when the store's config is in the spelling before the ``[train]`` and
+        ``[predict]`` tables (``backend``, ``train_on``, ``engine``, ``[forest] trainer``) and,
+        translated (:func:`srgpu.config.translate_legacy`), equals ``config``: the same run,
+        whose recorded hash is that of the old spelling. ``None`` otherwise."""
+        import tomllib
+
+        from srgpu.config import translate_legacy
+        from srgpu.config_diff import stored_config_text
+
+        text = stored_config_text(self.path)
+        try:
+            data = tomllib.loads(text) if text else {}
+            found = translate_legacy(data)[1]
+            same = bool(found) and EnsembleConfig.from_dict(data).hash() == config.hash()
+        except Exception:  # noqa: BLE001 - unreadable: the hash check below speaks
+            return None
+        return recorded if same else None
 
     def _refuse_links(self) -> None:
         """No symbolic link in srgpu's places: a resume would write through it."""
@@ -987,7 +1011,10 @@ class EnsembleStore:
                 summary = json.loads(self.summary_path.read_text())
             except (OSError, ValueError):
                 pass
-            if not isinstance(summary, dict) or summary.get("config_hash") != config.hash():
+            if not isinstance(summary, dict) or summary.get("config_hash") not in (
+                config.hash(),
+                self.legacy_hash,
+            ):
                 summary = strict_json(self._rebuild_summary(config=config, inputs=inputs))
                 atomic_write_text(self.summary_path, dumps_strict(summary))
                 notes.append(f"rebuilt {self.summary_path.name} from the store")
