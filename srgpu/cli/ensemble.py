@@ -294,7 +294,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="Predictive distribution of each forest (the paper's uncertainty): "
-                "moments (default: mean, SD, calibration) or none."
+                "moments (default: mean, SD, calibration), quantiles (also the exact pooled "
+                "median, MAD and quantiles per cell; memory: cells x records x 16 bytes per "
+                "flux) or none."
             ),
         ] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
