@@ -59,9 +59,12 @@ def quantiles_memory_bytes(inputs: Any) -> int:
     return 2 * 8 * int(inputs.n_cells) * int(per_cell)
 
 
-def check_quantiles_memory(inputs: Any, *, limit_bytes: int = QUANTILES_MEMORY_LIMIT_BYTES) -> int:
+def check_quantiles_memory(inputs: Any, *, limit_bytes: int | None = None) -> int:
     """The bytes of :func:`quantiles_memory_bytes`, or a :class:`ConfigError` above
-    ``limit_bytes`` (called before anything is written)."""
+    ``limit_bytes`` (default :data:`QUANTILES_MEMORY_LIMIT_BYTES`; called before anything is
+    written)."""
+    if limit_bytes is None:
+        limit_bytes = QUANTILES_MEMORY_LIMIT_BYTES
     need = quantiles_memory_bytes(inputs)
     if need > limit_bytes:
         records = ", ".join(f"{f} {inputs.fluxes[f].y.size}" for f in PREDICTIVE_FLUXES)
