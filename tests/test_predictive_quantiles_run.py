@@ -331,3 +331,13 @@ def test_predictive_setting_accepts_quantiles_only_among_known_modes():
     assert EnsembleConfig().predictive == "moments"  # the default is unchanged
     with pytest.raises(ConfigError):
         EnsembleConfig(predictive="qrf")
+
+
+def test_export_carries_the_order_statistics(run3):
+    from srgpu.run.export import export_dataset
+
+    out, _, ds = run3
+    exported = export_dataset(xr.open_zarr(out / "ensemble.zarr", consolidated=False))
+    for name in ORDER_VARS:
+        assert exported[name].attrs["units"] == "g m-2 yr-1"
+        np.testing.assert_array_equal(exported[name].values, ds[name].values)
