@@ -341,3 +341,33 @@ def test_export_carries_the_order_statistics(run3):
     for name in ORDER_VARS:
         assert exported[name].attrs["units"] == "g m-2 yr-1"
         np.testing.assert_array_equal(exported[name].values, ds[name].values)
+
+
+def test_damaged_pooled_weights_are_refused_on_resume(inputs, tmp_path):
+    """A flipped byte in the work store's pooled weights fails its crc32c: the resumed run
+    stops with a one-line StoreError naming the array (the weights cannot be rebuilt from the
+    stored rows), never with quantiles of damaged weights."""
+    from srgpu.errors import StoreError
+
+    cfg = CFG.replace(batch_size=1)
+    out = tmp_path / "damaged"
+    run_ensemble(cfg, out=out, inputs=inputs, max_batches=1)
+    slot = json.loads((out / "progress.json").read_text())["moments_slot"]
+    chunk = out / "work.zarr" / f"{slot}_HR_pred_weights" / "c" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=rf"{slot}_HR_pred_weights.*--overwrite"):
+        run_ensemble(cfg, out=out, inputs=inputs)
+
+
+def test_a_local_dask_cluster_gives_the_same_bits(run1, inputs, tmp_path):
+    """Batches trained on two Dask worker processes (their sums of the pooled weights pickled
+    back) and merged in batch order: every array equals the serial run's, bit for bit."""
+    _, _, ds1 = run1
+    out = tmp_path / "dask"
+    run_ensemble(CFG.replace(batch_size=1), out=out, inputs=inputs, workers=2)
+    ds = _open(out)
+    assert set(ds.data_vars) == set(ds1.data_vars)
+    for name in ds1.data_vars:
+        np.testing.assert_array_equal(ds[name].values, ds1[name].values, err_msg=name)
