@@ -371,3 +371,19 @@ def test_a_local_dask_cluster_gives_the_same_bits(run1, inputs, tmp_path):
     assert set(ds.data_vars) == set(ds1.data_vars)
     for name in ds1.data_vars:
         np.testing.assert_array_equal(ds[name].values, ds1[name].values, err_msg=name)
+
+
+def test_a_complete_store_reopened_rebuilds_the_same_summary(run3, inputs, tmp_path):
+    """Opening a finished quantiles run again checks its order statistics (attributes
+    included) and rebuilds a lost summary.json from the store with the same MAD figures."""
+    import shutil
+
+    src, s3, _ = run3
+    out = tmp_path / "copy"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns(".srgpu.lock"))
+    (out / "summary.json").unlink()
+    notes = []
+    again = run_ensemble(CFG, out=out, inputs=inputs, on_notice=notes.append)
+    assert any("rebuilt summary.json" in n for n in notes)
+    for flux in PREDICTIVE_FLUXES:
+        assert again["fluxes"][flux]["predictive"] == s3["fluxes"][flux]["predictive"]

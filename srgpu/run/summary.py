@@ -11,7 +11,9 @@ Three kinds of "global uncertainty" are reported and must not be confused:
   per-cell-year SD instead, averaged over years.
 * ``predictive.integrated_sd_pg_per_yr``: the per-cell SD of the forests' predictive
   distribution (quantile regression forest: one observation given the predictors), integrated
-  the same way. The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
+  the same way; ``predictive.integrated_mad_pg_per_yr`` and ``integrated_mad_scaled_pg_per_yr``
+  its exact per-cell MAD, unscaled and x1.4826 (``predictive = "quantiles"`` only; ``null``
+  otherwise). The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
   kind (docs/predictive.md).
 """
 
