@@ -230,7 +230,8 @@ def _run(
     if max_batches is not None:
         todo = todo[:max_batches]
     merged = store.read_moments()  # checked: a damaged slot is refused here
-    pooled = store.read_weights() if config.predictive == "quantiles" else None
+    # the pooled weights of the finished batches (read only when batches remain to be added)
+    pooled = store.read_weights() if config.predictive == "quantiles" and todo else None
     if store.resumed_from is not None:
         notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
