@@ -57,11 +57,13 @@ PAPER_PREDICTORS: dict[str, tuple[str, ...]] = {
 """The predictor sets the paper selected by complete combinatorial search."""
 
 SAMPLING_SCHEMES = ("area", "equal")
-PREDICTIVE_MODES = ("none", "moments")
+PREDICTIVE_MODES = ("none", "moments", "quantiles")
 """What of each forest's predictive distribution (quantile regression forest) a run computes:
 ``"moments"`` (default): its conditional mean and SD per cell, pooled over replicates, and its
-calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive`); ``"none"``:
-only the replicate spread. Exact quantiles/MAD are library functions (docs/predictive.md)."""
+calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive`);
+``"quantiles"``: the same, and the exact median, MAD and quantiles of the distribution pooled
+over all replicates (a cells x records weight array kept across batches:
+:mod:`srgpu.run.predictive`); ``"none"``: only the replicate spread (docs/predictive.md)."""
 DEVICES = ("auto", "cpu", "gpu")
 """The devices of ``train.device`` and ``predict.device``."""
 ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)

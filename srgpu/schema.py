@@ -40,6 +40,8 @@ __all__ = [
     "CALIBRATION",
     "CALIBRATION_METRICS",
     "PREDICTIVE_FLUXES",
+    "PREDICTIVE_ORDER_KINDS",
+    "PREDICTIVE_QUANTILE_LEVELS",
     "COORD_ATTRS",
     "gridded_attrs",
 ]
@@ -194,8 +196,48 @@ FLUX_KINDS: dict[str, FluxKind] = {
         "replicates and years; not the replicate spread)",
         "time: mean realization: mean",
     ),
+    **{
+        kind: FluxKind(
+            f"_{kind}",
+            ("lat", "lon"),
+            f"{text} of the predictive distribution of {{flux}} (equal mixture over replicates "
+            "and years, exact from the pooled quantile-regression-forest weights; not the "
+            "replicate spread)",
+            "time: mean realization: mean",
+        )
+        for kind, text in (
+            ("pred_median", "median"),
+            ("pred_mad", "median absolute deviation from the median (unscaled)"),
+            ("pred_mad_scaled", "1.4826 x the unscaled median absolute deviation (R's mad())"),
+            ("pred_q025", "2.5 % quantile"),
+            ("pred_q05", "5 % quantile"),
+            ("pred_q25", "25 % quantile"),
+            ("pred_q75", "75 % quantile"),
+            ("pred_q95", "95 % quantile"),
+            ("pred_q975", "97.5 % quantile"),
+        )
+    },
 }
 """Every per-flux variable of the store, by kind."""
+
+PREDICTIVE_QUANTILE_LEVELS: dict[str, float] = {
+    "pred_q025": 0.025,
+    "pred_q05": 0.05,
+    "pred_q25": 0.25,
+    "pred_q75": 0.75,
+    "pred_q95": 0.95,
+    "pred_q975": 0.975,
+}
+"""Quantile kinds of a ``predictive = "quantiles"`` run -> their levels."""
+
+PREDICTIVE_ORDER_KINDS: tuple[str, ...] = (
+    "pred_median",
+    "pred_mad",
+    "pred_mad_scaled",
+    *PREDICTIVE_QUANTILE_LEVELS,
+)
+"""The (lat, lon) order statistics of the pooled predictive distribution that a
+``predictive = "quantiles"`` run writes (per flux of :data:`PREDICTIVE_FLUXES`)."""
 
 PREDICTIVE_FLUXES: tuple[str, ...] = TRAINED_FLUXES
 """Fluxes with a predictive distribution (each forest's own): AR = SR - HR has none, since two

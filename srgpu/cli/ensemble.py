@@ -248,14 +248,25 @@ def print_predictive(summary: dict) -> None:
         title="Predictive distribution (quantile regression forest) vs replicate spread, "
         "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
     )
-    for col in ("flux", "predictive SD", "replicate SD", "50 %", "90 %", "95 %", "CRPS"):
+    # predictive = "quantiles": the exact MAD too (null with "moments")
+    mad = any(
+        summary["fluxes"][f]["predictive"].get("integrated_mad_pg_per_yr") is not None for f in cal
+    )
+    cols = ("flux", "predictive SD", *(("MAD / x1.4826",) if mad else ()), "replicate SD")
+    for col in (*cols, "50 %", "90 %", "95 %", "CRPS"):
         p.add_column(col, justify="right")
     for f, c in cal.items():
         s = summary["fluxes"][f]
+        pred = s["predictive"]
         cov = c["coverage"]
+        mad_cell = (
+            f"{_num(pred['integrated_mad_pg_per_yr'])} / "
+            f"{_num(pred['integrated_mad_scaled_pg_per_yr'])}"
+        )
         p.add_row(
             f,
-            _num(s["predictive"]["integrated_sd_pg_per_yr"]),
+            _num(pred["integrated_sd_pg_per_yr"]),
+            *((mad_cell,) if mad else ()),
             _num(s["integrated_sd_pg_per_yr"]),
             *(f"{100 * cov[k]['mean']:.0f} %" for k in ("0.5", "0.9", "0.95")),
             f"{_num(c['crps']['mean'], '.0f')} g C m-2 yr-1",
@@ -355,7 +366,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="Predictive distribution of each forest (the paper's uncertainty): "
-                "moments (default: mean, SD, calibration) or none."
+                "moments (default: mean, SD, calibration), quantiles (also the exact pooled "
+                "median, MAD and quantiles per cell; memory: cells x records x 16 bytes per "
+                "flux) or none."
             ),
         ] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),

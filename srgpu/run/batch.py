@@ -23,7 +23,7 @@ import numpy as np
 from srgpu.config import EnsembleConfig
 from srgpu.constants import G_PER_PG
 from srgpu.data.inputs import Inputs
-from srgpu.run.predictive import predictive_rows
+from srgpu.run.predictive import predictive_batch
 from srgpu.run.replicate import train_replicates, validate
 from srgpu.run.stats import Moments, moments_of
 from srgpu.schema import METRICS, OUTPUT_FLUXES, TRAINED_FLUXES
@@ -67,6 +67,9 @@ class BatchResult:
     # further per-replicate rows (name -> (b, ...)): the predictive distribution's moments and
     # calibration (srgpu.run.predictive) when config.predictive is not "none"
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # the batch's share of the pooled predictive weights (config.predictive = "quantiles"):
+    # flux -> WeightAccumulator over the cells (srgpu.run.predictive.predictive_batch)
+    weights: dict[str, Any] = field(default_factory=dict)
 
 
 def train_batch(
@@ -265,6 +268,7 @@ class CompiledBatch:
     validation: np.ndarray  # (b, 2 fluxes, 3 metrics)
     timing: dict[str, float] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # see BatchResult.extra
+    weights: dict[str, Any] = field(default_factory=dict)  # see BatchResult.weights
 
 
 def train_and_compile(
@@ -293,7 +297,10 @@ def train_and_compile(
             m = validate(forest, data.X[split.test], data.y[split.test], predict=predict)
             validation[i, j] = [m[k] for k in METRICS]
     t_pred = time.perf_counter()
-    extra = predictive_rows(trained, inputs) if config.predictive != "none" else {}
+    extra, weights = {}, {}
+    if config.predictive != "none":
+        pooled_over = config.n_replicates if config.predictive == "quantiles" else None
+        extra, weights = predictive_batch(trained, inputs, pooled_over=pooled_over)
     t_pred = time.perf_counter() - t_pred
     del trained  # the grown (or scikit-learn) trees: the engine holds its own compact copy
     release_memory()
@@ -305,6 +312,7 @@ def train_and_compile(
         # validate_s includes compiling; predictive_s: the predictive distribution's pass
         timing={"train_s": t1 - t0, "validate_s": t2 - t1 - t_pred, "predictive_s": t_pred},
         extra=extra,
+        weights=weights,
     )
 
 
@@ -340,6 +348,7 @@ def assemble_batch(batch: CompiledBatch, parts: list[TilePartial], inputs: Input
         validation=batch.validation,
         timing=dict(batch.timing),
         extra=batch.extra,
+        weights=batch.weights,
     )
 
 
@@ -382,4 +391,5 @@ def run_batch(
         validation=batch.validation,
         timing={**batch.timing, "infer_s": time.perf_counter() - t0},
         extra=batch.extra,
+        weights=batch.weights,
     )

@@ -28,6 +28,7 @@ from srgpu.run.batch import (
     tile_ranges,
     train_and_compile,
 )
+from srgpu.run.predictive import add_weights, check_quantiles_memory
 from srgpu.run.stats import merge_moments
 from srgpu.run.store import EnsembleStore
 
@@ -181,6 +182,8 @@ def run_ensemble(
     backend = resolve_predict(config.predict)
     if inputs is None:
         inputs = prepare_inputs(config)
+    if config.predictive == "quantiles":
+        check_quantiles_memory(inputs)  # before anything is written
     store = EnsembleStore.open(out, config=config, inputs=inputs, overwrite=overwrite)
     try:
         return _run(
@@ -229,6 +232,8 @@ def _run(
     if max_batches is not None:
         todo = todo[:max_batches]
     merged = store.read_moments()  # checked: a damaged slot is refused here
+    # the pooled weights of the finished batches (read only when batches remain to be added)
+    pooled = store.read_weights() if config.predictive == "quantiles" and todo else None
     if store.resumed_from is not None:
         notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
@@ -242,7 +247,9 @@ def _run(
                     f: merge_moments(None if merged is None else merged[f], res.moments[f])
                     for f in OUTPUT_FLUXES
                 }
-                store.write_batch(res, merged)
+                if config.predictive == "quantiles":  # the pooled weights, in batch order
+                    pooled = add_weights(pooled, res.weights)
+                store.write_batch(res, merged, pooled)
                 if on_batch is not None:
                     on_batch(res, res.spec.stop, config.n_replicates)
         except Exception as exc:

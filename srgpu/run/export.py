@@ -34,6 +34,7 @@ from srgpu.schema import (
     LAND_FRACTION,
     OUTPUT_FLUXES,
     PREDICTIVE_FLUXES,
+    PREDICTIVE_ORDER_KINDS,
     VEG_BIN,
     flux_var,
 )
@@ -41,7 +42,8 @@ from srgpu.schema import (
 FLUX_NAMES = OUTPUT_FLUXES
 PER_FLUX = ("time_mean", "sd_map", "median", "mad", "q025", "q975", "cv", "mean", "sd")
 """The kinds (:data:`srgpu.schema.FLUX_KINDS`) of every flux exported, with the predictive
-distribution's ``pred_mean`` and ``pred_sd`` where the run has them."""
+distribution's ``pred_mean`` and ``pred_sd`` where the run has them (and its median, MADs and
+quantiles, :data:`srgpu.schema.PREDICTIVE_ORDER_KINDS`, after ``predictive = "quantiles"``)."""
 CONTEXT = (CELL_AREA, LAND_FRACTION, VEG_BIN, DOMAIN, AR_SR_RATIO)
 TIME_UNITS = "days since 1850-01-01 00:00:00"
 CALENDAR = "standard"
@@ -83,7 +85,8 @@ def export_dataset(store: xr.Dataset) -> xr.Dataset:
     """The CF-1.8 export of an opened, finished ensemble store (lazy where the store is)."""
     climatology = str(store.attrs.get("climatology", 0)) in ("1", "True", "true")
     names = [flux_var(f, kind) for f in FLUX_NAMES for kind in PER_FLUX]
-    names += [flux_var(f, k) for f in PREDICTIVE_FLUXES for k in ("pred_mean", "pred_sd")]
+    pred_kinds = ("pred_mean", "pred_sd", *PREDICTIVE_ORDER_KINDS)
+    names += [flux_var(f, k) for f in PREDICTIVE_FLUXES for k in pred_kinds]
     names += [flux_var(f, "replicate_total") for f in FLUX_NAMES]
     names += list(CONTEXT)
     keep = [n for n in names if n in store.data_vars]

@@ -14,8 +14,19 @@ For every trained (replicate, flux) forest (``config.predictive = "moments"``):
   intervals, mean CRPS and the 10-bin PIT histogram (mid-PIT: deterministic), from the exact
   weighted distribution (:func:`srgpu.forest.predictive.heldout_calibration`).
 
+With ``config.predictive = "quantiles"`` also the exact **pooled** distribution of each cell:
+every forest's Meinshausen weights at the cell's rows, each year with share ``1 / n_years`` and
+each forest with share ``1 / n_replicates``, summed into one ``(n_cells, n_records)`` float64
+array per flux (:class:`srgpu.forest.predictive.WeightAccumulator`): a batch returns the sum over
+its replicates, the run adds the batches in batch order and keeps the running sum in its work
+store (resumable per batch, like the merged moments), and the finalisation reads the median,
+the MAD and the quantiles off it (:func:`pooled_order_statistics`). The sum is that of the
+doc's ``dest = row % n_cells, share = 1 / n_years``, added year by year (one row per cell in a
+call, so the kernel runs on all threads); only its float64 rounding depends on the batch size.
+
 Cost: one more tree walk over the grid per forest (the fused moments kernel, measured 1.07-1.09x
-a mean-only walk: docs/predictive.md), so inference about doubles with the default.
+a mean-only walk: docs/predictive.md), so inference about doubles with the default; quantiles
+add one weight scatter per forest and row (docs/predictive.md, "Cost").
 """
 
 from __future__ import annotations
@@ -24,22 +35,82 @@ from typing import Any
 
 import numpy as np
 
-from srgpu.schema import CALIBRATION, CALIBRATION_METRICS, PREDICTIVE_FLUXES, flux_var
+from srgpu.errors import ConfigError
+from srgpu.schema import (
+    CALIBRATION,
+    CALIBRATION_METRICS,
+    PREDICTIVE_FLUXES,
+    PREDICTIVE_QUANTILE_LEVELS,
+    flux_var,
+)
+
+QUANTILES_MEMORY_LIMIT_BYTES = 8_000_000_000
+"""The most memory a ``predictive = "quantiles"`` run may plan for its pooled weights (a fixed
+8 GB, not the machine's free memory: the same config is accepted or refused on every machine).
+See :func:`quantiles_memory_bytes`."""
+
+
+def quantiles_memory_bytes(inputs: Any) -> int:
+    """Bytes a ``predictive = "quantiles"`` run holds for its pooled weights: per flux of
+    :data:`PREDICTIVE_FLUXES`, an ``(n_cells, n_records)`` float64 array twice (the running sum
+    and one batch's sum being added to it) and two float64 per cell twice (totals, counts).
+    A distributed run may hold the sums of more batches that finish out of order."""
+    per_cell = sum(inputs.fluxes[f].y.size + 2 for f in PREDICTIVE_FLUXES)
+    return 2 * 8 * int(inputs.n_cells) * int(per_cell)
+
+
+def check_quantiles_memory(inputs: Any, *, limit_bytes: int | None = None) -> int:
+    """The bytes of :func:`quantiles_memory_bytes`, or a :class:`ConfigError` above
+    ``limit_bytes`` (default :data:`QUANTILES_MEMORY_LIMIT_BYTES`; called before anything is
+    written)."""
+    if limit_bytes is None:
+        limit_bytes = QUANTILES_MEMORY_LIMIT_BYTES
+    need = quantiles_memory_bytes(inputs)
+    if need > limit_bytes:
+        records = ", ".join(f"{f} {inputs.fluxes[f].y.size}" for f in PREDICTIVE_FLUXES)
+        raise ConfigError(
+            f"predictive = 'quantiles' needs {need:,} bytes ({need / 1e9:.2f} GB) for the pooled "
+            f"weights ({inputs.n_cells} cells x records [{records}] x 8 bytes, twice), above the "
+            f"limit of {limit_bytes:,} bytes ({limit_bytes / 1e9:.0f} GB); use --predictive "
+            "moments (mean, SD and calibration, no quantiles), or a smaller grid or record table"
+        )
+    return need
 
 
 def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarray]:
     """Per-replicate predictive moments ``(b, n_cells)`` and calibration ``(b, flux, metric)``
     of a batch's forests (``trained[flux]``: ``[(forest, split), ...]`` in replicate order)."""
-    from srgpu.forest.predictive import heldout_calibration, leaf_tables, predictive_moments
+    return predictive_batch(trained, inputs)[0]
+
+
+def predictive_batch(
+    trained: dict[str, list], inputs: Any, *, pooled_over: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """:func:`predictive_rows` and, with ``pooled_over`` (the run's replicate count ``K``), the
+    batch's share of the pooled weights: per flux a
+    :class:`~srgpu.forest.predictive.WeightAccumulator` over the cells holding
+    ``(1 / K) sum_r (1 / n_years) sum_year w_r(cell-year)`` for the batch's forests ``r`` (the
+    run adds the batches; :func:`add_weights`). Without ``pooled_over`` the second item is
+    ``{}``."""
+    from srgpu.forest.predictive import (
+        WeightAccumulator,
+        heldout_calibration,
+        leaf_tables,
+        predictive_moments,
+    )
 
     n_years, n_cells = inputs.n_years, inputs.n_cells
     out: dict[str, np.ndarray] = {}
+    weights: dict[str, Any] = {}
     b = len(trained[PREDICTIVE_FLUXES[0]])
     calibration = np.empty((b, len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)))
     for j, flux in enumerate(PREDICTIVE_FLUXES):
         data = inputs.fluxes[flux]
         mean = np.empty((b, n_cells), dtype=np.float32)
         second = np.empty((b, n_cells), dtype=np.float32)
+        if pooled_over is not None:
+            acc = WeightAccumulator.zeros(n_rows=n_cells, n_records=int(data.y.size))
+            weights[flux] = acc
         for i, (forest, split) in enumerate(trained[flux]):
             tables = leaf_tables([forest], X=data.X, y=data.y, train_index=[split.train])
             pm = predictive_moments(tables, inputs.grid_X[flux])
@@ -48,9 +119,48 @@ def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarr
             cal = heldout_calibration(tables, data.X[split.test], data.y[split.test])
             cov = cal["coverage"]
             calibration[i, j] = [cov["0.5"], cov["0.9"], cov["0.95"], cal["crps"], *cal["pit_hist"]]
+            if pooled_over is not None:
+                for year in range(n_years):  # rows year * n_cells + cell -> cell
+                    acc.add(
+                        tables,
+                        inputs.grid_X[flux][year * n_cells : (year + 1) * n_cells],
+                        n_forests=pooled_over,
+                        share=1.0 / n_years,
+                    )
         out[flux_var(flux, "pred_replicate_mean")] = mean
         out[flux_var(flux, "pred_replicate_second")] = second
     out[CALIBRATION] = calibration
+    return out, weights
+
+
+def add_weights(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
+    """The running pooled weights plus one batch's (:func:`predictive_batch`), in place when
+    ``total`` exists; the first batch's are taken as they are."""
+    if total is None:
+        return dict(part)
+    for f in PREDICTIVE_FLUXES:
+        total[f].weights += part[f].weights
+        total[f].totals += part[f].totals
+        total[f].counts += part[f].counts
+    return total
+
+
+def pooled_order_statistics(
+    weights: np.ndarray, totals: np.ndarray, counts: np.ndarray, y_sorted: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Median, MAD (unscaled and x1.4826) and the quantiles of
+    :data:`~srgpu.schema.PREDICTIVE_QUANTILE_LEVELS` of pooled weights ``(n, n_records)`` over
+    the flux's ascending record values ``y_sorted`` (quantile-forest's ``"linear"`` rule on the
+    member-count scale ``counts``): ``{kind: (n,) float64}`` by store kind."""
+    from srgpu.forest.predictive import summary_of_weights
+
+    levels = tuple(PREDICTIVE_QUANTILE_LEVELS.values())
+    s = summary_of_weights(
+        weights, y_sorted, levels=levels, rule="linear", totals=totals, counts=counts
+    )
+    out = {"pred_median": s.median, "pred_mad": s.mad, "pred_mad_scaled": s.mad_scaled}
+    for kind, level in PREDICTIVE_QUANTILE_LEVELS.items():
+        out[kind] = s.quantile(level)
     return out
 
 

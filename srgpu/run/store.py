@@ -49,7 +49,7 @@ from srgpu.run.guard import (
     input_fingerprints,
     written_by_srgpu,
 )
-from srgpu.run.predictive import pooled_predictive
+from srgpu.run.predictive import pooled_order_statistics, pooled_predictive
 from srgpu.run.stats import Moments, moments_sd, replicate_summary
 from srgpu.schema import (
     AR_SR_RATIO,
@@ -67,6 +67,7 @@ from srgpu.schema import (
     METRICS,
     OUTPUT_FLUXES,
     PREDICTIVE_FLUXES,
+    PREDICTIVE_ORDER_KINDS,
     REPLICATE_DONE,
     REPLICATE_STATS,
     TRAINED_FLUXES,
@@ -225,7 +226,9 @@ PROGRESS_TYPES: dict[str, tuple[type, ...]] = {
 """The fields of ``progress.json`` and their JSON types."""
 
 
-def final_attributes(*, predictive: bool = False) -> dict[str, dict[str, str]]:
+def final_attributes(
+    *, predictive: bool = False, quantiles: bool = False
+) -> dict[str, dict[str, str]]:
     """The attributes of every gridded result written at finalisation, by variable name.
 
     One table (from :mod:`srgpu.schema`), used to write them and to verify (and repair) them
@@ -248,7 +251,22 @@ def final_attributes(*, predictive: bool = False) -> dict[str, dict[str, str]]:
         for f in PREDICTIVE_FLUXES:
             for kind in ("pred_mean", "pred_sd"):
                 out[flux_var(f, kind)] = gridded_attrs(flux_attrs(f, kind))
+    if quantiles:  # predictive = "quantiles": the pooled distribution's order statistics
+        for f in PREDICTIVE_FLUXES:
+            for kind in PREDICTIVE_ORDER_KINDS:
+                out[flux_var(f, kind)] = gridded_attrs(flux_attrs(f, kind))
     return out
+
+
+def weight_names(slot: str, flux: str) -> tuple[str, str, str]:
+    """The work store's arrays of the pooled predictive weights of ``flux`` in ``slot``
+    (``predictive = "quantiles"``): weights (cells, records), totals and counts (cells)."""
+    return tuple(f"{slot}_{flux}_pred_{part}" for part in ("weights", "totals", "counts"))
+
+
+def weight_chunk_cells(n_cells: int, n_records: int) -> int:
+    """Cells per chunk of the pooled weights in the work store (about 16 MiB a chunk)."""
+    return max(1, min(n_cells, (16 << 20) // (8 * max(n_records, 1))))
 
 
 def _chunk_key(ndim: int, index: int) -> str:
@@ -714,6 +732,28 @@ class EnsembleStore:
                             fill_value=np.nan,
                             compressors=checksum_codecs(),
                         )
+                if config.predictive == "quantiles":  # the pooled weights (NaN: missing)
+                    for f in PREDICTIVE_FLUXES:
+                        n_rec = int(inputs.fluxes[f].y.size)
+                        chunk = weight_chunk_cells(inputs.n_cells, n_rec)
+                        w_name, t_name, c_name = weight_names(slot, f)
+                        grp.create_array(
+                            w_name,
+                            shape=(inputs.n_cells, n_rec),
+                            chunks=(chunk, n_rec),
+                            dtype="float64",
+                            fill_value=np.nan,
+                            compressors=checksum_codecs(),
+                        )
+                        for name in (t_name, c_name):
+                            grp.create_array(
+                                name,
+                                shape=(inputs.n_cells,),
+                                chunks=(inputs.n_cells,),
+                                dtype="float64",
+                                fill_value=np.nan,
+                                compressors=checksum_codecs(),
+                            )
             grp.attrs[WORK_MARK] = 1
         except OSError as exc:
             raise StoreError(
@@ -789,6 +829,77 @@ class EnsembleStore:
             out[f] = Moments(count=count, mean=parts["mean"], m2=parts["m2"])
         return out
 
+    def _checked_rows(self, grp: zarr.Group, name: str, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0 .. r1-1`` of work array ``name``, float64; a damaged (checksum) or missing
+        (NaN) chunk is a :class:`StoreError`."""
+        arr = self._array(grp, self.work, name)
+        try:
+            values = np.asarray(arr[r0:r1], dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001 - checksum, truncation
+            bad = f"is damaged ({_one_line(exc)})"
+        else:
+            bad = None if np.isfinite(values).all() else "is missing or holds missing values"
+        if bad:
+            raise StoreError(
+                f"{self.work}/{name} rows {r0}-{r1 - 1} {bad}; the pooled weights cannot be "
+                "rebuilt from the rows: use --overwrite to start the run again"
+            )
+        return values
+
+    def read_weights(self) -> dict | None:
+        """The pooled predictive weights of the finished batches (``predictive =
+        "quantiles"``), per flux a :class:`~srgpu.forest.predictive.WeightAccumulator`
+        (checksums and finiteness checked); ``None`` before the first batch."""
+        from srgpu.forest.predictive import WeightAccumulator
+
+        p = self.read_progress()
+        if p is None or p["moments_slot"] is None:
+            return None
+        grp = self._group(self.work)
+        out = {}
+        for f in PREDICTIVE_FLUXES:
+            w_name, t_name, c_name = weight_names(p["moments_slot"], f)
+            arr = self._array(grp, self.work, w_name)
+            weights = np.empty(arr.shape, dtype=np.float64)
+            step = arr.chunks[0]
+            for r0 in range(0, arr.shape[0], step):
+                r1 = min(r0 + step, arr.shape[0])
+                weights[r0:r1] = self._checked_rows(grp, w_name, r0, r1)
+            n = arr.shape[0]
+            out[f] = WeightAccumulator(
+                weights=weights,
+                totals=self._checked_rows(grp, t_name, 0, n),
+                counts=self._checked_rows(grp, c_name, 0, n),
+            )
+        return out
+
+    def _pooled_statistics(self, inputs: Inputs) -> dict[str, dict[str, np.ndarray]]:
+        """Per flux, the order statistics of the pooled weights (:func:`pooled_order_statistics`)
+        per cell, read from the work store chunk by chunk (bounded memory)."""
+        p = self.read_progress()
+        grp = self._group(self.work)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for f in PREDICTIVE_FLUXES:
+            y_sorted = np.sort(np.asarray(inputs.fluxes[f].y, dtype=np.float64), kind="stable")
+            w_name, t_name, c_name = weight_names(p["moments_slot"], f)
+            arr = self._array(grp, self.work, w_name)
+            n = arr.shape[0]
+            totals = self._checked_rows(grp, t_name, 0, n)
+            counts = self._checked_rows(grp, c_name, 0, n)
+            stats = {k: np.empty(n) for k in PREDICTIVE_ORDER_KINDS}
+            for r0 in range(0, n, arr.chunks[0]):
+                r1 = min(r0 + arr.chunks[0], n)
+                part = pooled_order_statistics(
+                    self._checked_rows(grp, w_name, r0, r1),
+                    totals[r0:r1],
+                    counts[r0:r1],
+                    y_sorted,
+                )
+                for k in stats:
+                    stats[k][r0:r1] = part[k]
+            out[f] = stats
+        return out
+
     def _rows_dataset(self, result: BatchResult) -> xr.Dataset:
         part = xr.Dataset()
         for f in OUTPUT_FLUXES:
@@ -828,8 +939,11 @@ class EnsembleStore:
                 f"{self._retry(exc, 'to try again')}"
             ) from None
 
-    def write_batch(self, result: BatchResult, merged: dict[str, Moments]) -> None:
-        """Write one batch's replicate rows and the merged moments, then record it as done."""
+    def write_batch(
+        self, result: BatchResult, merged: dict[str, Moments], pooled: dict | None = None
+    ) -> None:
+        """Write one batch's replicate rows, the merged moments and (``predictive =
+        "quantiles"``) the pooled weights of all finished batches, then record it as done."""
         spec = result.spec
         region = {"replicate": slice(spec.start, spec.stop)}
         part = self._rows_dataset(result)
@@ -846,6 +960,11 @@ class EnsembleStore:
             for f in OUTPUT_FLUXES:
                 grp[f"{new_slot}_{f}_mean"][:] = np.asarray(merged[f].mean)
                 grp[f"{new_slot}_{f}_m2"][:] = np.asarray(merged[f].m2)
+            for f, acc in (pooled or {}).items():
+                for name, values in zip(
+                    weight_names(new_slot, f), (acc.weights, acc.totals, acc.counts), strict=True
+                ):
+                    grp[name][:] = values
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: writing batch {spec.index} failed ({exc.strerror or exc}); "
@@ -891,7 +1010,8 @@ class EnsembleStore:
             return out
 
         predictive = config.predictive != "none"
-        attrs = final_attributes(predictive=predictive)
+        quantiles = config.predictive == "quantiles"
+        attrs = final_attributes(predictive=predictive, quantiles=quantiles)
         final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
@@ -928,6 +1048,10 @@ class EnsembleStore:
                     )
                 final[flux_var(f, "pred_mean")] = (("lat", "lon"), grid2d(pm))
                 final[flux_var(f, "pred_sd")] = (("lat", "lon"), grid2d(psd))
+        if quantiles:  # exact order statistics of the pooled weights
+            for f, stats in self._pooled_statistics(inputs).items():
+                for kind in PREDICTIVE_ORDER_KINDS:
+                    final[flux_var(f, kind)] = (("lat", "lon"), grid2d(stats[kind]))
         for name in final.data_vars:
             final[name].attrs.update(attrs[name])
         final.attrs.update(ds.attrs)  # appending rewrites the root attributes
@@ -939,7 +1063,7 @@ class EnsembleStore:
             if name not in existing
         }
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
-        self._repair_attributes(predictive=predictive)
+        self._repair_attributes(predictive=predictive, quantiles=quantiles)
         summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
         atomic_write_text(self.summary_path, dumps_strict(summary))
         p = self.read_progress()
@@ -963,14 +1087,14 @@ class EnsembleStore:
         )
 
     def _repair_attributes(
-        self, *, consolidate: bool = True, predictive: bool = False
+        self, *, consolidate: bool = True, predictive: bool = False, quantiles: bool = False
     ) -> list[str]:
         """Give every gridded result its attributes (units, long name, ...) where one lacks
         them; reconsolidate the metadata (always, or when something was repaired). Returns the
         names repaired."""
         grp = self._group(self.path, mode="r+")
         repaired = []
-        for name, want in final_attributes(predictive=predictive).items():
+        for name, want in final_attributes(predictive=predictive, quantiles=quantiles).items():
             arr = self._array(grp, self.path, name)
             have = dict(arr.attrs)
             if any(have.get(k) != v for k, v in want.items()):
@@ -993,7 +1117,8 @@ class EnsembleStore:
         try:
             grp = self._group(self.path)
             predictive = config.predictive != "none"
-            for name in final_attributes(predictive=predictive):
+            quantiles = config.predictive == "quantiles"
+            for name in final_attributes(predictive=predictive, quantiles=quantiles):
                 arr = self._array(grp, self.path, name)
                 try:
                     arr[...]
@@ -1003,7 +1128,9 @@ class EnsembleStore:
                         "need the merged moments, which a complete run no longer keeps: use "
                         "--overwrite to compute the run again"
                     ) from None
-            repaired = self._repair_attributes(consolidate=False, predictive=predictive)
+            repaired = self._repair_attributes(
+                consolidate=False, predictive=predictive, quantiles=quantiles
+            )
             if repaired:
                 notes.append(f"restored the attributes of {', '.join(repaired)}")
             summary = None

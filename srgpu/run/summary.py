@@ -11,7 +11,9 @@ Three kinds of "global uncertainty" are reported and must not be confused:
   per-cell-year SD instead, averaged over years.
 * ``predictive.integrated_sd_pg_per_yr``: the per-cell SD of the forests' predictive
   distribution (quantile regression forest: one observation given the predictors), integrated
-  the same way. The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
+  the same way; ``predictive.integrated_mad_pg_per_yr`` and ``integrated_mad_scaled_pg_per_yr``
+  its exact per-cell MAD, unscaled and x1.4826 (``predictive = "quantiles"`` only; ``null``
+  otherwise). The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
   kind (docs/predictive.md).
 """
 
@@ -68,18 +70,27 @@ def _predictive_block(store: xr.Dataset, inputs: Inputs, flux: str, w: np.ndarra
     (``None`` without one, and for AR: see :data:`srgpu.schema.PREDICTIVE_FLUXES`)."""
     if flux not in PREDICTIVE_FLUXES or flux_var(flux, "pred_sd") not in store:
         return None
-    sd = np.asarray(store[flux_var(flux, "pred_sd")].values)[inputs.cell_ilat, inputs.cell_ilon]
+
+    def integrated(kind: str) -> float | None:
+        """Per-cell values of ``kind`` x area x land fraction, summed (as the SD), Pg C/yr;
+        ``None`` when the run did not compute them (``predictive = "moments"``)."""
+        name = flux_var(flux, kind)
+        if name not in store:
+            return None
+        cell = np.asarray(store[name].values)[inputs.cell_ilat, inputs.cell_ilon]
+        return float(np.nansum(cell * w) / G_PER_PG)
+
     return {
-        "integrated_sd_pg_per_yr": float(np.nansum(sd * w) / G_PER_PG),
-        # exact quantiles and the MAD of the pooled distribution are library functions
-        # (srgpu.forest.predictive.WeightAccumulator), not yet computed by a run
-        "integrated_mad_pg_per_yr": None,
-        "integrated_mad_scaled_pg_per_yr": None,
-        "definition": "per-cell SD of the quantile-regression-forest predictive distribution "
-        "(Meinshausen weights over each replicate's training records, all rows of a leaf), "
-        "equal mixture over replicates and years, integrated over area x land fraction as if "
-        "every cell erred the same way (an upper bound for the SD of the global total, not an "
-        "interval)",
+        "integrated_sd_pg_per_yr": integrated("pred_sd"),
+        # the exact median absolute deviation of the pooled distribution, unscaled and x1.4826
+        # (R's mad()): predictive = "quantiles" only (null otherwise)
+        "integrated_mad_pg_per_yr": integrated("pred_mad"),
+        "integrated_mad_scaled_pg_per_yr": integrated("pred_mad_scaled"),
+        "definition": "per-cell SD (MAD) of the quantile-regression-forest predictive "
+        "distribution (Meinshausen weights over each replicate's training records, all rows of "
+        "a leaf), equal mixture over replicates and years, integrated over area x land "
+        "fraction as if every cell erred the same way (an upper bound for the SD of the global "
+        "total, not an interval)",
     }
 
 
