@@ -273,6 +273,7 @@ class EnsembleStore:
         self.lock = OutLock(self.out)
         self.inputs_sha: dict[str, str] = {}
         self.resumed_from: int | None = None  # batches done when an existing run was reopened
+        self.extended_from: int | None = None  # replicates of a finished run being extended
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -351,9 +352,23 @@ class EnsembleStore:
                 f"({', '.join(p.name for p in present)}); use --overwrite to replace it"
             )
         if progress["config_hash"] != config.hash():
-            from srgpu.config_diff import describe_config_diff, stored_config
+            from srgpu.config_diff import describe_config_diff, replicates_change, stored_config
 
             old = stored_config(self.path)
+            counts = None if old is None else replicates_change(old, config)
+            if counts is not None and counts[1] > counts[0]:
+                from srgpu.run.extend import prepare_extension
+
+                check_fingerprints(progress["inputs"], self.inputs_sha, out=self.out)
+                prepare_extension(self, progress, old=old, config=config, inputs=inputs)
+                self.extended_from = counts[0]
+                return
+            if counts is not None:
+                raise StoreError(
+                    f"{self.path}: holds a run of {counts[0]} replicates; --replicates "
+                    f"{counts[1]} is fewer (a run can only be extended): use --overwrite to "
+                    "replace it, or another --out"
+                )
             changed = describe_config_diff(old, config) if old is not None else ""
             if not changed:
                 changed = f"hash {progress['config_hash'][:12]} != {config.hash()[:12]}"
@@ -367,6 +382,9 @@ class EnsembleStore:
             self._create(config, inputs)
             return
         self.resumed_from = progress["batches_done"]
+        from srgpu.run.extend import sync_config_attrs
+
+        sync_config_attrs(self, config)  # an extension killed before it renamed its config
 
     def _refuse_links(self) -> None:
         """No symbolic link in srgpu's places: a resume would write through it."""
@@ -677,26 +695,31 @@ class EnsembleStore:
                 consolidated=False,
                 encoding=encoding,
             )
-            grp = zarr.open_group(self.work, mode="w", zarr_format=3)
-            for slot in ("a", "b"):
-                for f in OUTPUT_FLUXES:
-                    for part in ("mean", "m2"):
-                        # NaN fill: a deleted chunk reads as missing, never as zeros
-                        grp.create_array(
-                            f"{slot}_{f}_{part}",
-                            shape=(inputs.n_rows,),
-                            chunks=(min(inputs.n_rows, 1 << 20),),
-                            dtype="float64",
-                            fill_value=np.nan,
-                            compressors=checksum_codecs(),
-                        )
-            grp.attrs[WORK_MARK] = 1
+            self._create_work(n_rows=inputs.n_rows)
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: cannot write the store ({exc.strerror or exc}); nothing was "
                 f"computed: {self._retry(exc, 'to start')}"
             ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
+
+    def _create_work(self, *, n_rows: int) -> zarr.Group:
+        """Create the work store: both moments slots, every array NaN (raises ``OSError``)."""
+        grp = zarr.open_group(self.work, mode="w", zarr_format=3)
+        for slot in ("a", "b"):
+            for f in OUTPUT_FLUXES:
+                for part in ("mean", "m2"):
+                    # NaN fill: a deleted chunk reads as missing, never as zeros
+                    grp.create_array(
+                        f"{slot}_{f}_{part}",
+                        shape=(n_rows,),
+                        chunks=(min(n_rows, 1 << 20),),
+                        dtype="float64",
+                        fill_value=np.nan,
+                        compressors=checksum_codecs(),
+                    )
+        grp.attrs[WORK_MARK] = 1
+        return grp
 
     def _write_progress(
         self,
@@ -915,6 +938,9 @@ class EnsembleStore:
             if name not in existing
         }
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
+        from srgpu.run.extend import keep_extension_state
+
+        keep_extension_state(self, config)  # before the work store goes
         self._repair_attributes(predictive=predictive)
         summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
         atomic_write_text(self.summary_path, dumps_strict(summary))
