@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from srgpu.cli._common import console, handle_errors
+from srgpu.cli._progress import count_progress
 from srgpu.errors import ConfigError
 
 
@@ -158,21 +158,17 @@ def register(app: typer.Typer) -> None:
                 f"draws x {cfg.forest.trees} trees",
                 highlight=False,
             )
-        t0 = time.perf_counter()
-
-        def progress(done: int, total: int) -> None:
-            if not quiet:
-                el = time.perf_counter() - t0
-                console.print(f"  {done}/{total} subsets, {el:.0f} s", highlight=False)
-
-        result = run_selection(
-            setup,
-            workers=workers,
-            threads=threads,
-            folds=folds,
-            validate=validate,
-            on_progress=progress,
-        )
+        with count_progress(
+            setup.n_subsets, label="subsets", unit="sub", console=console, enabled=not quiet
+        ) as progress:
+            result = run_selection(
+                setup,
+                workers=workers,
+                threads=threads,
+                folds=folds,
+                validate=validate,
+                on_progress=progress,
+            )
         paths = result.write(out)
         table, validation, paper_rank = result.table, result.validation, result.paper_rank
         paper = setup.paper_set
