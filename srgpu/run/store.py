@@ -3,8 +3,9 @@
 Layout (see ``docs/store.md``): static context and per-replicate arrays are created up front;
 each finished batch writes its replicates' rows (time-mean maps, annual totals, validation);
 the per-row moments of all finished batches live in ``OUT/work.zarr``, merged strictly in batch
-order. At the end the gridded results and ``OUT/summary.json`` are written and the work store
-is removed.
+order. At the end the gridded results and ``OUT/summary.json`` are written, the merged moments
+after the run's full batches are kept in the group ``ensemble.zarr/extension`` (for extending
+the run to more replicates: :mod:`srgpu.run.extend`) and the work store is removed.
 
 Resume and atomicity: ``OUT/progress.json`` is the single record of what is done. It is written
 to a temporary file and renamed over the old one (atomic on POSIX), and only after the batch's
