@@ -23,7 +23,7 @@ from benchmarks.common import (
 
 def measure(*, replicates: int, batch_size: int, trees: int, n_cells: int) -> dict:
     """Child target: one ensemble run; returns what it ran (the parent adds peak RSS)."""
-    from srgpu.config import EnsembleConfig, ForestConfig
+    from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
     from srgpu.run.ensemble import run_ensemble
 
     inputs = synthetic_inputs(n_cells=n_cells)
@@ -31,7 +31,7 @@ def measure(*, replicates: int, batch_size: int, trees: int, n_cells: int) -> di
         replicates=replicates,
         batch_size=batch_size,
         forest=ForestConfig(trees=trees),
-        engine="numba",
+        predict=PredictConfig(engine="numba"),
     )
     with tempfile.TemporaryDirectory(prefix="srgpu-mem-") as out:
         run_ensemble(cfg, out=out, inputs=inputs)

@@ -11,7 +11,13 @@ from typing import Any
 
 from srgpu.config import EnsembleConfig
 
-__all__ = ["config_diff", "describe_config_diff", "stored_config", "stored_config_text"]
+__all__ = [
+    "config_diff",
+    "describe_config_diff",
+    "replicates_change",
+    "stored_config",
+    "stored_config_text",
+]
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -51,6 +57,16 @@ def describe_config_diff(old: EnsembleConfig, new: EnsembleConfig) -> str:
     return "; ".join(
         f"{key} {_show(va)} -> {_show(vb)}" for key, (va, vb) in config_diff(old, new).items()
     )
+
+
+def replicates_change(old: EnsembleConfig, new: EnsembleConfig) -> tuple[int, int] | None:
+    """``(old count, new count)`` of replicates when ``replicates`` is the only setting that
+    differs and the counts differ (an extension, or a smaller run); ``None`` otherwise."""
+    if set(config_diff(old, new)) != {"replicates"}:
+        return None
+    if old.n_replicates == new.n_replicates:
+        return None
+    return old.n_replicates, new.n_replicates
 
 
 def stored_config_text(store_path: Any) -> str | None:

@@ -66,3 +66,104 @@ def test_explain_reports_each_stage():
     assert [s.split(" ")[1] for s in seen] == ["re-growing", "permutation", "partial", "area"]
     assert all(s.startswith("SR: ") for s in seen)
     assert res.permutation.shape == (1, len(res.names))
+
+
+# -- RMSE units and even precision in select, compare and report (issue 18 Why item 10) ------
+
+
+def _render(table) -> str:
+    from rich.console import Console
+
+    console = Console(width=400, record=True, color_system=None)
+    console.print(table)
+    return console.export_text()
+
+
+def test_select_tables_name_the_rmse_unit_and_keep_one_decimal():
+    from srgpu.cli.select import honest_table, paper_line, ranking_table
+
+    table = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "subset": ["MAT,Prec", "MAT"],
+            "rmse": [85.04, 412.0],
+            "rmse_sd": [3.0, 12.25],
+            "r2": [0.5, 0.12345],
+            "r2_sd": [0.01, 0.1],
+            "d_rmse": [0.0, 326.96],
+            "d_rmse_sd": [0.0, 9.0],
+        }
+    )
+    text = _render(ranking_table(table, flux="SR", repeats=5))
+    assert "RMSE (g C m-2 yr-1)" in text and "ΔRMSE vs best (g C m-2 yr-1)" in text
+    assert "85.0 ± 3.0" in text and "412.0 ± 12.2" in text  # one decimal, whole numbers too
+    assert "0.123 ± 0.100" in text
+    line = paper_line(table, paper=("MAT",), rank=2)
+    assert "RMSE 412.0 g C m-2 yr-1" in line
+    validation = pd.DataFrame(
+        {
+            "set": ["best"],
+            "scheme": ["study"],
+            "rmse": [100.0],
+            "r2": [0.4],
+            "optimism_r2": [0.05],
+            "optimism_rmse": [-7.25],
+        }
+    )
+    text = _render(honest_table(validation, flux="SR", folds=5))
+    assert "optimism RMSE (g C m-2 yr-1)" in text and "100.0" in text and "-7.2" in text
+
+
+def _site_scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source": ["RF", "M"],
+            "flux": ["SR", "SR"],
+            "n": [120, 120],
+            "r": [0.9, 0.61234],
+            "rmse": [85.04, 412.0],
+            "bias": [-1.234, 20.0],
+            "obs_mean": [700.0, 700.0],
+            "sim_mean": [698.77, 720.0],
+        }
+    )
+
+
+def test_compare_table_names_units_and_keeps_one_precision_per_column():
+    from srgpu.analysis.compare.result import SCORE_TABLES
+    from srgpu.cli.compare import _rich
+
+    columns = dict((n, c) for n, _, c in SCORE_TABLES)["site_scores"]
+    text = _render(_rich(_site_scores(), title="sites", columns=columns))
+    assert "rmse (g C m-2 yr-1)" in text and "bias (g C m-2 yr-1)" in text
+    for shown in ("85.0", "412.0", "-1.2", "20.0", "0.900", "0.612", "698.8"):
+        assert shown in text, shown
+    assert "412 " not in text and "85 " not in text
+
+
+def test_report_score_and_validation_tables_name_units_and_keep_one_precision():
+    import html as html_mod
+    import re
+
+    from srgpu.analysis.report.html import html_table
+    from srgpu.analysis.report.sections import _validation_table
+
+    text = html_mod.unescape(html_table(_site_scores(), scores=True))
+    header = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", text)
+    assert "rmse (g C m-2 yr-1)" in header and "bias (g C m-2 yr-1)" in header
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", text)
+    assert "85.0" in cells and "412.0" in cells and "-1.2" in cells
+    summary = {
+        "validation": {
+            "SR": {
+                "r2": {"mean": 0.351, "sd": 0.071},
+                "rmse": {"mean": 340.4, "sd": 29.6},
+                "r": {"mean": 0.6, "sd": 0.05},
+            }
+        }
+    }
+    text = html_mod.unescape(_validation_table(summary))
+    header = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", text)
+    assert header == ["flux", "R² (1)", "RMSE (g C m-2 yr-1)", "r (1)"]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", text)
+    assert cells == ["SR", "0.35 ± 0.07", "340 ± 30", "0.60 ± 0.05"]

@@ -104,6 +104,40 @@ def test_every_command_runs_after_a_plain_install(fresh_venv, tmp_path):
     assert (tmp_path / "cmp" / "global_totals.csv").is_file()
 
 
+def test_bench_runs_from_the_installed_package(fresh_venv, tmp_path):
+    """``srgpu bench`` (issue 18, deliver 8) from a folder outside the checkout, its smallest
+    setting: the suite comes from the installed package (``srgpu.bench``), its results go to
+    ``./srgpu-bench`` by default."""
+    venv = fresh_venv
+    where = _run(
+        [str(venv / "bin" / "python"), "-c", "import srgpu.bench.suite as s; print(s.__file__)"],
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert where.returncode == 0 and str(venv) in where.stdout, where.stderr
+    r_script = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import pathlib, srgpu.bench as b; "
+            "print((pathlib.Path(b.__file__).parent / 'r_randomforest.R').is_file())",
+        ],
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert r_script.stdout.strip() == "True", r_script.stderr  # shipped as package data
+    out = _srgpu(venv, "bench", "tiny", "--no-scaling", cwd=tmp_path)
+    results = tmp_path / "srgpu-bench"
+    e2e = sorted(results.glob("e2e-tiny-*.json"))
+    assert len(e2e) == 1 and sorted(results.glob("benchmark-tiny-*.png")), out
+    import json
+
+    data = json.loads(e2e[0].read_text())
+    assert data["machine"]["git_commit"] is None  # an installed package, not a checkout
+    assert data["speedup_vs_sklearn"] > 0
+    assert "end to end vs sklearn loop" in out
+
+
 def _write_model(directory: Path, store_path: Path) -> Path:
     """A CMOR-like monthly ``rh`` file (noleap, kg m-2 s-1) = 1.1 x the store's HR, plus sftlf."""
     store = xr.open_zarr(store_path, consolidated=False).load()

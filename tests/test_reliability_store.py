@@ -120,11 +120,16 @@ def test_resume_says_it_resumes(partial, reference, tmp_path):
 
 
 def test_store_arrays_carry_crc32c(reference):
-    """Every array of the store (and of the work store while it exists) ends its codec chain
-    with a crc32c checksum."""
+    """Every array of the store (its groups' too: the kept moments of ``extension``; and of the
+    work store while it exists) ends its codec chain with a crc32c checksum."""
     root = reference / "ensemble.zarr"
-    metas = sorted(root.glob("*/zarr.json"))
+    metas = [
+        m
+        for m in sorted(root.rglob("zarr.json"))
+        if json.loads(m.read_text())["node_type"] == "array"
+    ]
     assert len(metas) > 50
+    assert any(m.parent.parent.name == "extension" for m in metas)
     for meta in metas:
         codecs = [c["name"] for c in json.loads(meta.read_text())["codecs"]]
         assert codecs[-1] == "crc32c", (meta.parent.name, codecs)

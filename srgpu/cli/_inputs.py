@@ -94,13 +94,22 @@ def check_same_config(cfg: EnsembleConfig, *, out: Any, overwrite: bool) -> None
     :class:`ConfigError` naming the settings that changed and what to type."""
     from pathlib import Path
 
-    from srgpu.config_diff import describe_config_diff, stored_config
+    from srgpu.config_diff import describe_config_diff, replicates_change, stored_config
 
     if overwrite:
         return
     old = stored_config(Path(out) / "ensemble.zarr")
     if old is None:
         return
+    counts = replicates_change(old, cfg)
+    if counts is not None:  # more replicates: the store extends the run (srgpu.run.extend)
+        if counts[1] > counts[0]:
+            return
+        raise ConfigError(
+            f"{Path(out) / 'ensemble.zarr'}: holds a run of {counts[0]} replicates; "
+            f"--replicates {counts[1]} is fewer (a run can only be extended): add --overwrite "
+            "to replace it, or use another --out"
+        )
     changed = describe_config_diff(old, cfg)
     if changed:
         raise ConfigError(

@@ -1,13 +1,14 @@
-"""``srgpu bench quick|full|tiny [--out DIR] [--no-scaling]``: the repository's benchmarks.
+"""``srgpu bench quick|full|tiny [--out DIR] [--no-scaling]``: srgpu's benchmarks.
 
-Runs the same code as ``python -m benchmarks`` (``benchmarks/`` beside the package in a source
-checkout): end-to-end srgpu vs a scikit-learn loop vs R randomForest, inference and training
-alone, scaling curves; writes JSON and a PNG (default ``benchmarks/results``).
+Runs the same code as ``python -m benchmarks`` in a source checkout, from the package itself
+(:mod:`srgpu.bench`), so it works from an installed srgpu too: end-to-end srgpu vs a
+scikit-learn loop vs R randomForest (when ``Rscript`` is there), inference and training alone,
+scaling curves; writes JSON and a PNG (default ``benchmarks/results`` in a source checkout, else
+``./srgpu-bench``).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,20 +18,6 @@ from srgpu.cli._common import console, handle_errors
 from srgpu.errors import ConfigError
 
 SUITES = ("quick", "full", "tiny")
-
-
-def _import_benchmarks():
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "benchmarks" / "__main__.py").is_file():
-        raise ConfigError(
-            "srgpu bench needs the benchmarks/ folder of a source checkout "
-            "(install srgpu from the repository with pip install -e .)"
-        )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    import benchmarks.__main__ as bench_main
-
-    return bench_main
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +33,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "quick",
         out: Annotated[
-            Path | None, typer.Option(help="Results folder (default: benchmarks/results).")
+            Path | None,
+            typer.Option(
+                help="Results folder (default: benchmarks/results in a source checkout, "
+                "else ./srgpu-bench)."
+            ),
         ] = None,
         no_scaling: Annotated[
             bool, typer.Option("--no-scaling", help="Skip the scaling curves.")
@@ -55,8 +46,9 @@ def register(app: typer.Typer) -> None:
         """Benchmark srgpu's CPU path against scikit-learn and R randomForest."""
         if suite not in SUITES:
             raise ConfigError(f"suite must be one of {SUITES}, got {suite!r}")
-        bench_main = _import_benchmarks()
-        res = bench_main.run_suite(
+        from srgpu.bench.suite import run_suite
+
+        res = run_suite(
             suite, out=out, scaling=not no_scaling, log=lambda s: console.print(s, markup=False)
         )
         for f in res["files"]:

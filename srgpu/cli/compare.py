@@ -66,12 +66,17 @@ def parse_years(text: str | None) -> tuple[int, int] | None:
 
 
 def _rich(df: pd.DataFrame, *, title: str, columns: list[str]) -> Table:
+    """A score table for the console: units in the headers, one precision per column
+    (:mod:`srgpu.analysis.table_format`)."""
+    from srgpu.analysis import table_format as tf
+
     table = Table(title=title)
     cols = [c for c in columns if c in df]
     for col in cols:
-        table.add_column(col, justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and df[col].dtype != bool
+        table.add_column(tf.header(col), justify="right" if numeric else "left")
     for _, row in df.iterrows():
-        table.add_row(*[_fmt(row[c]) for c in cols])
+        table.add_row(*[tf.cell(c, row[c]) if tf.formats(c) else _fmt(row[c]) for c in cols])
     return table
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from srgpu.cli._common import console, handle_errors
+from srgpu.cli._progress import count_progress
 from srgpu.errors import ConfigError
 
 
@@ -19,6 +19,69 @@ def _candidate_list(text: str | None) -> list[str] | None:
     if not names:
         raise ConfigError("--candidates: empty list")
     return names
+
+
+RMSE_UNIT = "g C m-2 yr-1"
+"""The unit of every RMSE column (held-out error of the flux)."""
+
+
+def _pm(mean: float, sd: float, fmt: str) -> str:
+    return f"{mean:{fmt}} ± {sd:{fmt}}"
+
+
+def ranking_table(table, *, flux: str, repeats: int, top: int = 10):
+    """The console table of the best ``top`` subsets: RMSE and ΔRMSE in g C m-2 yr-1 with one
+    decimal, R² with three, each as mean ± SD over the paired draws."""
+    from rich.table import Table
+
+    t = Table(title=f"{flux}: top {top} of {len(table)} subsets ({repeats} paired 80/20 draws)")
+    for col in ("rank", "subset", f"RMSE ({RMSE_UNIT})", "R²", f"ΔRMSE vs best ({RMSE_UNIT})"):
+        t.add_column(col, justify="right" if col != "subset" else "left", overflow="fold")
+    for _, row in table.head(top).iterrows():
+        t.add_row(
+            str(row["rank"]),
+            row["subset"],
+            _pm(row["rmse"], row["rmse_sd"], ".1f"),
+            _pm(row["r2"], row["r2_sd"], ".3f"),
+            _pm(row["d_rmse"], row["d_rmse_sd"], ".1f"),
+        )
+    return t
+
+
+def paper_line(table, *, paper, rank: int) -> str:
+    """One line: the paper's predictor set, its rank and its RMSE (with unit)."""
+    row = table.iloc[rank - 1]
+    return (
+        f"paper set {','.join(paper)}: rank {rank}, RMSE {row['rmse']:.1f} {RMSE_UNIT} "
+        f"(+{row['d_rmse']:.1f} ± {row['d_rmse_sd']:.1f} vs best), R² {row['r2']:.3f}"
+    )
+
+
+def honest_table(validation, *, flux: str, folds: int):
+    """The console table of the honest validation: RMSE and its optimism in g C m-2 yr-1
+    with one decimal, R² and its optimism with three."""
+    from rich.table import Table
+
+    v = Table(title=f"{flux}: honest validation (optimism of random vs grouped {folds}-fold CV)")
+    for col in (
+        "set",
+        "scheme",
+        f"RMSE ({RMSE_UNIT})",
+        "R²",
+        "optimism R²",
+        f"optimism RMSE ({RMSE_UNIT})",
+    ):
+        v.add_column(col)
+    for _, row in validation.iterrows():
+        v.add_row(
+            row["set"],
+            row["scheme"],
+            f"{row['rmse']:.1f}",
+            f"{row['r2']:.3f}",
+            f"{row['optimism_r2']:+.3f}",
+            f"{row['optimism_rmse']:+.1f}",
+        )
+    return v
 
 
 def register(app: typer.Typer) -> None:
@@ -69,8 +132,6 @@ def register(app: typer.Typer) -> None:
             ("workers", workers),
         ):
             check_param(name, value)
-        from rich.table import Table
-
         from srgpu.analysis.selection_workflow import prepare_selection, run_selection
         from srgpu.cli.ensemble import build_config
 
@@ -97,21 +158,17 @@ def register(app: typer.Typer) -> None:
                 f"draws x {cfg.forest.trees} trees",
                 highlight=False,
             )
-        t0 = time.perf_counter()
-
-        def progress(done: int, total: int) -> None:
-            if not quiet:
-                el = time.perf_counter() - t0
-                console.print(f"  {done}/{total} subsets, {el:.0f} s", highlight=False)
-
-        result = run_selection(
-            setup,
-            workers=workers,
-            threads=threads,
-            folds=folds,
-            validate=validate,
-            on_progress=progress,
-        )
+        with count_progress(
+            setup.n_subsets, label="subsets", unit="sub", console=console, enabled=not quiet
+        ) as progress:
+            result = run_selection(
+                setup,
+                workers=workers,
+                threads=threads,
+                folds=folds,
+                validate=validate,
+                on_progress=progress,
+            )
         paths = result.write(out)
         table, validation, paper_rank = result.table, result.validation, result.paper_rank
         paper = setup.paper_set
@@ -119,41 +176,11 @@ def register(app: typer.Typer) -> None:
 
         if quiet:
             return
-        t = Table(title=f"{flux}: top 10 of {len(table)} subsets ({repeats} paired 80/20 draws)")
-        for col in ("rank", "subset", "RMSE", "R²", "ΔRMSE vs best"):
-            t.add_column(col, justify="right" if col != "subset" else "left", overflow="fold")
-        for _, row in table.head(10).iterrows():
-            t.add_row(
-                str(row["rank"]),
-                row["subset"],
-                f"{row['rmse']:.1f} ± {row['rmse_sd']:.1f}",
-                f"{row['r2']:.3f} ± {row['r2_sd']:.3f}",
-                f"{row['d_rmse']:.1f} ± {row['d_rmse_sd']:.1f}",
-            )
-        console.print(t)
+        console.print(ranking_table(table, flux=flux, repeats=repeats))
         if paper_rank is not None:
-            row = table.iloc[paper_rank - 1]
-            console.print(
-                f"paper set {','.join(paper)}: rank {paper_rank}, RMSE {row['rmse']:.1f} "
-                f"(+{row['d_rmse']:.1f} ± {row['d_rmse_sd']:.1f} vs best), R² {row['r2']:.3f}",
-                highlight=False,
-            )
+            console.print(paper_line(table, paper=paper, rank=paper_rank), highlight=False)
         if validation is not None:
-            v = Table(
-                title=f"{flux}: honest validation (optimism of random vs grouped {folds}-fold CV)"
-            )
-            for col in ("set", "scheme", "RMSE", "R²", "optimism R²", "optimism RMSE"):
-                v.add_column(col)
-            for _, row in validation.iterrows():
-                v.add_row(
-                    row["set"],
-                    row["scheme"],
-                    f"{row['rmse']:.1f}",
-                    f"{row['r2']:.3f}",
-                    f"{row['optimism_r2']:+.3f}",
-                    f"{row['optimism_rmse']:+.1f}",
-                )
-            console.print(v)
+            console.print(honest_table(validation, flux=flux, folds=folds))
         console.print(
             f"wrote {paths['table']}, {paths['plot']} in {elapsed:.0f} s", highlight=False
         )

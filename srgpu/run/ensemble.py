@@ -171,8 +171,9 @@ def run_ensemble(
     ``workers`` starts a local Dask cluster with that many workers, ``scheduler`` joins an
     existing one; neither means in-process. ``max_batches`` stops after that many new batches
     without finalising (for tests of resume); the returned dict then has only progress keys.
-    ``on_notice`` receives one-line notices: a resumed run, a repaired chunk, a rebuilt
-    ``summary.json``. The output directory is locked for the whole call.
+    ``on_notice`` receives one-line notices: a resumed or extended run, a repaired chunk, a
+    rebuilt ``summary.json``. A finished ``out`` of the same config but fewer replicates is
+    extended (:mod:`srgpu.run.extend`). The output directory is locked for the whole call.
     """
     from srgpu.backend import resolve_predict
     from srgpu.config import check_param
@@ -234,7 +235,11 @@ def _run(
     merged = store.read_moments()  # checked: a damaged slot is refused here
     # the pooled weights of the finished batches (read only when batches remain to be added)
     pooled = store.read_weights() if config.predictive == "quantiles" and todo else None
-    if store.resumed_from is not None:
+    if store.extended_from is not None:
+        notice(
+            f"extending {store.out} from {store.extended_from} to {config.n_replicates} replicates"
+        )
+    elif store.resumed_from is not None:
         notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
     with make_client(workers=workers, scheduler=scheduler, backend=backend) as client:
         if client is None:

@@ -3,8 +3,9 @@
 Layout (see ``docs/store.md``): static context and per-replicate arrays are created up front;
 each finished batch writes its replicates' rows (time-mean maps, annual totals, validation);
 the per-row moments of all finished batches live in ``OUT/work.zarr``, merged strictly in batch
-order. At the end the gridded results and ``OUT/summary.json`` are written and the work store
-is removed.
+order. At the end the gridded results and ``OUT/summary.json`` are written, the merged moments
+after the run's full batches are kept in the group ``ensemble.zarr/extension`` (for extending
+the run to more replicates: :mod:`srgpu.run.extend`) and the work store is removed.
 
 Resume and atomicity: ``OUT/progress.json`` is the single record of what is done. It is written
 to a temporary file and renamed over the old one (atomic on POSIX), and only after the batch's
@@ -294,6 +295,7 @@ class EnsembleStore:
         # the hash recorded by a run written before the [train]/[predict] tables, when its
         # config, translated, is this run's (see _legacy_hash)
         self.legacy_hash: str | None = None
+        self.extended_from: int | None = None  # replicates of a finished run being extended
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -374,9 +376,30 @@ class EnsembleStore:
         if progress["config_hash"] != config.hash():
             self.legacy_hash = self._legacy_hash(progress["config_hash"], config)
         if progress["config_hash"] not in (config.hash(), self.legacy_hash):
-            from srgpu.config_diff import describe_config_diff, stored_config
+            from srgpu.config_diff import describe_config_diff, replicates_change, stored_config
 
             old = stored_config(self.path)
+            counts = None if old is None else replicates_change(old, config)
+            if counts is not None and counts[1] > counts[0] and config.predictive == "quantiles":
+                raise StoreError(
+                    f"{self.path}: holds a run of {counts[0]} replicates with predictive = "
+                    f"'quantiles', which cannot be extended to {counts[1]} (its pooled weights "
+                    "after the full batches are not kept): use --overwrite to compute the run "
+                    "again, or another --out"
+                )
+            if counts is not None and counts[1] > counts[0]:
+                from srgpu.run.extend import prepare_extension
+
+                check_fingerprints(progress["inputs"], self.inputs_sha, out=self.out)
+                prepare_extension(self, progress, old=old, config=config, inputs=inputs)
+                self.extended_from = counts[0]
+                return
+            if counts is not None:
+                raise StoreError(
+                    f"{self.path}: holds a run of {counts[0]} replicates; --replicates "
+                    f"{counts[1]} is fewer (a run can only be extended): use --overwrite to "
+                    "replace it, or another --out"
+                )
             changed = describe_config_diff(old, config) if old is not None else ""
             if not changed:
                 changed = f"hash {progress['config_hash'][:12]} != {config.hash()[:12]}"
@@ -390,6 +413,9 @@ class EnsembleStore:
             self._create(config, inputs)
             return
         self.resumed_from = progress["batches_done"]
+        from srgpu.run.extend import sync_config_attrs
+
+        sync_config_attrs(self, config)  # an extension killed before it renamed its config
 
     def _legacy_hash(self, recorded: str, config: EnsembleConfig) -> str | None:
         """``recorded`` when the store's config is in the spelling before the ``[train]`` and
@@ -719,48 +745,55 @@ class EnsembleStore:
                 consolidated=False,
                 encoding=encoding,
             )
-            grp = zarr.open_group(self.work, mode="w", zarr_format=3)
-            for slot in ("a", "b"):
-                for f in OUTPUT_FLUXES:
-                    for part in ("mean", "m2"):
-                        # NaN fill: a deleted chunk reads as missing, never as zeros
-                        grp.create_array(
-                            f"{slot}_{f}_{part}",
-                            shape=(inputs.n_rows,),
-                            chunks=(min(inputs.n_rows, 1 << 20),),
-                            dtype="float64",
-                            fill_value=np.nan,
-                            compressors=checksum_codecs(),
-                        )
-                if config.predictive == "quantiles":  # the pooled weights (NaN: missing)
-                    for f in PREDICTIVE_FLUXES:
-                        n_rec = int(inputs.fluxes[f].y.size)
-                        chunk = weight_chunk_cells(inputs.n_cells, n_rec)
-                        w_name, t_name, c_name = weight_names(slot, f)
-                        grp.create_array(
-                            w_name,
-                            shape=(inputs.n_cells, n_rec),
-                            chunks=(chunk, n_rec),
-                            dtype="float64",
-                            fill_value=np.nan,
-                            compressors=checksum_codecs(),
-                        )
-                        for name in (t_name, c_name):
-                            grp.create_array(
-                                name,
-                                shape=(inputs.n_cells,),
-                                chunks=(inputs.n_cells,),
-                                dtype="float64",
-                                fill_value=np.nan,
-                                compressors=checksum_codecs(),
-                            )
-            grp.attrs[WORK_MARK] = 1
+            self._create_work(config=config, inputs=inputs)
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: cannot write the store ({exc.strerror or exc}); nothing was "
                 f"computed: {self._retry(exc, 'to start')}"
             ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
+
+    def _create_work(self, *, config: EnsembleConfig, inputs: Inputs) -> zarr.Group:
+        """Create the work store: both moments slots and, with ``predictive = "quantiles"``,
+        both slots of the pooled weights; every array NaN (raises ``OSError``)."""
+        n_rows = inputs.n_rows
+        grp = zarr.open_group(self.work, mode="w", zarr_format=3)
+        for slot in ("a", "b"):
+            for f in OUTPUT_FLUXES:
+                for part in ("mean", "m2"):
+                    # NaN fill: a deleted chunk reads as missing, never as zeros
+                    grp.create_array(
+                        f"{slot}_{f}_{part}",
+                        shape=(n_rows,),
+                        chunks=(min(n_rows, 1 << 20),),
+                        dtype="float64",
+                        fill_value=np.nan,
+                        compressors=checksum_codecs(),
+                    )
+            if config.predictive == "quantiles":  # the pooled weights (NaN: missing)
+                for f in PREDICTIVE_FLUXES:
+                    n_rec = int(inputs.fluxes[f].y.size)
+                    chunk = weight_chunk_cells(inputs.n_cells, n_rec)
+                    w_name, t_name, c_name = weight_names(slot, f)
+                    grp.create_array(
+                        w_name,
+                        shape=(inputs.n_cells, n_rec),
+                        chunks=(chunk, n_rec),
+                        dtype="float64",
+                        fill_value=np.nan,
+                        compressors=checksum_codecs(),
+                    )
+                    for name in (t_name, c_name):
+                        grp.create_array(
+                            name,
+                            shape=(inputs.n_cells,),
+                            chunks=(inputs.n_cells,),
+                            dtype="float64",
+                            fill_value=np.nan,
+                            compressors=checksum_codecs(),
+                        )
+        grp.attrs[WORK_MARK] = 1
+        return grp
 
     def _write_progress(
         self,
@@ -1063,6 +1096,9 @@ class EnsembleStore:
             if name not in existing
         }
         final.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
+        from srgpu.run.extend import keep_extension_state
+
+        keep_extension_state(self, config)  # before the work store goes
         self._repair_attributes(predictive=predictive, quantiles=quantiles)
         summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
         atomic_write_text(self.summary_path, dumps_strict(summary))

@@ -65,17 +65,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def html_table(df: pd.DataFrame, *, columns: list[str] | None = None, caption: str = "") -> str:
-    """A small HTML table (numbers right-aligned, 3 significant digits)."""
+def html_table(
+    df: pd.DataFrame,
+    *,
+    columns: list[str] | None = None,
+    caption: str = "",
+    scores: bool = False,
+) -> str:
+    """A small HTML table (numbers right-aligned, 3 significant digits). ``scores``: the
+    columns of the comparison's score tables get their unit in the header and one precision
+    per column (:mod:`srgpu.analysis.table_format`)."""
+    from srgpu.analysis import table_format as tf
+
     if df is None or df.empty:
         return '<p class="note">(empty table)</p>'
     cols = [c for c in (columns or list(df.columns)) if c in df]
     num = {c: pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in cols}
-    head = "".join(f'<th class="{"" if num[c] else "l"}">{_e(c)}</th>' for c in cols)
+    fixed = {c: scores and tf.formats(c) for c in cols}
+    head = "".join(
+        f'<th class="{"" if num[c] else "l"}">{_e(tf.header(c) if fixed[c] else c)}</th>'
+        for c in cols
+    )
     rows = []
     for _, row in df.iterrows():
         cells = "".join(
-            f'<td class="{"" if num[c] else "l"}">{_e(_fmt(row[c]))}</td>' for c in cols
+            f'<td class="{"" if num[c] else "l"}">'
+            f"{_e(tf.cell(c, row[c]) if fixed[c] else _fmt(row[c]))}</td>"
+            for c in cols
         )
         rows.append(f"<tr>{cells}</tr>")
     cap = f'<p class="cap">{_e(caption)}</p>' if caption else ""

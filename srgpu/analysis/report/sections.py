@@ -92,13 +92,31 @@ def _overview(data: ReportData) -> str:
     return "".join(parts)
 
 
+VALIDATION_COLUMNS = {
+    "r2": ("R² (1)", ".2f"),
+    "rmse": ("RMSE (g C m-2 yr-1)", ".0f"),
+    "r": ("r (1)", ".2f"),
+}
+"""Validation metric -> (header with unit, precision): as ``srgpu ensemble`` prints them."""
+
+
 def _validation_table(summary: dict) -> str:
+    def shown(v: dict | None, fmt: str) -> str:
+        v = v or {}
+        mean, sd = v.get("mean"), v.get("sd")
+        if mean is None:
+            return "—"
+        return format(mean, fmt) + ("" if sd is None else f" ± {format(sd, fmt)}")
+
     rows = []
     for flux, metrics in summary.get("validation", {}).items():
-        for metric, v in metrics.items():
-            rows.append({"flux": flux, "metric": metric, "mean": v.get("mean"), "sd": v.get("sd")})
+        row = {"flux": flux}
+        for metric, (head, fmt) in VALIDATION_COLUMNS.items():
+            if metric in metrics:
+                row[head] = shown(metrics[metric], fmt)
+        rows.append(row)
     return html_table(
-        pd.DataFrame(rows), caption="Held-out validation across replicates (mean, SD)."
+        pd.DataFrame(rows), caption="Held-out validation across replicates (mean ± SD)."
     )
 
 
@@ -112,7 +130,9 @@ def _scores(data: ReportData) -> str:
     parts = []
     for name, title, cols in SCORE_TABLES:
         if name in data.tables:
-            parts.append(f"<h3>{_e(title)}</h3>" + html_table(data.tables[name], columns=cols))
+            parts.append(
+                f"<h3>{_e(title)}</h3>" + html_table(data.tables[name], columns=cols, scores=True)
+            )
     for model, meta in data.compare_meta.get("models", {}).items():
         for note in meta.get("notes", []):
             parts.append(f'<p class="note">{_e(model)}: {_e(note)}</p>')

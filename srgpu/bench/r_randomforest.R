@@ -1,6 +1,6 @@
 # R randomForest on the benchmark's synthetic data: fit and predict timed separately.
 #
-#   Rscript benchmarks/r_randomforest.R DATA_DIR
+#   Rscript srgpu/bench/r_randomforest.R DATA_DIR
 #
 # DATA_DIR holds {SR,HR}_train.csv (predictor columns, then y) and {SR,HR}_grid.csv (predictor
 # columns); the script writes DATA_DIR/r_result.json. Settings are the paper's (quantregForest
