@@ -240,7 +240,13 @@ def test_report_passes_compare_options(demo_run, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--years", f"{year}-{year}", "--band-deg", "30"])
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"method": "conservative", "root_fraction": None, "years": (year, year), "band_deg": 30.0}
+        {
+            "method": "conservative",
+            "root_fraction": None,
+            "years": (year, year),
+            "band_deg": 30.0,
+            "band": None,
+        }
     ]
 
 
