@@ -152,3 +152,25 @@ def test_spread_band_covers_far_below_nominal_on_the_demo(run):
         ins = spread_calibration_summary(ds, exclude_trained=False)[flux]
         assert ins["coverage"]["0.95"]["mean"] > c95
         assert ins["members"]["min"] == 24
+
+
+def test_cli_prints_both_bands(run):
+    """``srgpu ensemble``'s closing table shows the spread band's coverage beside the
+    predictive one, rounded from summary.json."""
+    from srgpu.cli._common import console
+    from srgpu.cli.ensemble import print_predictive
+
+    _, summary, _ = run
+    width = console.width
+    console.width = 200  # no wrapping in the captured text
+    try:
+        with console.capture() as cap:
+            print_predictive(summary)
+    finally:
+        console.width = width
+    text = cap.get()
+    assert "spread band" in text and "replicate-spread band's, 50/90/95 %" in text
+    for flux in ("SR", "HR"):
+        c = summary["calibration_spread"][flux]["coverage"]
+        shown = "/".join(f"{100 * c[k]['mean']:.0f}" for k in ("0.5", "0.9", "0.95")) + " %"
+        assert shown in text

@@ -198,27 +198,36 @@ def print_summary(summary: dict) -> None:
 
 
 def print_predictive(summary: dict) -> None:
-    """The predictive distribution's integrated SD beside the replicate spread, and its
-    held-out calibration (when the run computed them)."""
+    """The predictive distribution's integrated SD beside the replicate spread, and the
+    held-out coverage of both bands (when the run computed them)."""
     cal = summary.get("calibration")
     if not cal:
         return
+    spread = summary.get("calibration_spread") or {}
     p = Table(
         title="Predictive distribution (quantile regression forest) vs replicate spread, "
         "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
+        + ("; spread band: the replicate-spread band's, 50/90/95 %" if spread else "")
     )
-    for col in ("flux", "predictive SD", "replicate SD", "50 %", "90 %", "95 %", "CRPS"):
+    cols = ("flux", "predictive SD", "replicate SD", "50 %", "90 %", "95 %", "CRPS")
+    for col in (*cols, "spread band") if spread else cols:
         p.add_column(col, justify="right")
     for f, c in cal.items():
         s = summary["fluxes"][f]
         cov = c["coverage"]
-        p.add_row(
+        row = [
             f,
             _num(s["predictive"]["integrated_sd_pg_per_yr"]),
             _num(s["integrated_sd_pg_per_yr"]),
             *(f"{100 * cov[k]['mean']:.0f} %" for k in ("0.5", "0.9", "0.95")),
             f"{_num(c['crps']['mean'], '.0f')} g C m-2 yr-1",
-        )
+        ]
+        if spread:
+            sc = spread[f]["coverage"]
+            row.append(
+                "/".join(f"{100 * sc[k]['mean']:.0f}" for k in ("0.5", "0.9", "0.95")) + " %"
+            )
+        p.add_row(*row)
     console.print(p)
 
 
