@@ -56,12 +56,13 @@ def demo(tmp_path_factory):
     return out, store, model
 
 
-def _by_hand(cmp, store, flux, s_name):
-    """within_2sd and mean_abs_z from the regridded model, the store's map and ``s_name``."""
+def _by_hand(cmp, store, flux, s_name, ref=None):
+    """within_2sd and mean_abs_z from the regridded model, the store's map (or ``ref``) and
+    ``s_name``."""
     w = (store["cell_area"] * store["land_fraction"]).where(store["domain"].astype(bool), 0.0)
     w = np.asarray(w.values, dtype=float)
     model = np.asarray(cmp.means["T"][flux].values, dtype=float)
-    ref = np.asarray(store[flux].values, dtype=float)
+    ref = np.asarray((store[flux] if ref is None else ref).values, dtype=float)
     s = np.asarray(store[s_name].values, dtype=float)
     ok = np.isfinite(model) & np.isfinite(ref) & np.isfinite(s) & (s > 0) & (w > 0)
     w = w[ok] / w[ok].sum()
@@ -147,3 +148,17 @@ def test_cli_band_option(demo, tmp_path):
     result = runner.invoke(app, [*args, "--band", "widest", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "unknown uncertainty band" in result.output
+
+
+def test_sub_period_uses_the_whole_period_predictive_sd_with_a_note(demo):
+    """Over one year the spread band is the year's SD (F_sd); the predictive SD exists for the
+    run's whole period only: it is used as it is, and a note says so."""
+    out, store, model = demo
+    year = int(store["year"].values[0])
+    result = compare(out, {"T": model}, band="predictive", years=(year, year))
+    assert any("whole period" in n for n in result.meta["band"]["notes"])
+    u = result.tables["uncertainty_scores"].set_index("flux")
+    ref = store["SR_mean"].sel(year=[year]).mean("year")
+    w2, maz = _by_hand(result.comparison, store, "SR", "SR_pred_sd", ref=ref)
+    assert u.loc["SR", "within_2sd"] == pytest.approx(w2, abs=1e-12)
+    assert u.loc["SR", "mean_abs_z"] == pytest.approx(maz, rel=1e-12)

@@ -136,29 +136,30 @@ def spread_calibration(
             expected=f"(R, {y.size}) both",
         )
     scored = np.flatnonzero(held.any(axis=0))
-    per_record: dict[int, dict[str, Any]] = {}
+    if scored.size == 0:
+        raise InputError("no replicate holds a record out", field="site_heldout")
+    keys = [f"{p:g}" for p in nominal]
+    covered = np.zeros((y.size, len(keys)))  # per record (rows of unscored records unused)
+    pits, scores = np.zeros(y.size), np.zeros(y.size)
     members = []
     for i in scored:
         band = means[held[:, i], i] if exclude_trained else means[:, i]
-        per_record[int(i)] = band_scores(y[i], band, nominal=nominal)
+        s = band_scores(y[i], band, nominal=nominal)
+        covered[i] = [s["coverage"][k] for k in keys]
+        pits[i], scores[i] = s["pit"], s["crps"]
         members.append(band.size)
     per_replicate = []
     for r in range(means.shape[0]):
-        rows = [per_record[int(i)] for i in np.flatnonzero(held[r])]
-        if not rows:
+        rows = held[r]
+        if not rows.any():
             continue
         per_replicate.append(
             {
-                "coverage": {
-                    k: float(np.mean([row["coverage"][k] for row in rows]))
-                    for k in rows[0]["coverage"]
-                },
-                "pit_hist": pit_histogram(np.array([row["pit"] for row in rows]), bins=bins),
-                "crps": float(np.mean([row["crps"] for row in rows])),
+                "coverage": dict(zip(keys, covered[rows].mean(axis=0).tolist(), strict=True)),
+                "pit_hist": pit_histogram(pits[rows], bins=bins),
+                "crps": float(scores[rows].mean()),
             }
         )
-    if not per_replicate:
-        raise InputError("no replicate holds a record out", field="site_heldout")
     out = summarise_replicates(per_replicate)
     out["pit_hist"] = out["pit_hist"]["mean"]  # as calibration.<F>: the mean histogram
     out["crps_units"] = "g m-2 yr-1"
