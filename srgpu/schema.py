@@ -99,6 +99,11 @@ SITE_IYEAR = "site_iyear"
 SITE_VEG_BIN = "site_veg_bin"
 SITE_STUDY = "site_study"
 SITE_RECORD_ID = "site_record_id"
+# per-replicate rows over the sites (with ``predictive`` not "none"): each replicate's forest
+# mean at every record of its flux and whether it held the record out (the replicate-spread
+# band's calibration, srgpu.run.spread_calibration)
+SITE_FOREST_MEAN = "site_forest_mean"
+SITE_HELDOUT = "site_heldout"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,13 @@ from srgpu.data.inputs import prepare_inputs
 from srgpu.forest.predictive import heldout_calibration, leaf_tables, predictive_moments
 from srgpu.run.ensemble import run_ensemble
 from srgpu.run.replicate import train_replicate
-from srgpu.schema import CALIBRATION, CALIBRATION_METRICS, flux_var
+from srgpu.schema import (
+    CALIBRATION,
+    CALIBRATION_METRICS,
+    SITE_FOREST_MEAN,
+    SITE_HELDOUT,
+    flux_var,
+)
 
 CFG = EnsembleConfig(replicates=4, batch_size=2, forest=ForestConfig(trees=25))
 
@@ -96,6 +102,8 @@ def test_summary_keys_and_ar(run):
         }
         cal = on_disk["calibration"][flux]
         assert set(cal["coverage"]) == {"0.5", "0.9", "0.95"}
+        spread = on_disk["calibration_spread"][flux]
+        assert set(spread) >= set(cal) and set(spread["coverage"]) == set(cal["coverage"])
         assert len(cal["pit_hist"]) == 10 and sum(cal["pit_hist"]) == pytest.approx(1.0)
         assert cal["crps"]["mean"] > 0
         # coverage is a share, and wider intervals cover more
@@ -107,9 +115,15 @@ def test_batch_size_does_not_change_the_predictive_rows(run, inputs, tmp_path):
     _, _, ds = run
     other = run_ensemble(CFG.replace(batch_size=4), out=tmp_path / "b4", inputs=inputs)
     ds4 = xr.open_zarr(tmp_path / "b4" / "ensemble.zarr", consolidated=False)
-    for name in (flux_var("SR", "pred_replicate_second"), CALIBRATION):
+    for name in (
+        flux_var("SR", "pred_replicate_second"),
+        CALIBRATION,
+        SITE_FOREST_MEAN,
+        SITE_HELDOUT,
+    ):
         np.testing.assert_array_equal(ds4[name].values, ds[name].values)
     assert other["calibration"] == run[1]["calibration"]
+    assert other["calibration_spread"] == run[1]["calibration_spread"]
 
 
 def test_none_writes_no_predictive_variables(inputs, tmp_path):
@@ -118,4 +132,6 @@ def test_none_writes_no_predictive_variables(inputs, tmp_path):
     )
     ds = xr.open_zarr(tmp_path / "none" / "ensemble.zarr", consolidated=False)
     assert flux_var("SR", "pred_sd") not in ds and CALIBRATION not in ds
+    assert SITE_FOREST_MEAN not in ds and SITE_HELDOUT not in ds
     assert summary["fluxes"]["SR"]["predictive"] is None and "calibration" not in summary
+    assert "calibration_spread" not in summary

@@ -31,6 +31,8 @@ FIGURES = (
     "map_HR",
     "map_AR",
     "map_AR_SR",
+    "map_uncertainty",
+    "calibration",
     "latitude",
     "annual",
     "validation_hist",
@@ -157,6 +159,14 @@ def test_report_with_model(demo_run, tmp_path):
     assert "Taylor statistics" in text and "Against the SRDB sites" in text
     assert '<td class="l">M</td>' in text
     assert "No model compared" not in text
+    # the band of "within the ensemble's uncertainty" is stated (default: predictive)
+    assert "use the <b>predictive</b> band" in text
+    header, rows = _table_after(text, "Against the ensemble with its uncertainty")
+    assert {r[header.index("flux")]: r[header.index("band")] for r in rows} == {
+        "SR": "predictive",
+        "HR": "predictive",
+        "AR": "spread",
+    }
 
 
 def test_report_from_compare_dir(demo_run, tmp_path):
@@ -245,7 +255,13 @@ def test_report_passes_compare_options(demo_run, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--years", f"{year}-{year}", "--band-deg", "30"])
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"method": "conservative", "root_fraction": None, "years": (year, year), "band_deg": 30.0}
+        {
+            "method": "conservative",
+            "root_fraction": None,
+            "years": (year, year),
+            "band_deg": 30.0,
+            "band": None,
+        }
     ]
 
 
@@ -326,3 +342,54 @@ def test_report_model_totals_are_scale_times_the_ensemble(demo_run, tmp_path):
         assert _shows(row[col["total_pg"]], expected, rel=1e-6), (source, flux, row)
         seen.add((source, flux))
     assert seen == {(s, f) for s in ("RF", "M") for f in ("SR", "HR", "AR")}
+
+
+def test_report_uncertainty_numbers_are_the_summary_numbers(demo_run, demo_report):
+    """The uncertainty section: the paper sentence, the integrated SDs and both bands'
+    held-out calibration, each number equal to summary.json to the digits shown."""
+    summary = json.loads((demo_run / "summary.json").read_text())
+    text = demo_report.read_text(encoding="utf-8")
+    import html as html_mod
+
+    assert "most likely R's mad()" in html_mod.unescape(text)
+    assert 'id="fig-calibration"' in text and 'id="fig-map_uncertainty"' in text
+    header, rows = _table_after(text, "Integrated SD (Pg C yr-1)")
+    assert header == ["flux", "replicate spread SD", "predictive SD"]
+    assert [r[0] for r in rows] == ["SR", "HR"]
+    for flux, spread, pred in rows:
+        f = summary["fluxes"][flux]
+        assert _shows(spread, f["integrated_sd_pg_per_yr"]), (flux, spread)
+        assert _shows(pred, f["predictive"]["integrated_sd_pg_per_yr"]), (flux, pred)
+        assert float(pred) > 3 * float(spread)
+    header, rows = _table_after(text, "Held-out calibration of the two bands")
+    col = {name: i for i, name in enumerate(header)}
+    assert [(r[0], r[1]) for r in rows] == [
+        (f, b) for f in ("SR", "HR") for b in ("predictive", "replicate spread")
+    ]
+    for row in rows:
+        key = "calibration" if row[1] == "predictive" else "calibration_spread"
+        c = summary[key][row[0]]
+        for level, name in (
+            ("0.5", "50 % covers"),
+            ("0.9", "90 % covers"),
+            ("0.95", "95 % covers"),
+        ):
+            assert _shows(row[col[name]], 100 * c["coverage"][level]["mean"]), (row, level)
+        assert _shows(row[col["CRPS"]], c["crps"]["mean"]), row
+        assert int(row[col["replicates"]]) == c["replicates"] == 3
+        if key == "calibration_spread":
+            assert _shows(row[col["members"]], c["members"]["mean"])
+
+
+def test_report_without_predictive_distribution(tmp_path):
+    """A run with predictive = "none" (as stores written before): no uncertainty figures, a
+    note instead, and the rest of the report as usual."""
+    from srgpu.run.ensemble import run_ensemble
+
+    run_ensemble(TINY.replace(replicates=2, batch_size=2, predictive="none"), out=tmp_path)
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "This run has no predictive distribution" in text
+    assert 'id="fig-calibration"' not in text and 'id="fig-map_uncertainty"' not in text
+    assert len(_images(text)) == len(FIGURES) - 2

@@ -131,6 +131,15 @@ def register(app: typer.Typer) -> None:
                 "total is implausible (a regional model, an experiment); recorded in the notes.",
             ),
         ] = None,
+        band: Annotated[
+            str | None,
+            typer.Option(
+                help="Ensemble uncertainty of the uncertainty scores ('within the ensemble's "
+                "uncertainty'): predictive (the forests' predictive SD, the paper's kind; "
+                "default where the store has it) or spread (SD across replicates; the "
+                "fallback for stores without a predictive distribution).",
+            ),
+        ] = None,
     ) -> None:
         """Score ecosystem models (TRENDY/CMOR NetCDF) against SRDB sites and the ensemble."""
         from srgpu.analysis.compare import compare
@@ -146,6 +155,7 @@ def register(app: typer.Typer) -> None:
             years=parse_years(years),
             band_deg=band_deg,
             skip_checks=skip,
+            band=band,
         )
         out_dir = out if out is not None else result.default_dir
         result.write(out_dir)
@@ -162,6 +172,14 @@ def register(app: typer.Typer) -> None:
             markup=False,
         )
         for note in result.comparison.period_notes:
+            console.print(note, highlight=False, markup=False)
+        console.print(
+            f"uncertainty band: {result.band} ({result.meta['band']['definition']}); the "
+            "global totals' rf_q025/rf_q975 are the replicate spread of the total",
+            highlight=False,
+            markup=False,
+        )
+        for note in result.comparison.band_notes:
             console.print(note, highlight=False, markup=False)
         for name in result.model_names:
             for note in result.notes(name):

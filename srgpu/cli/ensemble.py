@@ -239,21 +239,32 @@ def print_summary(summary: dict) -> None:
 
 
 def print_predictive(summary: dict) -> None:
-    """The predictive distribution's integrated SD beside the replicate spread, and its
-    held-out calibration (when the run computed them)."""
+    """The predictive distribution's integrated SD beside the replicate spread, and the
+    held-out coverage of both bands (when the run computed them)."""
     cal = summary.get("calibration")
     if not cal:
         return
+    spread = summary.get("calibration_spread") or {}
     p = Table(
         title="Predictive distribution (quantile regression forest) vs replicate spread, "
         "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
+        + ("; spread band: the replicate-spread band's, 50/90/95 %" if spread else "")
     )
     # predictive = "quantiles": the exact MAD too (null with "moments")
     mad = any(
         summary["fluxes"][f]["predictive"].get("integrated_mad_pg_per_yr") is not None for f in cal
     )
-    cols = ("flux", "predictive SD", *(("MAD / x1.4826",) if mad else ()), "replicate SD")
-    for col in (*cols, "50 %", "90 %", "95 %", "CRPS"):
+    cols = (
+        "flux",
+        "predictive SD",
+        *(("MAD / x1.4826",) if mad else ()),
+        "replicate SD",
+        "50 %",
+        "90 %",
+        "95 %",
+        "CRPS",
+    )
+    for col in (*cols, "spread band") if spread else cols:
         p.add_column(col, justify="right")
     for f, c in cal.items():
         s = summary["fluxes"][f]
@@ -263,14 +274,20 @@ def print_predictive(summary: dict) -> None:
             f"{_num(pred['integrated_mad_pg_per_yr'])} / "
             f"{_num(pred['integrated_mad_scaled_pg_per_yr'])}"
         )
-        p.add_row(
+        row = [
             f,
             _num(pred["integrated_sd_pg_per_yr"]),
             *((mad_cell,) if mad else ()),
             _num(s["integrated_sd_pg_per_yr"]),
             *(f"{100 * cov[k]['mean']:.0f} %" for k in ("0.5", "0.9", "0.95")),
             f"{_num(c['crps']['mean'], '.0f')} g C m-2 yr-1",
-        )
+        ]
+        if spread:
+            sc = spread[f]["coverage"]
+            row.append(
+                "/".join(f"{100 * sc[k]['mean']:.0f}" for k in ("0.5", "0.9", "0.95")) + " %"
+            )
+        p.add_row(*row)
     console.print(p)
 
 

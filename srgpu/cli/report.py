@@ -48,6 +48,13 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(help="With --model: latitude band width (see srgpu compare)."),
         ] = None,
+        band: Annotated[
+            str | None,
+            typer.Option(
+                help="With --model: uncertainty band of the scores, predictive or spread "
+                "(see srgpu compare)."
+            ),
+        ] = None,
     ) -> None:
         """Write a self-contained HTML report (maps, profiles, totals, validation, models)."""
         from srgpu.analysis.report import build_report
@@ -61,5 +68,6 @@ def register(app: typer.Typer) -> None:
             method=method,
             years=parse_years(years),
             band_deg=band_deg,
+            band=band,
         )
         console.print(f"report written to {path}", highlight=False, markup=False)

@@ -12,7 +12,10 @@ For every trained (replicate, flux) forest (``config.predictive = "moments"``):
   (mean of the means, mean of the second moments: exact);
 * its calibration on the replicate's held-out 20 %: coverage of the central 50/90/95 %
   intervals, mean CRPS and the 10-bin PIT histogram (mid-PIT: deterministic), from the exact
-  weighted distribution (:func:`srgpu.forest.predictive.heldout_calibration`).
+  weighted distribution (:func:`srgpu.forest.predictive.heldout_calibration`);
+* each forest's mean at every record of its flux and the replicate's held-out flags, from which
+  the finalisation scores the replicate-spread band on the same held-out records
+  (:mod:`srgpu.run.spread_calibration`: ``calibration_spread`` beside ``calibration``).
 
 With ``config.predictive = "quantiles"`` also the exact **pooled** distribution of each cell:
 every forest's Meinshausen weights at the cell's rows, each year with share ``1 / n_years`` and
@@ -79,7 +82,9 @@ def check_quantiles_memory(inputs: Any, *, limit_bytes: int | None = None) -> in
 
 def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarray]:
     """Per-replicate predictive moments ``(b, n_cells)`` and calibration ``(b, flux, metric)``
-    of a batch's forests (``trained[flux]``: ``[(forest, split), ...]`` in replicate order)."""
+    of a batch's forests (``trained[flux]``: ``[(forest, split), ...]`` in replicate order), and
+    the rows of the replicate-spread band's calibration ``(b, n_sites)``
+    (:func:`srgpu.run.spread_calibration.record_rows`)."""
     return predictive_batch(trained, inputs)[0]
 
 
@@ -98,6 +103,7 @@ def predictive_batch(
         leaf_tables,
         predictive_moments,
     )
+    from srgpu.run.spread_calibration import record_rows
 
     n_years, n_cells = inputs.n_years, inputs.n_cells
     out: dict[str, np.ndarray] = {}
@@ -130,6 +136,7 @@ def predictive_batch(
         out[flux_var(flux, "pred_replicate_mean")] = mean
         out[flux_var(flux, "pred_replicate_second")] = second
     out[CALIBRATION] = calibration
+    out.update(record_rows(trained, inputs))
     return out, weights
 
 

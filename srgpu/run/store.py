@@ -91,8 +91,18 @@ PREDICTIVE_ROW_ARRAYS = (
     *(flux_var(f, "pred_replicate_mean") for f in PREDICTIVE_FLUXES),
     *(flux_var(f, "pred_replicate_second") for f in PREDICTIVE_FLUXES),
     CALIBRATION,
+    S.SITE_FOREST_MEAN,
+    S.SITE_HELDOUT,
 )
-"""The per-replicate arrays of the predictive distribution (``config.predictive``)."""
+"""The per-replicate arrays of the predictive distribution and of the two bands' held-out
+calibration (``config.predictive``)."""
+
+EXTRA_ROW_DIMS = {
+    CALIBRATION: ("replicate", "flux", "cal_metric"),
+    S.SITE_FOREST_MEAN: ("replicate", "site"),
+    S.SITE_HELDOUT: ("replicate", "site"),
+}
+"""Dimensions of a batch's further rows (``BatchResult.extra``) other than (replicate, cell)."""
 
 
 def row_arrays(config: EnsembleConfig) -> tuple[str, ...]:
@@ -602,6 +612,8 @@ class EnsembleStore:
                 for kind in ("pred_replicate_mean", "pred_replicate_second"):
                     shapes[flux_var(f, kind)] = (inputs.n_cells,)
             shapes[CALIBRATION] = (len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS))
+            n_sites = sum(inputs.fluxes[f].y.size for f in TRAINED_FLUXES)
+            shapes[S.SITE_FOREST_MEAN] = shapes[S.SITE_HELDOUT] = (n_sites,)
         damaged: dict[int, str] = {}
         for name in row_arrays(config):
             arr = self._array(grp, self.path, name)
@@ -732,6 +744,26 @@ class EnsembleStore:
                     "long_name": "calibration of each replicate's predictive distribution on its "
                     "held-out records (coverage: 1; crps: g m-2 yr-1; pit_i: share of PIT values "
                     "in bin i of 10)"
+                },
+            )
+            n_sites = ds.sizes["site"]
+            ds[S.SITE_FOREST_MEAN] = (
+                ("replicate", "site"),
+                da.full((n_rep, n_sites), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
+                {
+                    "units": FLUX_UNITS,
+                    "long_name": "each replicate's forest mean at every record of its flux "
+                    "(the replicate-spread band at held-out records)",
+                },
+            )
+            ds[S.SITE_HELDOUT] = (
+                ("replicate", "site"),
+                # float32 with NaN fill, like every row array: a lost chunk reads as missing
+                da.full((n_rep, n_sites), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
+                {
+                    "units": "1",
+                    "long_name": "1 where the replicate held the record out, 0 where it "
+                    "trained on it",
                 },
             )
         ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
@@ -944,15 +976,7 @@ class EnsembleStore:
         part[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
         part[REPLICATE_DONE] = (("replicate",), np.ones(result.spec.size, dtype=np.int8))
         for name, values in result.extra.items():
-            dims = (
-                ("replicate", "flux", "cal_metric")
-                if name == CALIBRATION
-                else (
-                    "replicate",
-                    "cell",
-                )
-            )
-            part[name] = (dims, values)
+            part[name] = (EXTRA_ROW_DIMS.get(name, ("replicate", "cell")), values)
         return part
 
     def write_rows(self, result: BatchResult) -> None:

@@ -15,6 +15,10 @@ Three kinds of "global uncertainty" are reported and must not be confused:
   its exact per-cell MAD, unscaled and x1.4826 (``predictive = "quantiles"`` only; ``null``
   otherwise). The paper's "global uncertainty" (SR: 40.4 SD, 27.3 MAD Pg C/yr) is of this
   kind (docs/predictive.md).
+
+Held-out calibration of the two bands, on the same records: ``calibration.<F>`` (the
+predictive distribution) and ``calibration_spread.<F>`` (the replicate spread:
+:mod:`srgpu.run.spread_calibration`).
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from srgpu.config import TRAINED_FLUXES, EnsembleConfig
 from srgpu.constants import G_PER_PG
 from srgpu.data.inputs import Inputs
 from srgpu.run.predictive import calibration_summary
+from srgpu.run.spread_calibration import spread_calibration_summary
 from srgpu.run.stats import replicate_summary
 from srgpu.schema import (
     CALIBRATION,
     METRICS,
     OUTPUT_FLUXES,
     PREDICTIVE_FLUXES,
+    SITE_FOREST_MEAN,
     VALIDATION,
     flux_var,
 )
@@ -163,6 +169,8 @@ def build_summary(
     }
     if CALIBRATION in store:
         summary["calibration"] = calibration_summary(np.asarray(store[CALIBRATION].values))
+    if SITE_FOREST_MEAN in store:  # the replicate-spread band on the same held-out records
+        summary["calibration_spread"] = spread_calibration_summary(store)
     truth = inputs.truth
     if truth is not None:
         summary["demo_truth_pg_per_yr"] = {

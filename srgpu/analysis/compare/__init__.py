@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from srgpu.analysis.compare.bands import BANDS, DEFINITIONS, flux_band
 from srgpu.analysis.compare.ilamb import ilamb_reference
 from srgpu.analysis.compare.models import ModelOutput, read_model
 from srgpu.analysis.compare.reference import reference_table
@@ -25,6 +26,7 @@ from srgpu.analysis.compare.scores import (
 )
 
 __all__ = [
+    "BANDS",
     "CompareResult",
     "Comparison",
     "ModelOutput",
@@ -44,11 +46,16 @@ def compare(
     years: tuple[int, int] | None = None,
     band_deg: float | None = None,
     skip_checks: Mapping[str, Collection[str]] | None = None,
+    band: str | None = None,
 ) -> CompareResult:
     """Read ``models`` (name -> file or directory), compare them with the ensemble ``store``.
 
     ``skip_checks``: model name -> variables (or ``"all"``) whose plausibility checks are
-    skipped (:mod:`srgpu.analysis.compare.plausibility`). Returns a :class:`CompareResult`: the
+    skipped (:mod:`srgpu.analysis.compare.plausibility`). ``band``: the ensemble uncertainty
+    that "within the ensemble's uncertainty" (the ``uncertainty_scores`` table) uses,
+    ``"spread"`` (SD across replicates) or ``"predictive"`` (the forests' predictive SD, the
+    paper's kind); ``None``: predictive where the store has it, else the spread with a note
+    (:mod:`srgpu.analysis.compare.bands`). Returns a :class:`CompareResult`: the
     score tables of :func:`srgpu.analysis.compare.scores.run_all` plus the paper's reference
     values (``reference_lu2021``), the options and per-model notes (``meta``), and the prepared
     :class:`Comparison` (regridded fields, for maps and figures). ``result.write(DIR)`` writes
@@ -67,7 +74,7 @@ def compare(
         )
         for name, path in models.items()
     }
-    cmp = prepare(ensemble, outputs, method=method, years=years)
+    cmp = prepare(ensemble, outputs, method=method, years=years, band=band)
     tables = run_all(cmp, band_deg=band_deg)
     tables["reference_lu2021"] = reference_table()
     meta = {
@@ -76,6 +83,15 @@ def compare(
         "root_fraction": root_fraction,
         "years": None if years is None else list(years),
         "band_deg": band_deg,
+        "band": {
+            "used": cmp.band,
+            "requested": band,
+            "definition": DEFINITIONS[cmp.band],
+            "per_flux": {f: flux_band(cmp.band, f) for f in cmp.rf_sd},
+            "notes": list(cmp.band_notes),
+            "global_totals": "rf_q025/rf_q975 (in_band) are the replicate spread of the global "
+            "total whatever the band: no predictive interval of a total is defined",
+        },
         "period": {
             "label": cmp.period.label,
             "years": list(cmp.period.years),

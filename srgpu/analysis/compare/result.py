@@ -9,8 +9,10 @@ writes it with :meth:`CompareResult.write` and ``srgpu report --compare DIR`` re
   ``relationships``, ``model_globals``, ``reference_lu2021``), units in ``docs/compare.md``;
 * ``maps.nc``: the ensemble's and every model's time-mean maps on the ensemble grid
   (:func:`srgpu.analysis.compare.scores.comparison_maps`);
-* ``compare.json``: the options (store, method, root_fraction, years, band_deg) and, per model,
-  its path, comparison period, notes and source variables.
+* ``compare.json``: the options (store, method, root_fraction, years, band_deg), the
+  uncertainty band used by ``uncertainty_scores`` (``band``: used, requested, definition, per
+  flux, notes; :mod:`srgpu.analysis.compare.bands`) and, per model, its path, comparison period,
+  notes and source variables.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ SCORE_TABLES: tuple[tuple[str, str, list[str] | None], ...] = (
     (
         "uncertainty_scores",
         "Against the ensemble with its uncertainty",
-        ["source", "flux", "mean_abs_z", "z_score", "within_2sd", "ilamb_bias_score"],
+        ["source", "flux", "band", "mean_abs_z", "z_score", "within_2sd", "ilamb_bias_score"],
     ),
     ("biome_cv", "Spread across models per vegetation bin", None),
     ("model_globals", "Models' global values", None),
@@ -90,6 +92,13 @@ class CompareResult:
     def model_names(self) -> list[str]:
         """The compared models, in the order given."""
         return list(self.meta.get("models", {}))
+
+    @property
+    def band(self) -> str | None:
+        """The uncertainty band of ``uncertainty_scores`` (``"spread"`` or ``"predictive"``;
+        ``None`` for a comparison written before the choice existed: the spread)."""
+        b = self.meta.get("band")
+        return b.get("used") if isinstance(b, dict) else None
 
     def notes(self, model: str) -> list[str]:
         """What the reader and the comparison noted about ``model`` (conversions, gaps)."""

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from srgpu.analysis.compare.bands import flux_band, predictive_sd, resolve_band
 from srgpu.analysis.compare.models import ModelOutput
 from srgpu.analysis.compare.periods import Period, comparison_period, ensemble_period_fields
 from srgpu.analysis.compare.regrid import area_total, regrid_fields, target_grid
@@ -53,7 +54,9 @@ class Comparison:
     ensemble and every model share, cut to ``years``); ``means[name]``: the model's mean over
     it, masked to the domain; ``periods[name]``: its first and last year (``(0, 0)`` for a
     model without a time axis); ``rf_maps[flux]`` / ``rf_sd[flux]``: the ensemble's time-mean
-    map and its SD over the same years, masked to the domain. Every map-based score uses them.
+    map and its uncertainty ``s`` over the same years, masked to the domain: the SD across
+    replicates, or the predictive SD (``band``, :mod:`srgpu.analysis.compare.bands`; AR keeps
+    the spread); ``band_notes``: why that band. Every map-based score uses them.
     """
 
     store: xr.Dataset
@@ -68,6 +71,8 @@ class Comparison:
     rf_maps: Mapping[str, xr.DataArray] = field(default_factory=dict)
     rf_sd: Mapping[str, xr.DataArray] = field(default_factory=dict)
     period_notes: tuple[str, ...] = ()
+    band: str = "spread"
+    band_notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,9 +111,13 @@ def prepare(
     *,
     method: str = "conservative",
     years: tuple[int, int] | None = None,
+    band: str | None = None,
 ) -> Comparison:
     """Regrid every model to the ensemble grid; take the ensemble's and each model's mean over
-    the one comparison period (:func:`~srgpu.analysis.compare.periods.comparison_period`)."""
+    the one comparison period (:func:`~srgpu.analysis.compare.periods.comparison_period`) and
+    the ensemble's uncertainty ``s`` of ``band`` (``"spread"``, ``"predictive"`` or ``None``:
+    :func:`~srgpu.analysis.compare.bands.resolve_band`)."""
+    band_used, band_notes = resolve_band(store, band)
     target = target_grid(store)
     domain = store[DOMAIN].astype(bool)
     ens_years = ensemble_years(store)
@@ -132,6 +141,11 @@ def prepare(
         if flux not in store:
             continue
         rf_maps[flux], sd, note = ensemble_period_fields(store, flux, period)
+        if flux_band(band_used, flux) == "predictive":
+            sd, band_note = predictive_sd(store, flux, full_period=period.full)
+            sd = sd.where(domain)
+            if band_note:
+                band_notes.append(band_note)
         if sd is not None:
             rf_sd[flux] = sd
         if note:
@@ -149,6 +163,8 @@ def prepare(
         rf_maps=rf_maps,
         rf_sd=rf_sd,
         period_notes=tuple(period_notes),
+        band=band_used,
+        band_notes=tuple(band_notes),
     )
 
 
@@ -576,10 +592,12 @@ def taylor_statistics(cmp: Comparison) -> pd.DataFrame:
 
 
 def uncertainty_scores(cmp: Comparison) -> pd.DataFrame:
-    """The model-ensemble difference weighted by the ensemble's own per-cell SD (``F_sd_map``,
-    or over a sub-period the mean of the yearly SDs ``F_sd``: ``cmp.rf_sd``).
+    """The model-ensemble difference weighted by the ensemble's own per-cell uncertainty
+    ``cmp.rf_sd`` of the band ``cmp.band`` (column ``band``): the SD across replicates
+    (``F_sd_map``, or over a sub-period the mean of the yearly SDs ``F_sd``) or the predictive
+    SD (``F_pred_sd``; AR always the spread), :mod:`srgpu.analysis.compare.bands`.
 
-    With ``d = |model - F|`` and ``s`` the SD across replicates in each domain cell (area weights
+    With ``d = |model - F|`` and ``s`` that SD in each domain cell (area weights
     ``w``): ``mean_abs_z = sum w d/s / sum w``; ``z_score = exp(-mean_abs_z)``; ``within_2sd``
     the area fraction with ``d <= 2 s``; ``ilamb_bias_score = sum w exp(-max(d - s, 0) / |F|) /
     sum w`` (ILAMB's Collier et al. 2018 bias score with ``s`` as the reference uncertainty).
@@ -609,6 +627,7 @@ def uncertainty_scores(cmp: Comparison) -> pd.DataFrame:
                 {
                     "source": name,
                     "flux": flux,
+                    "band": flux_band(cmp.band, flux),
                     "n_cells": int(ok.sum()),
                     "mean_abs_z": maz,
                     "z_score": float(np.exp(-maz)),

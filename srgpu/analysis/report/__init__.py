@@ -68,11 +68,12 @@ def build_report(
     method: str = "conservative",
     years: tuple[int, int] | None = None,
     band_deg: float | None = None,
+    band: str | None = None,
 ) -> Path:
     """Write ``report.html`` and its PNG figures to ``out`` (default ``OUT/report``); return
     the HTML's path. ``compare_dir``: the output of ``srgpu compare``; ``models``: name -> path,
     compared in process by :func:`srgpu.analysis.compare.compare` with ``root_fraction``,
-    ``method``, ``years`` and ``band_deg`` (not both)."""
+    ``method``, ``years``, ``band_deg`` and ``band`` (not both)."""
     from srgpu.analysis.compare.result import CompareResult
     from srgpu.errors import ConfigError
 
@@ -92,6 +93,7 @@ def build_report(
             root_fraction=root_fraction,
             years=years,
             band_deg=band_deg,
+            band=band,
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of masked maps

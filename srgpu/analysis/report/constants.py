@@ -17,6 +17,7 @@ DPI = 96
 SECTIONS = (
     ("overview", "Overview"),
     ("maps", "Global maps"),
+    ("uncertainty", "Uncertainty: replicate spread and predictive distribution"),
     ("latitude", "Latitudinal profiles"),
     ("annual", "Global totals per year"),
     ("validation", "Validation"),

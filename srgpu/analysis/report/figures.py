@@ -22,6 +22,11 @@ from srgpu.analysis.report.html import Figure, _render
 from srgpu.analysis.report.inputs import ReportData
 from srgpu.analysis.report.panels import _edges, _map_panel, _plt, _robust_limits, _weights
 from srgpu.analysis.report.sections import _period
+from srgpu.analysis.report.uncertainty import (
+    fig_calibration,
+    fig_uncertainty_maps,
+    has_uncertainty,
+)
 from srgpu.schema import (
     AR_SR_RATIO,
     CELL_ILAT,
@@ -452,6 +457,30 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
             "AR / SR of the time-mean ensemble maps (AR = SR - HR, replicate by replicate).",
         )
     )
+    if has_uncertainty(store, summary):
+        figs["uncertainty"].append(
+            _render(
+                fig_uncertainty_maps(store, summary),
+                "map_uncertainty",
+                f"SR and HR, time mean over {period}: left, the SD across replicates of each "
+                "replicate's time-mean map (the replicate spread, F_sd_map); right, the SD of "
+                "the forests' predictive distribution (F_pred_sd: one observation given its "
+                "predictors, equal mixture over replicates and years). Each map has its own "
+                "colour scale; titles give the maps integrated over area (Pg C yr-1).",
+            )
+        )
+        figs["uncertainty"].append(
+            _render(
+                fig_calibration(summary),
+                "calibration",
+                "Held-out calibration of the two bands on every replicate's 20 % held-out "
+                "records. Left: coverage of the central 50, 90 and 95 % intervals against "
+                "nominal (dotted), mean over replicates, error bars their SD; filled circles "
+                "the predictive distribution, open squares the replicate-spread band. Middle, "
+                "right: mean PIT histograms (filled: predictive; dashed: replicate spread); a "
+                "calibrated band is flat at 0.1, a too narrow one piles up in the outer bins.",
+            )
+        )
     figs["latitude"].append(
         _render(
             fig_latitude(store, data.tables.get("latitudinal_profiles")),

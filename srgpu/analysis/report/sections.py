@@ -12,6 +12,7 @@ from srgpu.analysis.compare.result import SCORE_TABLES
 from srgpu.analysis.report.constants import SECTIONS
 from srgpu.analysis.report.html import CSS, SCRIPT, Figure, _e, _kv_table, html_table
 from srgpu.analysis.report.inputs import ReportData
+from srgpu.analysis.report.uncertainty import band_note, uncertainty_html
 from srgpu.schema import OUTPUT_FLUXES
 
 
@@ -127,7 +128,7 @@ def _scores(data: ReportData) -> str:
             "<code>--compare DIR</code> (the output of <code>srgpu compare</code>) to score "
             "ecosystem models here. The paper's reference values are below.</p>" + _reference_html()
         )
-    parts = []
+    parts = [band_note(data.compare_meta)]
     for name, title, cols in SCORE_TABLES:
         if name in data.tables:
             parts.append(
@@ -219,6 +220,7 @@ def render_html(data: ReportData, figures: Mapping[str, list[Figure]]) -> str:
     body = {
         "overview": _overview(data),
         "validation": _validation_table(s),
+        "uncertainty": uncertainty_html(data.store, s),
         "scores": _scores(data),
         "run": _run_html(data),
     }
