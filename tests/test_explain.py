@@ -179,6 +179,14 @@ def test_explain_flux_end_to_end(tmp_path):
     ds.to_netcdf(path)
     back = xr.open_dataset(path)
     np.testing.assert_allclose(back["SR_DI"].values, ds["SR_DI"].values)
+    # the mask: 1 exactly where the cell is inside in every year (one period here: res.aoa),
+    # 0 elsewhere on land, missing off the grid's cells; CF flag attributes
+    mask = ds["SR_AOA_mask"].values
+    cells = mask[inputs.cell_ilat, inputs.cell_ilon]
+    np.testing.assert_array_equal(cells, res.aoa.reshape(-1, inputs.n_cells).all(axis=0))
+    assert (mask == -1).sum() == mask.size - inputs.n_cells
+    assert back["SR_AOA_mask"].attrs["flag_meanings"] == "outside_in_some_year inside_in_every_year"
+    assert list(back["SR_AOA_mask"].attrs["flag_values"]) == [0, 1]
     figs = plot_explanation(ds, tmp_path)
     assert len(figs) == 3 and all(p.stat().st_size > 0 for p in figs)
     assert any("SR AOA" in line for line in summary_lines(ds))

@@ -259,8 +259,10 @@ def explanation_dataset(results: Sequence[FluxExplanation], inputs, store=None):
 
     Per flux ``F``: ``F_perm_importance`` (replicate_F, predictor_F), ``F_impurity_importance``,
     ``F_pd`` (predictor_F, pd_point, pd_stat) median/2.5/97.5 % over replicates, ``F_pd_x``,
-    ``F_pd_replicates`` (predictor_F, pd_point, replicate_F), ``F_DI`` and ``F_AOA`` on
-    (lat, lon) (time mean of the DI; share of years inside the AOA) and the summary attributes
+    ``F_pd_replicates`` (predictor_F, pd_point, replicate_F), ``F_DI``, ``F_AOA`` and
+    ``F_AOA_mask`` on (lat, lon) (time mean of the DI; share of years inside the AOA; the mask,
+    int8 CF flags: 1 inside in every year, 0 outside in some year, -1 no cell) and the summary
+    attributes
     ``F_aoa_threshold``, ``F_outside_area_share``, ``F_outside_total_share``.
     """
     import xarray as xr
@@ -348,7 +350,20 @@ def explanation_dataset(results: Sequence[FluxExplanation], inputs, store=None):
             attrs={
                 "units": "1",
                 "long_name": f"{F} share of years inside the area of applicability",
-                "flag_meaning": "1 inside in every year, 0 outside in every year",
+                "comment": "1: inside in every year, 0: outside in every year",
+            },
+        )
+        # the mask: inside in every year (a cell outside in any year is outside); CF flags
+        mask = np.full((nlat, nlon), -1, dtype=np.int8)
+        mask[inputs.cell_ilat, inputs.cell_ilon] = (inside >= 1.0).astype(np.int8)
+        ds[f"{F}_AOA_mask"] = xr.DataArray(
+            mask,
+            dims=("lat", "lon"),
+            attrs={
+                "long_name": f"{F} area of applicability mask (inside in every year)",
+                "flag_values": np.array([0, 1], dtype=np.int8),
+                "flag_meanings": "outside_in_some_year inside_in_every_year",
+                "_FillValue": np.int8(-1),
             },
         )
         ds.attrs[f"{F}_aoa_threshold"] = float(res.threshold)
