@@ -33,11 +33,38 @@ from srgpu.config import EnsembleConfig
 from srgpu.errors import InputError
 from srgpu.schema import FORMAT_VERSION
 
-__all__ = ["Run", "locate_run", "open_run"]
+__all__ = ["Run", "derived_outputs", "locate_run", "open_run"]
 
 STORE_NAME = "ensemble.zarr"
 SUMMARY_NAME = "summary.json"
 PROGRESS_NAME = "progress.json"
+
+DERIVED_FILES = (
+    "explain.nc",
+    *(
+        f"{f}_{kind}.png"
+        for f in ("SR", "HR")
+        for kind in ("importance", "partial_dependence", "aoa")
+    ),
+)
+"""Files that srgpu's other commands (``explain``) write into a run's folder from its forests
+or its results."""
+DERIVED_DIRS = {"report": "report.html", "compare": "global_totals.csv"}
+"""Folders that ``report`` and ``compare`` write into a run's folder, each with the file that
+marks it as srgpu's (a folder without it is not srgpu's)."""
+
+
+def derived_outputs(out: str | Path) -> list[str]:
+    """The outputs of ``explain``, ``report`` and ``compare`` present in the run folder ``out``
+    (folders with a trailing ``/``): they describe the run as it was when they were made."""
+    out = Path(out)
+    found = [n for n in DERIVED_FILES if (out / n).is_file() and not (out / n).is_symlink()]
+    found += [
+        n + "/"
+        for n, marker in DERIVED_DIRS.items()
+        if (out / n).is_dir() and not (out / n).is_symlink() and (out / n / marker).is_file()
+    ]
+    return found
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,20 @@ def test_a_quantiles_run_is_not_extended(tmp_path):
     )
     assert (out / "summary.json").read_text() == before
     assert json.loads((out / "progress.json").read_text())["complete"] is True
+
+
+def test_an_extension_names_the_outputs_that_describe_the_smaller_run(done3, fresh5, tmp_path):
+    """explain/report/compare outputs of the 3-replicate run are named in the extension's line
+    (they are not removed: they are the user's until --overwrite)."""
+    out = _copy(done3, tmp_path)
+    (out / "explain.nc").write_bytes(b"old")
+    (out / "report").mkdir()
+    (out / "report" / "report.html").write_text("old")
+    (out / "notes").mkdir()  # not srgpu's: not named
+    result = _ok(_cli(out, 5))
+    line = [x for x in result.stderr.splitlines() if "extending" in x]
+    assert len(line) == 1, result.stderr
+    assert "from 3 to 5 replicates; explain.nc, report/ describe the 3-replicate run" in line[0]
+    assert "notes" not in line[0]
+    assert (out / "explain.nc").read_bytes() == b"old"
+    same_run(out, fresh5)

@@ -191,16 +191,6 @@ def _body(exc: Any) -> str:
     return text
 
 
-_OLD_FILES = (
-    "explain.nc",
-    "inputs.json",
-    *(
-        f"{f}_{kind}.png"
-        for f in ("SR", "HR")
-        for kind in ("importance", "partial_dependence", "aoa")
-    ),
-)
-_OLD_DIRS = {"report": "report.html", "compare": "global_totals.csv"}
 _STORE_FILES = {"ensemble.zarr", "progress.json", "summary.json", "work.zarr"}
 
 
@@ -215,17 +205,19 @@ def clear_old_outputs(out: Any, *, overwrite: bool, console: Any = None) -> tupl
     out = Path(out)
     if not overwrite or not out.is_dir():
         return [], []
+    from srgpu.results import derived_outputs
+
     removed: list[str] = []
-    for name in _OLD_FILES:
-        p = out / name
-        if p.is_file() and not p.is_symlink():
-            p.unlink()
-            removed.append(name)
-    for name, marker in _OLD_DIRS.items():
-        p = out / name
-        if p.is_dir() and not p.is_symlink() and (p / marker).is_file():
-            shutil.rmtree(p)
-            removed.append(name + "/")
+    for name in derived_outputs(out):
+        if name.endswith("/"):
+            shutil.rmtree(out / name.rstrip("/"))
+        else:
+            (out / name).unlink()
+        removed.append(name)
+    p = out / "inputs.json"
+    if p.is_file() and not p.is_symlink():
+        p.unlink()
+        removed.append(p.name)
     left = sorted(
         p.name + ("/" if p.is_dir() else "")
         for p in out.iterdir()

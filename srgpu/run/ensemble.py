@@ -236,8 +236,17 @@ def _run(
     # the pooled weights of the finished batches (read only when batches remain to be added)
     pooled = store.read_weights() if config.predictive == "quantiles" and todo else None
     if store.extended_from is not None:
+        from srgpu.results import derived_outputs
+
+        stale = derived_outputs(store.out)
         notice(
             f"extending {store.out} from {store.extended_from} to {config.n_replicates} replicates"
+            + (
+                f"; {', '.join(stale)} describe the {store.extended_from}-replicate run: run "
+                "srgpu explain/report/compare again"
+                if stale
+                else ""
+            )
         )
     elif store.resumed_from is not None:
         notice(f"resuming {store.out}: {first} of {len(specs)} batches already done")
