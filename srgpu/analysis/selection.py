@@ -262,14 +262,25 @@ def honest_validation(
     """
     if reference not in schemes:
         raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
+    scores = {
+        name: score_folds(X, y, folds, forest=forest, seed=seed, flux=flux, trainer=trainer)
+        for name, folds in schemes.items()
+    }
+    return validation_table(scores, reference=reference)
+
+
+def validation_table(scores: dict[str, np.ndarray], *, reference: str) -> pd.DataFrame:
+    """The table of :func:`honest_validation` from each scheme's ``(n_folds, 2)`` held-out
+    ``[rmse, r2]`` per fold."""
+    if reference not in scores:
+        raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
     rows = []
-    for name, folds in schemes.items():
-        s = score_folds(X, y, folds, forest=forest, seed=seed, flux=flux, trainer=trainer)
-        ddof = 1 if len(folds) > 1 else 0
+    for name, s in scores.items():
+        ddof = 1 if len(s) > 1 else 0
         rows.append(
             {
                 "scheme": name,
-                "folds": len(folds),
+                "folds": len(s),
                 "rmse": float(s[:, 0].mean()),
                 "rmse_sd": float(s[:, 0].std(ddof=ddof)),
                 "r2": float(s[:, 1].mean()),

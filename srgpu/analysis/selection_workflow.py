@@ -9,8 +9,10 @@ writes the command's files; the command line only parses, calls and prints.
 
 Files (``SelectionResult.write``): ``selection_F.csv`` (the ranked table; RMSE in
 g C m-2 yr-1, R² in 1), ``selection_F.png`` (RMSE against subset size),
-``validation_F.csv`` (honest validation, when run) and ``selection_F.json`` (options and
-headline numbers).
+``validation_F.csv`` (honest validation, when run), ``calibration_F.csv`` (calibration of the
+predictive distribution under the same schemes, when run:
+:mod:`srgpu.analysis.selection_calibration`) and ``selection_F.json`` (options, headline
+numbers and the calibration under ``calibration``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from srgpu.analysis.selection import (
     search_subsets,
     validation_schemes,
 )
+from srgpu.analysis.selection_calibration import calibrated_validation, calibration_table
 from srgpu.config import PAPER_PREDICTORS, PREDICTOR_NAMES, TRAINED_FLUXES, EnsembleConfig
 from srgpu.errors import ConfigError
 
@@ -73,6 +76,11 @@ class SelectionResult:
     validation: pd.DataFrame | None
     paper_rank: int | None
     elapsed_s: float
+    calibration: dict[str, dict[str, dict]] | None = None
+    """``{set: {scheme: summary}}``: the predictive distribution's calibration over each
+    validation scheme's folds (:func:`srgpu.calibration.summarise_replicates`), when run."""
+    calibration_s: float | None = None
+    """Extra wall time of the calibration (leaf tables and held-out weights), seconds."""
 
     @property
     def flux(self) -> str:
@@ -98,6 +106,21 @@ class SelectionResult:
             "paper_d_rmse": None
             if self.paper_rank is None
             else float(table.iloc[self.paper_rank - 1]["d_rmse"]),
+            "calibration": None
+            if self.calibration is None
+            else {
+                "units": {"coverage": "1", "pit_hist": "1", "crps": "g C m-2 yr-1"},
+                "definition": "quantile-regression-forest predictive distribution of each "
+                "fold's forest (leaf tables on the fold's training records, all rows) on the "
+                "fold's held-out records; mean and sd over folds",
+                "grouped_schemes": [
+                    k
+                    for k in next(iter(self.calibration.values()), {})
+                    if "study" in k or "block" in k
+                ],
+                "extra_s": None if self.calibration_s is None else round(self.calibration_s, 1),
+                "sets": self.calibration,
+            },
         }
 
     def write(self, out: str | Path) -> dict[str, Path]:
@@ -111,6 +134,11 @@ class SelectionResult:
         if self.validation is not None:
             paths["validation"] = out / f"validation_{F}.csv"
             self.validation.to_csv(paths["validation"], index=False, float_format="%.4f")
+        if self.calibration is not None:
+            paths["calibration"] = out / f"calibration_{F}.csv"
+            calibration_table(self.calibration).to_csv(
+                paths["calibration"], index=False, float_format="%.4f"
+            )
         paths["meta"] = out / f"selection_{F}.json"
         paths["meta"].write_text(json.dumps(self.meta(), indent=2, default=float))
         return paths
@@ -170,10 +198,14 @@ def run_selection(
     threads: int | None = None,
     folds: int = 5,
     validate: bool = True,
+    calibrate: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SelectionResult:
     """Score every subset and, with ``validate``, the best and the paper's set by honest
-    cross-validation (``folds`` folds, reference: random k-fold).
+    cross-validation (``folds`` folds, reference: random k-fold); with ``calibrate`` (and
+    ``validate``) also the calibration of their predictive distributions over the same folds
+    (:func:`srgpu.analysis.selection_calibration.calibrated_validation`: the same forests, each
+    grown once).
 
     ``workers``: a local Dask cluster of that many single-thread worker processes;
     ``scheduler``: an existing cluster's address; neither: Dask's threaded scheduler with
@@ -197,7 +229,7 @@ def run_selection(
 
     paper = setup.paper_set
     paper_rank = find_rank(table, paper) if paper else None
-    validation = None
+    validation = calibration = calibration_s = None
     if validate:
         sets = {"best": table.iloc[0]["subset"].split(",")}
         if paper:
@@ -207,11 +239,11 @@ def run_selection(
             data.table, problem.splits, n_folds=folds, seed=setup.config.seed
         )
         parts = []
+        if calibrate:
+            calibration, calibration_s = {}, 0.0
         for label, subset in sets.items():
             cols = [setup.candidates.names.index(n) for n in subset]
-            v = honest_validation(
-                data.X[:, cols],
-                data.y,
+            kw = dict(
                 schemes=schemes,
                 forest=setup.config.forest,
                 seed=setup.config.seed,
@@ -219,6 +251,15 @@ def run_selection(
                 reference=f"random {folds}-fold",
                 trainer=setup.config.train.cpu_trainer,
             )
+            if calibrate and label == "paper" and list(subset) == list(sets["best"]):
+                # the same columns, the same forests: the best set's numbers, not grown twice
+                v = parts[0].drop(columns=["set", "subset"])
+                calibration[label] = calibration["best"]
+            elif calibrate:
+                v, calibration[label] = calibrated_validation(data.X[:, cols], data.y, **kw)
+                calibration_s += sum(c["extra_s"] for c in calibration[label].values())
+            else:
+                v = honest_validation(data.X[:, cols], data.y, **kw)
             v.insert(0, "subset", ",".join(subset))
             v.insert(0, "set", label)
             parts.append(v)
@@ -229,4 +270,6 @@ def run_selection(
         validation=validation,
         paper_rank=paper_rank,
         elapsed_s=elapsed,
+        calibration=calibration,
+        calibration_s=calibration_s,
     )

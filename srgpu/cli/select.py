@@ -84,6 +84,32 @@ def honest_table(validation, *, flux: str, folds: int):
     return v
 
 
+def calibration_console_table(calibration: dict, *, flux: str, folds: int):
+    """The console table of the predictive distribution's calibration under each validation
+    scheme: coverage of the central 50/90/95 % intervals (% of held-out records) and mean CRPS
+    in g C m-2 yr-1, each the mean over the folds."""
+    from rich.table import Table
+
+    from srgpu.analysis.selection_calibration import calibration_table
+
+    t = Table(
+        title=f"{flux}: predictive-distribution calibration, random vs grouped {folds}-fold "
+        "hold-out (mean over folds)"
+    )
+    for col in ("set", "scheme", "50 %", "90 %", "95 %", f"CRPS ({RMSE_UNIT})"):
+        t.add_column(col)
+    for _, row in calibration_table(calibration).iterrows():
+        t.add_row(
+            row["set"],
+            row["scheme"],
+            f"{100 * row['cov50']:.1f}",
+            f"{100 * row['cov90']:.1f}",
+            f"{100 * row['cov95']:.1f}",
+            _pm(row["crps"], row["crps_sd"], ".1f"),
+        )
+    return t
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -115,6 +141,12 @@ def register(app: typer.Typer) -> None:
         folds: Annotated[int, typer.Option(help="Folds of the honest validation.")] = 5,
         validate: Annotated[
             bool, typer.Option(help="Grouped (study, 5° block) CV of the best and paper sets.")
+        ] = True,
+        calibrate: Annotated[
+            bool,
+            typer.Option(
+                help="Calibration of the predictive distribution on the validation's folds."
+            ),
         ] = True,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-select"),
         quiet: Annotated[bool, typer.Option(help="No progress or tables.")] = False,
@@ -167,6 +199,7 @@ def register(app: typer.Typer) -> None:
                 threads=threads,
                 folds=folds,
                 validate=validate,
+                calibrate=calibrate,
                 on_progress=progress,
             )
         paths = result.write(out)
@@ -181,6 +214,12 @@ def register(app: typer.Typer) -> None:
             console.print(paper_line(table, paper=paper, rank=paper_rank), highlight=False)
         if validation is not None:
             console.print(honest_table(validation, flux=flux, folds=folds))
+        if result.calibration is not None:
+            console.print(calibration_console_table(result.calibration, flux=flux, folds=folds))
+            console.print(
+                f"calibration: {result.calibration_s:.1f} s over the validation's forests",
+                highlight=False,
+            )
         console.print(
             f"wrote {paths['table']}, {paths['plot']} in {elapsed:.0f} s", highlight=False
         )
