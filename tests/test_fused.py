@@ -84,3 +84,45 @@ def test_fuse_checks_alignment():
         fuse(compiled, [per_forest[1].moments, per_forest[0].moments, per_forest[2].moments])
     empty = fuse(compiled, [t.moments for t in per_forest]).predict_moments(rows[:0])
     assert [e.shape for e in empty] == [(3, 0)] * 3
+
+
+def test_run_batch_uses_the_fused_walk_and_gives_the_separate_walks_rows():
+    """In a run (numba engine, predictive = "moments") the grid's moments come from the
+    inference walk: the batch carries fused forests, and its ``pred_replicate_*`` rows equal
+    those of the separate moments walk (:func:`predictive_batch` without ``leaf_moments``) bit
+    for bit, through ``run_batch`` and through the distributed path's tasks (``predict_tile``
+    on tiles that split the years, ``assemble_batch``)."""
+    from srgpu.config import EnsembleConfig
+    from srgpu.data.inputs import prepare_inputs
+    from srgpu.run.batch import (
+        assemble_batch,
+        batch_specs,
+        predict_tile,
+        run_batch,
+        tile_ranges,
+        train_and_compile,
+        train_batch,
+    )
+    from srgpu.run.predictive import predictive_batch
+
+    cfg = EnsembleConfig(replicates=2, batch_size=2, forest=ForestConfig(trees=20))
+    inputs = prepare_inputs(cfg)
+    spec = batch_specs(2, 2)[0]
+    compiled = train_and_compile(spec, inputs, cfg)
+    assert set(compiled.fused) == {"SR", "HR"}
+    for f in ("SR", "HR"):  # the fused walk's mean is the compiled engine's
+        rows = inputs.grid_X[f][:5000]
+        np.testing.assert_array_equal(
+            compiled.fused[f].predict(rows), compiled.compiled[f].predict(rows)
+        )
+    want, _ = predictive_batch(train_batch(spec, inputs, cfg), inputs)
+    serial = run_batch(spec, inputs, cfg)
+    tile = inputs.n_cells // 3 + 7  # tiles that end inside a year
+    parts = [predict_tile(compiled, inputs, r0, r1) for r0, r1 in tile_ranges(inputs.n_rows, tile)]
+    distributed = assemble_batch(compiled, parts, inputs)
+    for got in (serial, distributed):
+        assert list(got.extra) == list(want)
+        for name in want:
+            np.testing.assert_array_equal(got.extra[name], want[name], err_msg=name)
+    for f in serial.maps:
+        np.testing.assert_array_equal(distributed.maps[f], serial.maps[f])
