@@ -1,6 +1,6 @@
 """numba kernels of the predictive distribution (:mod:`srgpu.forest.predictive`).
 
-Three kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
+The kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
 inference engine's partitioned walk (:func:`srgpu.forest.numba_engine._walk_tile`, reused as it
 is) with "leaf values" equal to the node numbers, so that the accumulator of a row holds the
 number of the leaf it reached (node numbers are exact in float64). One traversal per tree and
@@ -10,6 +10,9 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
   of y and of y**2 under the chosen leaf membership): conditional mean and second moment, in
   one walk per tree and tile that adds both values where the engine's walk adds one
   (:func:`_walk_tile2`, the engine's walk with a second accumulator).
+* :func:`fused_kernel`: the same two moments **and** the forest mean (the engine's sum, bit for
+  bit) in one walk (:func:`_walk_tile3`, three accumulators): what a run uses
+  (:mod:`srgpu.forest.fused`), so that the grid is walked once per forest, not twice.
 * :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
   every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
   weight vector per thread, reset after each row: memory ``O(threads x records)``.
