@@ -11,11 +11,11 @@ rows and Morton order. The forest mean is the engine's bit for bit (the same lea
 in the same tree order into a float64 accumulator from 0, divided by the same tree count); the
 moments are :func:`~srgpu.forest.predictive.predictive_moments`' (the same sums; tested).
 
-The per-node table is ``(n_nodes, 4)`` float64: the tree's leaf value, the two leaf moments and
-padding, aligned with the compiled forests' :class:`~srgpu.forest.arrays.ForestArrays` (global
-node numbers: forests one after another, as :func:`~srgpu.forest.arrays.forest_arrays` lays
-them out and as :func:`~srgpu.forest.predictive.leaf_tables` of each forest alone numbers its
-nodes from 0).
+The leaf moments are one ``(n_nodes, 2)`` float64 table (16 bytes a node beside the compiled
+forests' 25), aligned with the compiled forests' :class:`~srgpu.forest.arrays.ForestArrays`
+(global node numbers: forests one after another, as :func:`~srgpu.forest.arrays.forest_arrays`
+lays them out and as :func:`~srgpu.forest.predictive.leaf_tables` of each forest alone numbers
+its nodes from 0); the forest mean reads the compiled forests' own ``value``.
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ from srgpu.forest.predictive_kernels import fused_kernel
 class FusedForests:
     """A batch of compiled forests with their leaf moments (picklable: plain arrays).
 
-    ``values``: ``(n_nodes, 4)`` float64, per node: the leaf value of the forest's tree (what
-    the engine averages), the leaf mean of y, the leaf mean of y**2, 0 (padding; 0 at inner
-    nodes). ``threads``: as the engine's (``None``: numba's setting)."""
+    ``moments``: ``(n_nodes, 2)`` float64, per node the leaf mean of y and of y**2 (0 at inner
+    nodes); the forest mean averages ``arrays.value`` as the engine does. ``threads``: as the
+    engine's (``None``: numba's setting)."""
 
     arrays: ForestArrays
-    values: np.ndarray
+    moments: np.ndarray
     threads: int | None = None
 
     @property
@@ -68,8 +68,8 @@ class FusedForests:
         n = _check_threads(threads if threads is not None else self.threads)
         tile = tile_rows(X.shape[0], n if n is not None else numba.get_num_threads())
         out = _run(
-            fused_kernel, n, X, order, *_tree_args(a)[:4], self.values, a.tree_offsets,
-            a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
+            fused_kernel, n, X, order, *_tree_args(a)[:4], a.value, self.moments,
+            a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
         )  # fmt: skip
         if inverse is not None:
             out = tuple(o[:, inverse] for o in out)
@@ -94,8 +94,7 @@ def fuse(compiled: NumbaCompiledForests, moments: Sequence[np.ndarray]) -> Fused
         )
     fo = a.forest_offsets
     node_starts = a.tree_offsets[fo]
-    values = np.zeros((a.n_nodes, 4), dtype=np.float64)
-    values[:, 0] = a.value
+    values = np.empty((a.n_nodes, 2), dtype=np.float64)
     for r, m in enumerate(moments):
         lo, hi = int(node_starts[r]), int(node_starts[r + 1])
         m = np.asarray(m, dtype=np.float64)
@@ -106,5 +105,5 @@ def fuse(compiled: NumbaCompiledForests, moments: Sequence[np.ndarray]) -> Fused
                 value=m.shape,
                 expected=f"({hi - lo}, 2)",
             )
-        values[lo:hi, 1:3] = m
-    return FusedForests(arrays=a, values=values, threads=compiled.threads)
+        values[lo:hi] = m
+    return FusedForests(arrays=a, moments=values, threads=compiled.threads)

@@ -618,15 +618,14 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
 
 @njit(cache=True, fastmath=False, boundscheck=False, inline="always")
 def _walk_tile3(
-    xt, tile, m, feature, threshold, children, nan_left, values, root, acc0, acc1, acc2, rows,
-    stack, lo, hi, nan_in, leaf_value,
+    xt, tile, m, feature, threshold, children, nan_left, value, moments, root, acc0, acc1, acc2,
+    rows, stack, lo, hi, nan_in, leaf_value,
 ):  # fmt: skip
     """:func:`srgpu.forest.numba_engine._walk_tile` with three leaf values: the same partitioned
-    walk, adding ``values[leaf, 0]`` (the tree's own leaf value) to ``acc0`` exactly as the
-    engine adds it (one float64 add per row and tree, in tree order: the forest mean is the
-    engine's bit for bit), and ``values[leaf, 1]``, ``values[leaf, 2]`` (the leaf means of y and
-    y**2) to ``acc1``, ``acc2``. ``values``: (n_nodes, 4), the fourth column padding (one
-    32-byte read per leaf). ``leaf_value``: six float64 of scratch."""
+    walk, adding ``value[leaf]`` (the tree's own leaf value) to ``acc0`` exactly as the engine
+    adds it (one float64 add per row and tree, in tree order: the forest mean is the engine's bit
+    for bit), and ``moments[leaf, 0]``, ``moments[leaf, 1]`` (the leaf means of y and y**2) to
+    ``acc1``, ``acc2``. ``leaf_value``: six float64 of scratch."""
     one = _U(1)
     two = _U(2)
     four = _U(4)
@@ -642,9 +641,9 @@ def _walk_tile3(
         while True:
             left = _U(children[two * n])
             if left == n:  # a leaf
-                v0 = values[n, 0]
-                v1 = values[n, 1]
-                v2 = values[n, 2]
+                v0 = value[n]
+                v1 = moments[n, 0]
+                v2 = moments[n, 1]
                 for i in range(s, e):
                     r = _U(rows[i])
                     acc0[r] += v0
@@ -663,12 +662,12 @@ def _walk_tile3(
             col = f * tile
             nan_right = nan_in[f] and nan_left[n] == 0
             if _U(children[two * left]) == left and _U(children[two * right]) == right:
-                leaf_value[0] = values[left, 0]
-                leaf_value[1] = values[right, 0]
-                leaf_value[2] = values[left, 1]
-                leaf_value[3] = values[right, 1]
-                leaf_value[4] = values[left, 2]
-                leaf_value[5] = values[right, 2]
+                leaf_value[0] = value[left]
+                leaf_value[1] = value[right]
+                leaf_value[2] = moments[left, 0]
+                leaf_value[3] = moments[right, 0]
+                leaf_value[4] = moments[left, 1]
+                leaf_value[5] = moments[right, 1]
                 if nan_right:
                     for i in range(s, e):
                         r = _U(rows[i])
@@ -720,14 +719,14 @@ def _walk_tile3(
 
 @njit(parallel=True, cache=True, fastmath=False)
 def fused_kernel(
-    X, order, feature, threshold, children, nan_left, values, tree_offsets, forest_offsets,
-    max_depth, tile_size,
+    X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+    forest_offsets, max_depth, tile_size,
 ):  # fmt: skip
     """Per forest and row, in one walk per tree and tile: the forest mean (tree means of
-    ``values[:, 0]``, summed and divided as
-    :func:`srgpu.forest.numba_engine._predict_kernel` does: the same bits) and the tree means of
-    ``values[:, 1]`` and ``values[:, 2]`` (conditional mean and second moment, as
-    :func:`moments_kernel`): three ``(n_forests, n_rows)`` float64 arrays."""
+    ``value``, summed and divided as :func:`srgpu.forest.numba_engine._predict_kernel` does:
+    the same bits) and the tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (conditional
+    mean and second moment, as :func:`moments_kernel`): three ``(n_forests, n_rows)`` float64
+    arrays."""
     n_rows, n_features = X.shape
     n_forests = forest_offsets.shape[0] - 1
     out0 = np.empty((n_forests, n_rows), dtype=np.float64)
@@ -757,7 +756,7 @@ def fused_kernel(
             acc2[:] = 0.0
             for t in range(forest_offsets[r], forest_offsets[r + 1]):
                 _walk_tile3(
-                    xt, _U(T), _U(m), feature, threshold, children, nan_left, values,
+                    xt, _U(T), _U(m), feature, threshold, children, nan_left, value, moments,
                     _U(tree_offsets[t]), acc0, acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
                 )  # fmt: skip
             n_trees = forest_offsets[r + 1] - forest_offsets[r]
