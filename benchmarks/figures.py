@@ -93,6 +93,14 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
+        "forest mean + predictive moments in one fused walk (a run's default) vs mean-only walk, "
+        "SR forest",
+        "fused-*.json",
+        _get("kernel", "SR", "fused_over_mean_only"),
+        "{:.2f}× the time",
+        "1 thread vs 1",
+    ),
+    Figure(
         "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees",
         "predictive-2*.json",
         _get("quantiles_vs_quantile_forest", "speedup_vs_quantile_forest", "srgpu_inbag"),

@@ -1,6 +1,6 @@
 """numba kernels of the predictive distribution (:mod:`srgpu.forest.predictive`).
 
-Three kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
+The kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
 inference engine's partitioned walk (:func:`srgpu.forest.numba_engine._walk_tile`, reused as it
 is) with "leaf values" equal to the node numbers, so that the accumulator of a row holds the
 number of the leaf it reached (node numbers are exact in float64). One traversal per tree and
@@ -10,6 +10,9 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
   of y and of y**2 under the chosen leaf membership): conditional mean and second moment, in
   one walk per tree and tile that adds both values where the engine's walk adds one
   (:func:`_walk_tile2`, the engine's walk with a second accumulator).
+* :func:`fused_kernel`: the same two moments **and** the forest mean (the engine's sum, bit for
+  bit) in one walk (:func:`_walk_tile3`, three accumulators): what a run uses
+  (:mod:`srgpu.forest.fused`), so that the grid is walked once per forest, not twice.
 * :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
   every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
   weight vector per thread, reset after each row: memory ``O(threads x records)``.
@@ -611,3 +614,155 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
                 packed[o + 3 + 2 * (j - leaf_start[k])] = member_weight[j]
             o += 2 + 2 * n_members[k]
     return leaf_start, members, member_weight, leaf_size, moment1, moment2, packed, leaf_offset
+
+
+@njit(cache=True, fastmath=False, boundscheck=False, inline="always")
+def _walk_tile3(
+    xt, tile, m, feature, threshold, children, nan_left, value, moments, root, acc0, acc1, acc2,
+    rows, stack, lo, hi, nan_in, leaf_value,
+):  # fmt: skip
+    """:func:`srgpu.forest.numba_engine._walk_tile` with three leaf values: the same partitioned
+    walk, adding ``value[leaf]`` (the tree's own leaf value) to ``acc0`` exactly as the engine
+    adds it (one float64 add per row and tree, in tree order: the forest mean is the engine's bit
+    for bit), and ``moments[leaf, 0]``, ``moments[leaf, 1]`` (the leaf means of y and y**2) to
+    ``acc1``, ``acc2``. ``leaf_value``: six float64 of scratch."""
+    one = _U(1)
+    two = _U(2)
+    four = _U(4)
+    stack[0, 0] = root
+    stack[0, 1] = _U(0)
+    stack[0, 2] = m
+    sp = one
+    while sp > _U(0):
+        sp -= one
+        n = stack[sp, 0]
+        s = stack[sp, 1]
+        e = stack[sp, 2]
+        while True:
+            left = _U(children[two * n])
+            if left == n:  # a leaf
+                v0 = value[n]
+                v1 = moments[n, 0]
+                v2 = moments[n, 1]
+                for i in range(s, e):
+                    r = _U(rows[i])
+                    acc0[r] += v0
+                    acc1[r] += v1
+                    acc2[r] += v2
+                break
+            right = _U(children[two * n + one])
+            f = _U(feature[n])
+            t = threshold[n]
+            if hi[f] <= t:
+                n = left
+                continue
+            if t < lo[f]:
+                n = right
+                continue
+            col = f * tile
+            nan_right = nan_in[f] and nan_left[n] == 0
+            if _U(children[two * left]) == left and _U(children[two * right]) == right:
+                leaf_value[0] = value[left]
+                leaf_value[1] = value[right]
+                leaf_value[2] = moments[left, 0]
+                leaf_value[3] = moments[right, 0]
+                leaf_value[4] = moments[left, 1]
+                leaf_value[5] = moments[right, 1]
+                if nan_right:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        x = xt[col + r]
+                        go = _U((x > t) | (x != x))
+                        acc0[r] += leaf_value[go]
+                        acc1[r] += leaf_value[two + go]
+                        acc2[r] += leaf_value[four + go]
+                else:
+                    for i in range(s, e):
+                        r = _U(rows[i])
+                        go = _U(xt[col + r] > t)
+                        acc0[r] += leaf_value[go]
+                        acc1[r] += leaf_value[two + go]
+                        acc2[r] += leaf_value[four + go]
+                break
+            d = s + tile if s < two * tile else s - tile
+            nl = d
+            nr = d + (e - s) - one
+            if nan_right:
+                for i in range(s, e):
+                    r = rows[i]
+                    x = xt[col + _U(r)]
+                    go = _U((x > t) | (x != x))
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            else:
+                for i in range(s, e):
+                    r = rows[i]
+                    go = _U(xt[col + _U(r)] > t)
+                    rows[nl] = r
+                    rows[nr] = r
+                    nl += one - go
+                    nr -= go
+            end = d + (e - s)
+            if nl < end:
+                stack[sp, 0] = right
+                stack[sp, 1] = nl
+                stack[sp, 2] = end
+                sp += one
+            if nl == d:
+                break
+            n = left
+            s = d
+            e = nl
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def fused_kernel(
+    X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+    forest_offsets, max_depth, tile_size,
+):  # fmt: skip
+    """Per forest and row, in one walk per tree and tile: the forest mean (tree means of
+    ``value``, summed and divided as :func:`srgpu.forest.numba_engine._predict_kernel` does:
+    the same bits) and the tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (conditional
+    mean and second moment, as :func:`moments_kernel`): three ``(n_forests, n_rows)`` float64
+    arrays."""
+    n_rows, n_features = X.shape
+    n_forests = forest_offsets.shape[0] - 1
+    out0 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out1 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out2 = np.empty((n_forests, n_rows), dtype=np.float64)
+    T = tile_size
+    n_tiles = (n_rows + T - 1) // T
+    for tile in prange(n_tiles):
+        t0 = tile * T
+        m = min(T, n_rows - t0)
+        xt = np.empty(n_features * T, dtype=np.float32)
+        lo = np.empty(n_features, dtype=np.float32)
+        hi = np.empty(n_features, dtype=np.float32)
+        nan_in = np.zeros(n_features, dtype=np.bool_)
+        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+        rows = np.empty(3 * T, dtype=np.uint32)
+        for i in range(T):
+            rows[i] = i
+        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        acc0 = np.empty(T, dtype=np.float64)
+        acc1 = np.empty(T, dtype=np.float64)
+        acc2 = np.empty(T, dtype=np.float64)
+        scratch = np.empty(6, dtype=np.float64)
+        for r in range(n_forests):
+            acc0[:] = 0.0
+            acc1[:] = 0.0
+            acc2[:] = 0.0
+            for t in range(forest_offsets[r], forest_offsets[r + 1]):
+                _walk_tile3(
+                    xt, _U(T), _U(m), feature, threshold, children, nan_left, value, moments,
+                    _U(tree_offsets[t]), acc0, acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
+                )  # fmt: skip
+            n_trees = forest_offsets[r + 1] - forest_offsets[r]
+            for i in range(m):
+                row = order[t0 + i]
+                out0[r, row] = acc0[i] / n_trees
+                out1[r, row] = acc1[i] / n_trees
+                out2[r, row] = acc2[i] / n_trees
+    return out0, out1, out2

@@ -26,7 +26,7 @@ from srgpu.data.inputs import Inputs
 from srgpu.run.predictive import predictive_batch
 from srgpu.run.replicate import train_replicates, validate
 from srgpu.run.stats import Moments, moments_of
-from srgpu.schema import METRICS, OUTPUT_FLUXES, TRAINED_FLUXES
+from srgpu.schema import METRICS, OUTPUT_FLUXES, PREDICTIVE_FLUXES, TRAINED_FLUXES, flux_var
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ class TilePartial:
     m2s: dict[str, Any]  # SR/HR/AR -> (r1 - r0,) sum of squared deviations
     map_sum: dict[str, Any]  # SR/HR -> (b, n_cells) sum over this tile's years
     totals: dict[str, Any]  # SR/HR -> (b, n_years) g C / yr of this tile's cells
+    # fused walk (predict_moments): flux -> ((b, r1 - r0) conditional mean, second moment)
+    pred: dict[str, Any] = field(default_factory=dict)
 
 
 def tile_partial(
@@ -127,15 +129,27 @@ def tile_partial(
     n_cells: int,
     n_years: int,
     xp: Any,
+    predict_moments: dict[str, Callable[[Any], tuple]] | None = None,
 ) -> TilePartial:
     """Predict rows ``r0 .. r1-1`` of every flux and reduce them (array API throughout).
 
     ``predict[f](X)`` returns ``(b, n)`` predictions of flux ``f`` (SR, HR) for rows ``X``;
-    rows are year-major (``row = iyear * n_cells + icell``).
+    rows are year-major (``row = iyear * n_cells + icell``). ``predict_moments[f](X)``, where
+    given, replaces ``predict[f]``: it returns ``(mean, first, second)``, the same forest mean
+    and the conditional moments of each forest's predictive distribution, kept per row in
+    :attr:`TilePartial.pred` (:mod:`srgpu.forest.fused`).
     """
     f64 = xp.float64
     w = xp.asarray(weight_m2, dtype=f64)
-    pred = {f: xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64) for f in TRAINED_FLUXES}
+    fused = predict_moments or {}
+    pred, pred_moments = {}, {}
+    for f in TRAINED_FLUXES:
+        if f in fused:
+            mean, first, second = fused[f](rows[f][r0:r1, :])
+            pred[f] = xp.asarray(mean, dtype=f64)
+            pred_moments[f] = (xp.asarray(first, dtype=f64), xp.asarray(second, dtype=f64))
+        else:
+            pred[f] = xp.asarray(predict[f](rows[f][r0:r1, :]), dtype=f64)
     pred["AR"] = pred["SR"] - pred["HR"]
     b = pred["SR"].shape[0]
     moments = {f: moments_of(pred[f], axis=0) for f in OUTPUT_FLUXES}
@@ -162,6 +176,7 @@ def tile_partial(
         m2s={f: m.m2 for f, m in moments.items()},
         map_sum=map_sum,
         totals=totals,
+        pred=pred_moments,
     )
 
 
@@ -182,6 +197,7 @@ class TileReducer:
         self.m2s = {f: xp.zeros((n_rows,), dtype=xp.float64) for f in OUTPUT_FLUXES}
         self.map_sum: dict[str, Any] | None = None
         self.totals: dict[str, Any] | None = None
+        self.pred_sum: dict[str, tuple] = {}  # flux -> (b, n_cells) sums over years, x2
         self.count = 0
         self.next_row = 0
 
@@ -199,8 +215,40 @@ class TileReducer:
             for f in TRAINED_FLUXES:
                 self.map_sum[f] = self.map_sum[f] + part.map_sum[f]
                 self.totals[f] = self.totals[f] + part.totals[f]
+        for f, (first, second) in part.pred.items():
+            if f not in self.pred_sum:
+                b = first.shape[0]
+                zeros = self.xp.zeros((b, self.n_cells), dtype=self.xp.float64)
+                self.pred_sum[f] = (zeros, self.xp.zeros_like(zeros))
+            s1, s2 = self.pred_sum[f]
+            s0 = part.r0
+            while s0 < part.r1:  # rows arrive in row order: each cell's years added in order
+                y, c0 = divmod(s0, self.n_cells)
+                s_end = min(part.r1, (y + 1) * self.n_cells)
+                c1 = c0 + (s_end - s0)
+                s1[:, c0:c1] += first[:, s0 - part.r0 : s_end - part.r0]
+                s2[:, c0:c1] += second[:, s0 - part.r0 : s_end - part.r0]
+                s0 = s_end
         self.count = part.count
         self.next_row = part.r1
+
+    def predictive_rows(self) -> dict[str, np.ndarray]:
+        """The fused walk's per-replicate rows ``<F>_pred_replicate_mean`` and ``..._second``
+        (``(b, n_cells)`` float32, the time mean of each cell's conditional moments: the years
+        added in order from 0 and divided by their count, as
+        :func:`srgpu.run.predictive.predictive_batch` computes them), on the host; ``{}``
+        without a fused walk."""
+        out: dict[str, np.ndarray] = {}
+        for f in PREDICTIVE_FLUXES:
+            if f in self.pred_sum:
+                s1, s2 = self.pred_sum[f]
+                out[flux_var(f, "pred_replicate_mean")] = (_to_host(s1) / self.n_years).astype(
+                    np.float32
+                )
+                out[flux_var(f, "pred_replicate_second")] = (_to_host(s2) / self.n_years).astype(
+                    np.float32
+                )
+        return out
 
     def result(self) -> tuple[dict[str, Moments], dict[str, np.ndarray], dict[str, np.ndarray]]:
         if self.next_row != self.n_cells * self.n_years:
@@ -232,15 +280,48 @@ def stream_statistics(
     AR = SR - HR; per-replicate time-mean maps ``(b, n_cells)``; per-replicate annual totals
     ``(b, n_years)`` in Pg C / yr. See :func:`tile_partial` and :class:`TileReducer`.
     """
+    return stream_reducer(
+        predict,
+        rows,
+        weight_m2=weight_m2,
+        n_cells=n_cells,
+        n_years=n_years,
+        tile_rows=tile_rows,
+        xp=xp,
+    ).result()
+
+
+def stream_reducer(
+    predict: dict[str, Callable[[Any], Any]],
+    rows: dict[str, Any],
+    *,
+    weight_m2: np.ndarray,
+    n_cells: int,
+    n_years: int,
+    tile_rows: int,
+    xp: Any,
+    predict_moments: dict[str, Callable[[Any], tuple]] | None = None,
+) -> TileReducer:
+    """:func:`stream_statistics`' tiles merged into a :class:`TileReducer` (its
+    :meth:`~TileReducer.result`, and :meth:`~TileReducer.predictive_rows` with
+    ``predict_moments``, see :func:`tile_partial`)."""
     w = xp.asarray(np.asarray(weight_m2, dtype=np.float64))
     reducer = TileReducer(n_cells=n_cells, n_years=n_years, xp=xp)
     for r0, r1 in tile_ranges(n_cells * n_years, tile_rows):
         reducer.add(
             tile_partial(
-                predict, rows, r0, r1, weight_m2=w, n_cells=n_cells, n_years=n_years, xp=xp
+                predict,
+                rows,
+                r0,
+                r1,
+                weight_m2=w,
+                n_cells=n_cells,
+                n_years=n_years,
+                xp=xp,
+                predict_moments=predict_moments,
             )
         )
-    return reducer.result()
+    return reducer
 
 
 def release_memory() -> None:
@@ -269,6 +350,20 @@ class CompiledBatch:
     timing: dict[str, float] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # see BatchResult.extra
     weights: dict[str, Any] = field(default_factory=dict)  # see BatchResult.weights
+    # flux -> srgpu.forest.fused.FusedForests: the grid's predictive moments come from the
+    # inference walk itself (numba engine with config.predictive != "none"; empty otherwise)
+    fused: dict[str, Any] = field(default_factory=dict)
+
+    def predict_moments(self) -> dict[str, Callable[[Any], tuple]] | None:
+        """The fused walks' ``predict_moments`` by flux, or ``None`` without them."""
+        if not self.fused:
+            return None
+        return {f: self.fused[f].predict_moments for f in self.fused}
+
+    def with_predictive_rows(self, reducer: TileReducer) -> dict[str, np.ndarray]:
+        """:attr:`extra` with the fused walk's ``pred_replicate_*`` rows (first, in the order
+        :func:`srgpu.run.predictive.predictive_batch` writes them)."""
+        return {**reducer.predictive_rows(), **self.extra}
 
 
 def train_and_compile(
@@ -297,10 +392,19 @@ def train_and_compile(
             m = validate(forest, data.X[split.test], data.y[split.test], predict=predict)
             validation[i, j] = [m[k] for k in METRICS]
     t_pred = time.perf_counter()
-    extra, weights = {}, {}
+    extra, weights, fused = {}, {}, {}
     if config.predictive != "none":
         pooled_over = config.n_replicates if config.predictive == "quantiles" else None
-        extra, weights = predictive_batch(trained, inputs, pooled_over=pooled_over)
+        from srgpu.forest.fused import fuse
+        from srgpu.forest.numba_engine import NumbaCompiledForests
+
+        can_fuse = all(isinstance(compiled[f], NumbaCompiledForests) for f in PREDICTIVE_FLUXES)
+        leaf_moments: dict[str, list] | None = {} if can_fuse else None
+        extra, weights = predictive_batch(
+            trained, inputs, pooled_over=pooled_over, leaf_moments=leaf_moments
+        )
+        if leaf_moments is not None:
+            fused = {f: fuse(compiled[f], leaf_moments[f]) for f in PREDICTIVE_FLUXES}
     t_pred = time.perf_counter() - t_pred
     del trained  # the grown (or scikit-learn) trees: the engine holds its own compact copy
     release_memory()
@@ -313,6 +417,7 @@ def train_and_compile(
         timing={"train_s": t1 - t0, "validate_s": t2 - t1 - t_pred, "predictive_s": t_pred},
         extra=extra,
         weights=weights,
+        fused=fused,
     )
 
 
@@ -329,6 +434,7 @@ def predict_tile(batch: CompiledBatch, inputs: Inputs, r0: int, r1: int) -> Tile
         n_cells=inputs.n_cells,
         n_years=inputs.n_years,
         xp=xp,
+        predict_moments=batch.predict_moments(),
     )
 
 
@@ -347,7 +453,7 @@ def assemble_batch(batch: CompiledBatch, parts: list[TilePartial], inputs: Input
         totals=tot,
         validation=batch.validation,
         timing=dict(batch.timing),
-        extra=batch.extra,
+        extra=batch.with_predictive_rows(reducer),
         weights=batch.weights,
     )
 
@@ -374,7 +480,7 @@ def run_batch(
         rows = {f: xp.asarray(inputs.grid_X[f]) for f in TRAINED_FLUXES}
     else:
         rows = inputs.grid_X
-    moments, maps, tot = stream_statistics(
+    reducer = stream_reducer(
         {f: batch.compiled[f].predict for f in TRAINED_FLUXES},
         rows,
         weight_m2=inputs.weight_m2,
@@ -382,7 +488,9 @@ def run_batch(
         n_years=inputs.n_years,
         tile_rows=config.tile_rows,
         xp=xp,
+        predict_moments=batch.predict_moments(),
     )
+    moments, maps, tot = reducer.result()
     return BatchResult(
         spec=spec,
         moments=moments,
@@ -390,6 +498,6 @@ def run_batch(
         totals=tot,
         validation=batch.validation,
         timing={**batch.timing, "infer_s": time.perf_counter() - t0},
-        extra=batch.extra,
+        extra=batch.with_predictive_rows(reducer),
         weights=batch.weights,
     )

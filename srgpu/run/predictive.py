@@ -27,9 +27,12 @@ the MAD and the quantiles off it (:func:`pooled_order_statistics`). The sum is t
 doc's ``dest = row % n_cells, share = 1 / n_years``, added year by year (one row per cell in a
 call, so the kernel runs on all threads); only its float64 rounding depends on the batch size.
 
-Cost: one more tree walk over the grid per forest (the fused moments kernel, measured 1.07-1.09x
-a mean-only walk: docs/predictive.md), so inference about doubles with the default; quantiles
-add one weight scatter per forest and row (docs/predictive.md, "Cost").
+Cost: on CPU with the numba engine the grid's moments come from the run's own inference walk
+(:mod:`srgpu.forest.fused`: the forest mean and both leaf moments in one walk of each tree per
+tile; the mean is the engine's bit for bit), so the default adds a few adds per row and tree,
+not a second walk; other engines (GPU) walk the grid once more per forest with
+:func:`~srgpu.forest.predictive.predictive_moments`. Quantiles add one weight scatter per forest
+and row (docs/predictive.md, "Cost").
 """
 
 from __future__ import annotations
@@ -89,14 +92,24 @@ def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarr
 
 
 def predictive_batch(
-    trained: dict[str, list], inputs: Any, *, pooled_over: int | None = None
+    trained: dict[str, list],
+    inputs: Any,
+    *,
+    pooled_over: int | None = None,
+    leaf_moments: dict[str, list] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """:func:`predictive_rows` and, with ``pooled_over`` (the run's replicate count ``K``), the
     batch's share of the pooled weights: per flux a
     :class:`~srgpu.forest.predictive.WeightAccumulator` over the cells holding
     ``(1 / K) sum_r (1 / n_years) sum_year w_r(cell-year)`` for the batch's forests ``r`` (the
     run adds the batches; :func:`add_weights`). Without ``pooled_over`` the second item is
-    ``{}``."""
+    ``{}``.
+
+    With ``leaf_moments`` (a dict), the grid's moments are not walked here: each forest's
+    per-node leaf moments ``(n_nodes, 2)`` are appended to ``leaf_moments[flux]`` instead, for
+    the run's fused walk (:mod:`srgpu.forest.fused`: the forest mean and both moments in one
+    walk of each tree over the grid), which adds the ``pred_replicate_*`` rows itself
+    (:meth:`srgpu.run.batch.TileReducer.predictive_rows`, the same numbers)."""
     from srgpu.forest.predictive import (
         WeightAccumulator,
         heldout_calibration,
@@ -114,14 +127,19 @@ def predictive_batch(
         data = inputs.fluxes[flux]
         mean = np.empty((b, n_cells), dtype=np.float32)
         second = np.empty((b, n_cells), dtype=np.float32)
+        if leaf_moments is not None:
+            leaf_moments[flux] = []
         if pooled_over is not None:
             acc = WeightAccumulator.zeros(n_rows=n_cells, n_records=int(data.y.size))
             weights[flux] = acc
         for i, (forest, split) in enumerate(trained[flux]):
             tables = leaf_tables([forest], X=data.X, y=data.y, train_index=[split.train])
-            pm = predictive_moments(tables, inputs.grid_X[flux])
-            mean[i] = pm.mean[0].reshape(n_years, n_cells).mean(axis=0)
-            second[i] = pm.second[0].reshape(n_years, n_cells).mean(axis=0)
+            if leaf_moments is not None:
+                leaf_moments[flux].append(tables.moments)
+            else:
+                pm = predictive_moments(tables, inputs.grid_X[flux])
+                mean[i] = pm.mean[0].reshape(n_years, n_cells).mean(axis=0)
+                second[i] = pm.second[0].reshape(n_years, n_cells).mean(axis=0)
             cal = heldout_calibration(tables, data.X[split.test], data.y[split.test])
             cov = cal["coverage"]
             calibration[i, j] = [cov["0.5"], cov["0.9"], cov["0.95"], cal["crps"], *cal["pit_hist"]]
@@ -133,8 +151,9 @@ def predictive_batch(
                         n_forests=pooled_over,
                         share=1.0 / n_years,
                     )
-        out[flux_var(flux, "pred_replicate_mean")] = mean
-        out[flux_var(flux, "pred_replicate_second")] = second
+        if leaf_moments is None:
+            out[flux_var(flux, "pred_replicate_mean")] = mean
+            out[flux_var(flux, "pred_replicate_second")] = second
     out[CALIBRATION] = calibration
     out.update(record_rows(trained, inputs))
     return out, weights
