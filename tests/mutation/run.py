@@ -81,7 +81,11 @@ MODULES: dict[str, dict] = {
             "srgpu.data.observations.x_srdb_veg_bins*",
             "srgpu.data.observations.x_is_evergreen_broadleaf*",
         ],
-        "tests": ["tests/test_observations.py", "tests/test_mutation_kills.py"],
+        "tests": [
+            "tests/test_observations.py",
+            "tests/test_observation_selection_edges.py",
+            "tests/test_mutation_kills.py",
+        ],
     },
     "srgpu/units.py": {
         "key": "units_conversion_factor",
@@ -113,8 +117,17 @@ MODULES: dict[str, dict] = {
         ],
         "tests": [
             "tests/test_compare_models.py",
+            "tests/test_model_reader_edges.py",
             "tests/test_known_answers.py",
             "tests/test_mutation_kills.py",
+        ],
+        # the fast tests about the reader only: the comparison's totals, the demo pipeline and
+        # the ensemble draws (4-16 s each) made the first run take ~17 s a mutant
+        "pytest_args": [
+            "-k",
+            "not ensemble_draws and not compare_totals and not comparison_totals"
+            " and not pipeline_predictors and not growing_season and not native_totals"
+            " and not areacella_is_used",
         ],
     },
     "srgpu/forest/numba_engine.py": {
