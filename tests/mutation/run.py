@@ -140,6 +140,14 @@ MODULES: dict[str, dict] = {
         "strip_njit": ["_walk_tile", "_predict_kernel"],
         "env": {"NUMBA_DISABLE_JIT": "1"},
     },
+    "srgpu/calibration.py": {
+        "key": "calibration",
+        "patterns": ["srgpu.calibration.*"],
+        "tests": ["tests/test_calibration.py", "tests/test_calibration_edges.py"],
+        # the demo world's held-out calibration trains 10 forests of 500 trees (minutes a
+        # mutant); the known answers on small distributions cover every function
+        "pytest_args": ["-k", "not demo"],
+    },
 }
 
 KILLED = {1, 3, -24, 24, 36, 152, 255, -11, -9, 37}  # test failure, segfault, timeout...
