@@ -148,6 +148,16 @@ MODULES: dict[str, dict] = {
         # mutant); the known answers on small distributions cover every function
         "pytest_args": ["-k", "not demo"],
     },
+    "srgpu/run/predictive.py": {
+        "key": "predictive_pooling",
+        # the pooling over replicates and the summary block (predictive_rows trains forests:
+        # its numbers come from srgpu/forest/predictive.py and srgpu/calibration.py)
+        "patterns": [
+            "srgpu.run.predictive.x_pooled_predictive*",
+            "srgpu.run.predictive.x_calibration_summary*",
+        ],
+        "tests": ["tests/test_predictive_pooling.py"],
+    },
 }
 
 KILLED = {1, 3, -24, 24, 36, 152, 255, -11, -9, 37}  # test failure, segfault, timeout...
