@@ -130,8 +130,13 @@ def test_time_axes_that_are_neither_monthly_nor_annual():
     )
     with pytest.raises(InputError, match="neither monthly nor annual .got '4 steps"):
         annualise(_series(np.ones(8), quarterly), kind="stock")
-    # 13 monthly steps in one year cannot happen; 12 do
-    assert annualise(_series(np.ones(12), _months(12)), kind="stock").item() == 1.0
+    # four-weekly steps (28 days, each within the monthly 27-32 day spacing): 13 in 2000
+    four_weekly = xr.DataArray(
+        xr.date_range("2000-01-01", periods=13, freq="28D", calendar="noleap", use_cftime=True),
+        dims="time",
+    )
+    with pytest.raises(InputError, match="neither monthly nor annual .got '13 steps"):
+        annualise(_series(np.ones(13), four_weekly), kind="flux")
 
 
 def test_no_complete_year_names_file_and_field():
@@ -179,18 +184,24 @@ def _fixed(values, units=None, name="sftlf"):
     return da, Path(f"m_{name}.nc")
 
 
-def test_area_and_land_from_the_files():
-    rh = _grid_field(np.ones((2, 2, 2)), years=(2000, 2001))
-    found = {
-        "rh": (rh, Path("m_rh.nc")),
-        "areacella": _fixed([[1.0, 2.0], [3.0, 4.0]], units="m2", name="areacella"),
-        "sftlf": _fixed([[100.0, 50.0], [np.nan, 0.0]], units="%"),
-    }
+@pytest.mark.parametrize("years", [(2000, 2001), (2000,)])
+def test_area_and_land_from_the_files(years):
+    rh = _grid_field(np.ones((len(years), 2, 2)), years=years)
+    area_file = _fixed([[1.0, 2.0], [3.0, 4.0]], units="m2", name="areacella")
+    # a fixed file's coordinates written with less precision: the fields' grid is kept
+    area_file[0]["latitude"] = [-45.00001, 45.00001]
+    area_file[0]["lon"] = [0.00001, 180.00001]
+    land_file = _fixed([[100.0, 50.0], [np.nan, 0.0]], units="%")
+    land_file[0]["latitude"] = [-44.99999, 44.99999]
+    found = {"rh": (rh, Path("m_rh.nc")), "areacella": area_file, "sftlf": land_file}
     area, land = _area_and_land(found, rh, {"rh": rh})
     assert area.dims == ("lat", "lon") and area.dtype == np.float64
     np.testing.assert_array_equal(area.values, [[1.0, 2.0], [3.0, 4.0]])
     np.testing.assert_array_equal(land.values, [[1.0, 0.5], [0.0, 0.0]])  # missing -> 0
-    assert land["lat"].values.tolist() == [-45.0, 45.0]
+    for da in (area, land):
+        assert set(da.coords) == {"lat", "lon"}
+        assert da["lat"].values.tolist() == [-45.0, 45.0]
+        assert da["lon"].values.tolist() == [0.0, 180.0]
     assert dict(area.attrs) == {"units": "m2", "standard_name": "cell_area"}
     assert dict(land.attrs) == {"units": "1", "standard_name": "land_area_fraction"}
 
@@ -229,7 +240,9 @@ def test_without_files_the_area_is_spherical_and_land_is_where_any_field_is_fini
     found = {k: (v, Path(f"m_{k}.nc")) for k, v in fields.items()}
     area, land = _area_and_land(found, fields["rh"], fields)
     np.testing.assert_allclose(area.values, spherical_cell_area(np.array(lat), np.array(lon)))
-    assert area["lon"].values.tolist() == list(lon)
+    assert area["lon"].values.tolist() == list(lon) and area.dims == ("lat", "lon")
+    assert set(area.coords) == set(land.coords) == {"lat", "lon"}  # no year left over
+    assert dict(area.attrs) == {"units": "m2", "standard_name": "cell_area"}
     expected = np.zeros((3, 4))
     expected[0, 0] = expected[2, 3] = 1.0
     assert land.dtype == np.float64
@@ -266,7 +279,10 @@ def test_root_fraction_of_total_ra(fraction):
     assert notes == [f"AR = {fraction} x ra (no root respiration in the output)"]
     np.testing.assert_allclose(out["AR"].values, 800.0 * fraction, rtol=1e-15)
     np.testing.assert_allclose(out["SR"].values, 300.0 + 800.0 * fraction, rtol=1e-15)
-    assert out["AR"].attrs["long_name"] == f"root autotrophic respiration = {fraction} x ra"
+    assert out["AR"].attrs == {
+        "units": "g C m-2 yr-1",
+        "long_name": f"root autotrophic respiration = {fraction} x ra",
+    }
 
 
 def test_what_is_not_computed_is_said():
@@ -287,4 +303,17 @@ def test_root_fraction_out_of_range(fraction):
         soil_fluxes(_fluxes(rh=300.0, ra=800.0), root_fraction=fraction)
     assert str(e.value) == (
         f"field 'root_fraction': root fraction out of range (got {fraction!r}); expected 0 < f <= 1"
+    )
+
+
+@pytest.mark.parametrize(("key", "name"), [("areacella", "areacella"), ("sftlf", "landfrac")])
+def test_a_fixed_field_without_a_grid_names_its_file_and_variable(key, name):
+    rh = _grid_field(np.ones((2, 2)))
+    da = xr.DataArray(np.ones(2), dims="cell", name=name, attrs={"units": "1"})
+    found = {"rh": (rh, Path("m_rh.nc")), key: (da, Path("m_fx.nc"))}
+    with pytest.raises(InputError) as e:
+        _area_and_land(found, rh, {"rh": rh})
+    assert str(e.value) == (
+        f"m_fx.nc: field '{name}': no latitude/longitude dimensions (got ('cell',)); "
+        "expected dims (time, lat, lon) or (lat, lon)"
     )
