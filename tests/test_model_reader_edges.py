@@ -193,6 +193,7 @@ def test_area_and_land_from_the_files(years):
     area_file[0]["lon"] = [0.00001, 180.00001]
     land_file = _fixed([[100.0, 50.0], [np.nan, 0.0]], units="%")
     land_file[0]["latitude"] = [-44.99999, 44.99999]
+    land_file[0]["lon"] = [-0.00001, 179.99999]
     found = {"rh": (rh, Path("m_rh.nc")), "areacella": area_file, "sftlf": land_file}
     area, land = _area_and_land(found, rh, {"rh": rh})
     assert area.dims == ("lat", "lon") and area.dtype == np.float64
