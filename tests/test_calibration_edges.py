@@ -183,3 +183,54 @@ def test_summary_of_one_replicate_has_zero_sd_and_empty_is_an_error():
     with pytest.raises(InputError) as e:
         C.summarise_replicates([])
     assert str(e.value) == "field 'per_replicate': no replicate to summarise"
+
+
+# -- dtypes, shapes and rounding -----------------------------------------------------------------
+
+
+def test_float32_weights_are_normalised_in_float64():
+    # weights 1, 2 (1/3, 2/3) on 0 and 3, y = 1: E|X - y| = 5/3, E|X - X'| = 2 (2/9) 3 = 4/3,
+    # CRPS = 5/3 - 2/3 = 1; at y = 3: F(3-) = 1/3, mass 2/3 -> mid-PIT 2/3. In float32, 1/3
+    # is 0.3333333433: the results would be off by ~1e-8
+    W = np.array([[1.0, 2.0]], dtype=np.float32)
+    x = np.array([0.0, 3.0], dtype=np.float32)
+    c = C.crps(np.array([1.0], dtype=np.float32), W, x)
+    p = C.pit(np.array([3.0], dtype=np.float32), W, x)
+    assert c.dtype == np.float64 and p.dtype == np.float64
+    assert abs(c[0] - 1.0) < 1e-15 and abs(p[0] - 2 / 3) < 1e-15
+
+
+def test_observations_may_come_as_a_column():
+    W = np.array([[0.25, 0.75], [0.5, 0.5]])
+    x = np.array([0.0, 2.0])
+    y = np.array([[1.0], [2.0]])  # (n_obs, 1)
+    np.testing.assert_allclose(C.crps(y, W, x), C.crps(y.ravel(), W, x), rtol=0, atol=0)
+    # y = 1: F(1) = 1/4, no mass -> 0.25; y = 2: F(2-) = 1/2, mass 1/2 -> 0.75
+    np.testing.assert_allclose(C.pit(y, W, x), [0.25, 0.75], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(C.pit_histogram(np.array([[0.25], [0.75]]), bins=2), [0.5, 0.5])
+
+
+def test_pit_never_exceeds_one():
+    # these weights sum to 1.0000000000000002 after normalisation (measured): all the mass
+    # below y is still a PIT of exactly 1
+    W = np.array([[0.9704494067485071, 0.07140859705348279]])
+    assert C.pit(np.array([10.0]), W, np.array([0.0, 1.0])).tolist() == [1.0]
+
+
+def test_pit_histogram_of_one_value_low_bins_and_float32():
+    np.testing.assert_array_equal(C.pit_histogram(np.array([0.3])), np.eye(10)[3])
+    low = C.pit_histogram(np.array([0.05, 0.15]))  # nothing above the second bin
+    np.testing.assert_array_equal(low, [0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0])
+    # float32 0.7 is 0.699999988..., in the bin [0.6, 0.7) (x 10 in float32 rounds to 7.0)
+    np.testing.assert_array_equal(C.pit_histogram(np.array([0.7], dtype=np.float32)), np.eye(10)[6])
+
+
+def test_levels_and_nominal_probabilities_match_to_ten_decimals():
+    y = np.array([0.0, 0.5, 1.5, 2.5])
+    q = np.tile([-1.0, 0.0, 1.0, 2.0], (4, 1))
+    # levels with noise below 1e-10: 0.25 + 2e-11 still bounds the 50 % interval
+    cov = C.central_coverage(y, q, [0.05, 0.25 + 2e-11, 0.75 - 2e-11, 0.95], nominal=(0.5,))
+    assert cov == {"0.5": 0.5}
+    # a nominal probability with noise: 0.9 + 4e-11 has the bounds 0.05 and 0.95
+    cov = C.central_coverage(y, q, [0.05, 0.25, 0.75, 0.95], nominal=(0.90000000004,))
+    assert cov == {"0.9": 0.75}

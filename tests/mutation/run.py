@@ -414,10 +414,14 @@ def main(argv: list[str] | None = None) -> int:
             "equivalent": counts["equivalent"],
             "not_run": counts["not_run"],
             "seconds": counts["seconds"],
+            "runs_seconds": [counts["seconds"]],
+            "commit": _commit(),  # HEAD when the counts were taken (tests from the work tree)
         }
         if args.rerun_survivors and key in results["modules"]:
-            entry["seconds"] = results["modules"][key]["seconds"]
-            entry["rerun_seconds"] = counts["seconds"]
+            # seconds: the first run plus each rerun of the survivors, in order
+            old = results["modules"][key]
+            runs = [*old.get("runs_seconds", [old["seconds"]]), counts["seconds"]]
+            entry.update(seconds=sum(runs), runs_seconds=runs)
         results["modules"][key] = entry
     results.update(tool="mutmut", version=mutmut.__version__, commit=_commit())
     if not args.no_save:
