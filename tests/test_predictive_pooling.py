@@ -77,3 +77,17 @@ def test_calibration_summary_of_one_replicate_has_no_sd():
     assert out["HR"]["crps"]["mean"] == 7.0 and math.isnan(out["HR"]["crps"]["sd"])
     assert math.isnan(out["SR"]["coverage"]["0.9"]["sd"])
     assert out["SR"]["replicates"] == 1 and len(out["SR"]["pit_hist"]) == 10
+
+
+def test_float32_rows_are_averaged_in_float64():
+    # three replicates' float32 rows 0.1, 0.2, 0.4 (stored as 0.10000000149, 0.20000000298,
+    # 0.40000000596): their mean in float64 is 0.23333333681027094; averaged in float32 it
+    # would be 0.23333334922790527
+    rows = np.array([[0.1], [0.2], [0.4]], dtype=np.float32)
+    exact = sum(float(v) for v in rows[:, 0]) / 3
+    m, sd = pooled_predictive(rows, rows)  # E[Y^2] = E[Y]: sd = sqrt(m - m^2)
+    assert m.tolist() == [exact]
+    assert sd.tolist() == [math.sqrt(exact - exact * exact)]
+    values = np.zeros((3, len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)), dtype=np.float32)
+    values[:, 0, 3] = rows[:, 0]  # SR's CRPS
+    assert calibration_summary(values)["SR"]["crps"]["mean"] == exact
