@@ -52,6 +52,12 @@ MODULES: dict[str, dict] = {
         "patterns": ["srgpu.run.sampling.*"],
         "tests": ["tests/test_sampling.py", "tests/test_mutation_kills.py"],
     },
+    "srgpu/grid.py": {
+        "key": "grid_cell_area",
+        # cell areas and bounds on the sphere (moved here from srgpu/run/stats.py)
+        "patterns": ["srgpu.grid.*"],
+        "tests": ["tests/test_stats.py", "tests/test_mutation_kills.py"],
+    },
     "srgpu/data/predictors.py": {
         "key": "predictors",
         # the kernels (the rest is file finding, static fields and error messages: static_fields
