@@ -56,7 +56,11 @@ MODULES: dict[str, dict] = {
         "key": "grid_cell_area",
         # cell areas and bounds on the sphere (moved here from srgpu/run/stats.py)
         "patterns": ["srgpu.grid.*"],
-        "tests": ["tests/test_stats.py", "tests/test_mutation_kills.py"],
+        "tests": [
+            "tests/test_stats.py",
+            "tests/test_grid_areas.py",
+            "tests/test_mutation_kills.py",
+        ],
     },
     "srgpu/data/predictors.py": {
         "key": "predictors",
