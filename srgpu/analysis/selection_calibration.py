@@ -61,23 +61,22 @@ def calibrate_folds(
     each fold's dict): the wall time of its leaf tables and calibration, the cost over the
     validation's own."""
     from srgpu.forest.predictive import heldout_calibration, leaf_tables
-    from srgpu.run.replicate import grow, validate
+    from srgpu.run.replicate import score_folds
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.asarray(y)
-    scores = np.empty((len(folds), 2))
-    cals = []
-    for i, (train, test) in enumerate(folds):
-        rf = grow(
-            X[train], y[train], forest=forest, seed=seed, replicate=i, flux=flux, trainer=trainer
-        )
-        m = validate(rf, X[test], y[test])
-        scores[i] = (m["rmse"], m["r2"])
+    cals: list[dict] = []
+
+    def calibrate(i: int, rf, train: np.ndarray, test: np.ndarray) -> None:
         t0 = time.perf_counter()
         tables = leaf_tables([rf], X=X, y=y, train_index=[np.asarray(train)])
         cal = heldout_calibration(tables, X[test], y[test])
         cal["elapsed_s"] = time.perf_counter() - t0
         cals.append(cal)
+
+    scores = score_folds(
+        X, y, folds, forest=forest, seed=seed, flux=flux, trainer=trainer, on_fold=calibrate
+    )
     return scores, cals
 
 

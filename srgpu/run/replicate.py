@@ -145,12 +145,15 @@ def score_folds(
     seed: int,
     flux: str,
     trainer: str = DEFAULT_TRAINER,
+    on_fold: Callable[[int, Any, np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Steps 2 and 3 on given folds: ``(n_folds, 2)`` held-out ``[rmse, r2]``.
 
     Fold ``i`` = ``(train, test)`` row indices grows its forest as replicate ``i`` does (on the
     host's cores, by ``trainer``: ``TrainConfig.cpu_trainer``); with the ensemble's own draws
-    as folds, these are its replicates' scores.
+    as folds, these are its replicates' scores. ``on_fold(i, forest, train, test)``, when
+    given, is called with each fold's forest after it is scored (a second use of the same
+    forest, e.g. its calibration: :func:`srgpu.analysis.selection_calibration.calibrate_folds`).
     """
     out = np.empty((len(folds), 2))
     for i, (train, test) in enumerate(folds):
@@ -159,4 +162,6 @@ def score_folds(
         )
         m = validate(rf, X[test], y[test])
         out[i] = (m["rmse"], m["r2"])
+        if on_fold is not None:
+            on_fold(i, rf, train, test)
     return out
