@@ -21,6 +21,19 @@ CountCallback = Callable[[int, int], None]
 """``callback(done, total)``: ``done`` of ``total`` units finished."""
 
 
+def bar_columns(label: str) -> tuple:
+    """The columns of srgpu's progress bars: ``label``, the bar, done/total, the rate (the
+    task's ``rate`` field), elapsed and remaining time."""
+    return (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
 @contextlib.contextmanager
 def count_progress(
     total: int, *, label: str, unit: str, console: Console, enabled: bool = True
@@ -30,15 +43,7 @@ def count_progress(
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*bar_columns(label), console=console, transient=False) as progress:
         task = progress.add_task(label, total=total, rate="")
         t0 = time.perf_counter()
 

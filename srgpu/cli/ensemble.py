@@ -12,12 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -298,15 +293,9 @@ def _progress(total: int, *, enabled: bool):
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("replicates"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    from srgpu.cli._progress import bar_columns
+
+    with Progress(*bar_columns("replicates"), console=console, transient=False) as progress:
         task = progress.add_task("ensemble", total=total, rate="")
         t0 = time.perf_counter()
         first: list[int] = []  # first replicate of this run (a resumed run starts later)
