@@ -17,6 +17,7 @@ from srgpu.config import EnsembleConfig, ForestConfig
 from srgpu.data.inputs import prepare_inputs
 from srgpu.errors import InputError
 from srgpu.run.ensemble import run_ensemble
+from tests.modelfiles import write_model_files
 from tests.test_compare_synthetic import write_store
 
 CFG = EnsembleConfig(replicates=4, batch_size=4, forest=ForestConfig(trees=20))
@@ -33,26 +34,7 @@ def demo(tmp_path_factory):
     truth = inputs.truth
     assert truth.sr.shape[1:] == (store.sizes["lat"], store.sizes["lon"])
     model = tmp_path_factory.mktemp("truth")
-    years = store["year"].values
-    time = xr.date_range(
-        f"{years[0]}-01-01", periods=12 * years.size, freq="MS", calendar="noleap", use_cftime=True
-    )
-    coords = {
-        "time": time,
-        "lat": ("lat", store["lat"].values, {"units": "degrees_north"}),
-        "lon": ("lon", store["lon"].values, {"units": "degrees_east"}),
-    }
-    for var, field in (("rh", truth.hr.values), ("raRoot", truth.ar.values)):
-        rate = np.maximum(field, 0.0) / 1000.0 / (365 * 86400.0)
-        data = np.repeat(rate, 12, axis=0).astype("float32")
-        xr.Dataset(
-            {var: (("time", "lat", "lon"), data, {"units": "kg m-2 s-1"})}, coords=coords
-        ).to_netcdf(model / f"T_{var}.nc")
-    land = np.where(store["domain"].values.astype(bool), store["land_fraction"].values, np.nan)
-    xr.Dataset(
-        {"sftlf": (("lat", "lon"), land * 100.0, {"units": "%"})},
-        coords={k: v for k, v in coords.items() if k != "time"},
-    ).to_netcdf(model / "T_sftlf.nc")
+    write_model_files(model, store, {"rh": truth.hr.values, "raRoot": truth.ar.values}, prefix="T")
     return out, store, model
 
 

@@ -19,6 +19,7 @@ from srgpu.analysis.compare import compare
 from srgpu.analysis.report import SECTIONS, site_predictions, zonal_totals
 from srgpu.cli import app
 from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
+from tests.modelfiles import write_model_files
 
 TINY = EnsembleConfig(
     replicates=3,
@@ -59,34 +60,18 @@ def demo_report(demo_run):
     return demo_run / "report" / "report.html"
 
 
+RH_RAROOT = (("rh", "HR"), ("raRoot", "AR"))
+
+
 def _write_model(directory, run, *, scale=1.1):
     """CMOR-like monthly rh and raRoot (noleap, kg m-2 s-1) = ``scale`` x the ensemble's
     HR and AR (negative cells set to 0) of each year, on the ensemble grid, with sftlf in %."""
     store = xr.open_zarr(run / "ensemble.zarr", consolidated=False).load()
-    years = store["year"].values
     directory.mkdir(parents=True)
-    time = xr.date_range(
-        f"{years[0]}-01-01", periods=12 * years.size, freq="MS", calendar="noleap", use_cftime=True
-    )
-    coords = {
-        "time": time,
-        "lat": ("lat", store["lat"].values, {"units": "degrees_north"}),
-        "lon": ("lon", store["lon"].values, {"units": "degrees_east"}),
-    }
-    for var, flux in (("rh", "HR"), ("raRoot", "AR")):
-        rate = store[f"{flux}_mean"].values * scale / 1000.0 / (365 * 86400.0)
-        # the ensemble's AR is negative in a few cells; a model's raRoot cannot be (the
-        # plausibility check of srgpu compare refuses it)
-        rate = np.maximum(rate, 0.0)  # NaN stays NaN
-        data = np.repeat(rate, 12, axis=0).astype("float32")
-        xr.Dataset(
-            {var: (("time", "lat", "lon"), data, {"units": "kg m-2 s-1"})}, coords=coords
-        ).to_netcdf(directory / f"M_{var}.nc")
-    land = np.where(store["domain"].values.astype(bool), store["land_fraction"].values, np.nan)
-    xr.Dataset(
-        {"sftlf": (("lat", "lon"), land * 100.0, {"units": "%"})},
-        coords={k: v for k, v in coords.items() if k != "time"},
-    ).to_netcdf(directory / "M_sftlf.nc")
+    fields = {var: store[f"{flux}_mean"].values * scale for var, flux in RH_RAROOT}
+    # the ensemble's AR is negative in a few cells; a model's raRoot cannot be (the
+    # plausibility check of srgpu compare refuses it): write_model_files sets them to 0
+    write_model_files(directory, store, fields, prefix="M")
     return directory
 
 
