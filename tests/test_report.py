@@ -364,6 +364,11 @@ def test_report_uncertainty_numbers_are_the_summary_numbers(demo_run, demo_repor
         assert int(row[col["replicates"]]) == c["replicates"] == 3
         if key == "calibration_spread":
             assert _shows(row[col["members"]], c["members"]["mean"])
+    # a moments run (the default): no quantile maps, a note on how to get them
+    assert 'id="fig-map_quantiles"' not in text
+    note = html_mod.unescape(text)
+    assert "Quantiles were not computed in this run" in note
+    assert "srgpu ensemble --predictive quantiles" in note
 
 
 def test_report_without_predictive_distribution(tmp_path):
@@ -378,3 +383,74 @@ def test_report_without_predictive_distribution(tmp_path):
     assert "This run has no predictive distribution" in text
     assert 'id="fig-calibration"' not in text and 'id="fig-map_uncertainty"' not in text
     assert len(_images(text)) == len(FIGURES) - 2
+
+
+@pytest.fixture(scope="module")
+def quantiles_run(tmp_path_factory):
+    """A demo run with exact quantiles (2 replicates x 20 trees) and its report."""
+    from srgpu.run.ensemble import run_ensemble
+
+    out = tmp_path_factory.mktemp("qrun")
+    run_ensemble(TINY.replace(replicates=2, batch_size=2, predictive="quantiles"), out=out)
+    result = CliRunner().invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_quantile_maps_and_integrated_mad(quantiles_run):
+    """A quantiles run: the quantile-map figure (embedded and as a PNG), and the integrated
+    SD / MAD / 1.4826 x MAD equal to summary.json beside the paper's MAD and 'SD'."""
+    import html as html_mod
+
+    from srgpu.constants import PAPER_UNCERTAINTY_PG
+
+    summary = json.loads((quantiles_run / "summary.json").read_text())
+    report = quantiles_run / "report" / "report.html"
+    text = report.read_text(encoding="utf-8")
+    assert 'id="fig-map_quantiles"' in text and 'id="fig-map_uncertainty"' in text
+    assert len(_images(text)) == len(FIGURES) + 1
+    png = Image.open(report.parent / "map_quantiles.png")
+    assert png.width > 1000 and png.height > 400
+    assert len(png.convert("RGB").getcolors(maxcolors=1 << 20)) > 200  # maps, not a blank page
+    assert "Quantiles were not computed" not in text
+    assert "most likely R's default mad() (1.4826 × MAD" in html_mod.unescape(text)
+    header, rows = _table_after(text, "Integrated MAD beside the paper (Pg C yr-1)")
+    assert header == ["flux", "predictive SD", "MAD", "1.4826 × MAD", "paper MAD", "paper 'SD'"]
+    assert [r[0] for r in rows] == ["SR", "HR"]
+    for flux, sd, mad, scaled, paper_mad, paper_sd in rows:
+        pred = summary["fluxes"][flux]["predictive"]
+        assert _shows(sd, pred["integrated_sd_pg_per_yr"]), (flux, sd)
+        assert _shows(mad, pred["integrated_mad_pg_per_yr"]), (flux, mad)
+        assert _shows(scaled, pred["integrated_mad_scaled_pg_per_yr"]), (flux, scaled)
+        assert float(paper_mad) == PAPER_UNCERTAINTY_PG[flux]["mad"]
+        assert float(paper_sd) == PAPER_UNCERTAINTY_PG[flux]["sd"]
+        assert pred["integrated_mad_scaled_pg_per_yr"] == pytest.approx(
+            1.482602218505602 * pred["integrated_mad_pg_per_yr"], rel=1e-12
+        )
+
+
+def test_quantile_maps_draw_the_store_fields(quantiles_run):
+    """The three panels per flux are the store's median, scaled MAD and q975 - q025."""
+    import matplotlib.pyplot as plt
+
+    from srgpu.analysis.report.quantiles import fig_quantile_maps
+
+    store = xr.open_zarr(quantiles_run / "ensemble.zarr", consolidated=False).load()
+    summary = json.loads((quantiles_run / "summary.json").read_text())
+    fig = fig_quantile_maps(store, summary)
+    try:
+        for i, flux in enumerate(("SR", "HR")):
+            want = (
+                store[f"{flux}_pred_median"].values,
+                store[f"{flux}_pred_mad_scaled"].values,
+                store[f"{flux}_pred_q975"].values - store[f"{flux}_pred_q025"].values,
+            )
+            for j, field in enumerate(want):
+                ax = fig.axes[3 * i + j]
+                drawn = np.ma.filled(ax.collections[1].get_array().astype(float), np.nan)
+                np.testing.assert_array_equal(drawn.ravel(), np.asarray(field, float).ravel())
+            mad = summary["fluxes"][flux]["predictive"]["integrated_mad_scaled_pg_per_yr"]
+            assert f"integrated {mad:.3g}" in fig.axes[3 * i + 1].get_title()
+            assert np.nanmin(want[2]) >= 0
+    finally:
+        plt.close(fig)

@@ -21,6 +21,7 @@ from srgpu.analysis.report.constants import (
 from srgpu.analysis.report.html import Figure, _render
 from srgpu.analysis.report.inputs import ReportData
 from srgpu.analysis.report.panels import _edges, _map_panel, _plt, _robust_limits, _weights
+from srgpu.analysis.report.quantiles import fig_quantile_maps, has_quantiles
 from srgpu.analysis.report.sections import _period
 from srgpu.analysis.report.uncertainty import (
     fig_calibration,
@@ -481,6 +482,19 @@ def make_figures(data: ReportData) -> dict[str, list[Figure]]:
                 "calibrated band is flat at 0.1, a too narrow one piles up in the outer bins.",
             )
         )
+        if has_quantiles(store, summary):
+            figs["uncertainty"].append(
+                _render(
+                    fig_quantile_maps(store, summary),
+                    "map_quantiles",
+                    f"SR and HR, time mean over {period}, exact order statistics of the pooled "
+                    'predictive distribution (predictive = "quantiles"; equal mixture over '
+                    "replicates and years). Left: the median (F_pred_median). Middle: 1.4826 x "
+                    "the MAD (F_pred_mad_scaled, R's mad(): the paper's 'SD' most likely), "
+                    "titled with its area integral. Right: the width of the central 95 % "
+                    "interval, F_pred_q975 - F_pred_q025 (the bounds are in the store).",
+                )
+            )
     figs["latitude"].append(
         _render(
             fig_latitude(store, data.tables.get("latitudinal_profiles")),

@@ -7,7 +7,9 @@ and HR; :func:`fig_calibration` their held-out calibration from ``summary.json``
 (``calibration`` and ``calibration_spread``: coverage of the central 50/90/95 % intervals
 against nominal, PIT histograms); :func:`uncertainty_html` the text and tables, whose numbers are
 ``summary.json``'s (rounded for display only). A store without a predictive distribution gets
-a note instead.
+a note instead. A ``predictive = "quantiles"`` run adds the quantile maps and the integrated MAD
+beside the paper's (:mod:`~srgpu.analysis.report.quantiles`); a moments run a note on how to
+get them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import xarray as xr
 from srgpu.analysis.report.constants import COLORS, FLUX_UNITS
 from srgpu.analysis.report.html import _e, html_table
 from srgpu.analysis.report.panels import _map_panel, _plt, _robust_limits
+from srgpu.analysis.report.quantiles import quantiles_html
 from srgpu.schema import PREDICTIVE_FLUXES, flux_var
 
 LEVELS = ("0.5", "0.9", "0.95")
@@ -215,6 +218,7 @@ def uncertainty_html(store: xr.Dataset, summary: dict) -> str:
             "range, so few replicates narrow it further).",
         )
     )
+    parts.append(quantiles_html(store, summary))
     return "".join(parts)
 
 
