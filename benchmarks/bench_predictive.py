@@ -198,12 +198,24 @@ def quantiles_vs_quantile_forest_real(*, data: Path, trees: int, seed: int, repe
     X, y = training_table(inputs, config, replicate=0, flux="SR")
     qf, inbag = _quantile_forest(X, y, trees=trees, seed=seed)
     rows = np.ascontiguousarray(inputs.grid_X["SR"])
-    return {
+    out = {
         "rows_kind": "the real 0.5 deg climatology grid's SR rows (every cell, in cell order; "
         "srgpu orders them along a Morton curve itself)",
         "training": "SRDB v5.0 SR, replicate 0's area-weighted 80 % draw",
         **_against_quantile_forest(qf, inbag, X, y, rows, repeats=repeats),
     }
+    # the run's path (predictive = "quantiles"): one forest's all-rows weights added at every
+    # cell of a (cells, records) accumulator, no order statistics
+    tables = P.leaf_tables([qf], X=X, y=y, train_index=[np.arange(y.size)])
+    acc = P.WeightAccumulator.zeros(n_rows=rows.shape[0], n_records=y.size)
+    acc.add(tables, rows[:100], dest=np.arange(100), threads=1)
+    t = _best_of({"add": lambda: acc.add(tables, rows, threads=1)}, repeats=repeats)["add"]
+    out["run_path_weight_accumulation"] = {
+        "what": "WeightAccumulator.add of one forest (all-rows membership) at every grid row",
+        "best_cpu_seconds": t,
+        "us_per_row": t / rows.shape[0] * 1e6,
+    }
+    return out
 
 
 def pooled_quantiles(*, flux: str, n_rows: int, forests: int, trees: int, seed: int,

@@ -569,6 +569,7 @@ class WeightAccumulator:
             tree_offsets, tree_forest, forest_scale * share, forest_share * share,
             int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest), proto.itemsize),
             proto, tables.packed, dest, self.weights, self.totals, self.counts,
+            len(tree_forest) >= K.STREAM_MIN_TREES,
         )  # fmt: skip
 
     def summary(
