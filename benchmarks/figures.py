@@ -101,8 +101,8 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
-        "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees, random "
-        "synthetic rows",
+        "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees, "
+        "random synthetic rows",
         "predictive-2*.json",
         _get("quantiles_vs_quantile_forest", "speedup_vs_quantile_forest", "srgpu_inbag"),
         "{:.2f}×",
