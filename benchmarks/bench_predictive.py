@@ -1,8 +1,8 @@
 """Predictive distributions (quantile regression forests): what they cost and how they compare.
 
-Four measurements, written as one JSON with machine info::
+Five measurements, written as one JSON with machine info::
 
-    python -m benchmarks.bench_predictive --quick
+    python -m benchmarks.bench_predictive --quick [--real ../shared/data]
 
 1. **Moments path vs mean only**, one thread, per replicate: the numba engine's forest mean
    against :func:`srgpu.forest.predictive.predictive_moments` (conditional mean and second
@@ -12,6 +12,9 @@ Four measurements, written as one JSON with machine info::
    quantiles=..., weighted_quantile=True, weighted_leaves=True)`` against
    :func:`~srgpu.forest.predictive.predictive_summary` on quantile-forest's own trees and rows
    (in-bag membership: the same numbers, checked), plus the all-rows membership. Target: 20x.
+   Twice: on random rows of paper-shaped synthetic records, and (with ``--real``, the default
+   when the data are there) on the real 0.5 deg grid's SR rows with quantile-forest fitted on
+   the real SRDB SR training draw of replicate 0 (:mod:`benchmarks.real_data`).
 3. **Full-scale extrapolation** (1.9 M rows x 2000 replicates per flux) from the measured cost
    per row and forest: moments, and exact quantiles pooled over a batch of forests.
 4. **Leaf membership**: the integrated predictive SD and MAD (Pg C/yr) of the demo world with
@@ -111,32 +114,39 @@ def moments_vs_mean(*, flux: str, n_rows: int, trees: int, seed: int, repeats: i
     }
 
 
-def quantiles_vs_quantile_forest(*, n_rows: int, trees: int, seed: int, repeats: int) -> dict:
+def _quantile_forest(X: np.ndarray, y: np.ndarray, *, trees: int, seed: int):
+    """quantile-forest's forest on ``(X, y)`` (randomForest-like settings, all records, its
+    bootstrap) and its in-bag counts ``(trees, n)``, replayed from its estimators' seeds."""
     from quantile_forest import RandomForestQuantileRegressor
     from sklearn.ensemble._forest import _generate_sample_indices
 
-    X, y = _records("SR", seed)
     n = y.size
     qf = RandomForestQuantileRegressor(
         n_estimators=trees, max_features=max(X.shape[1] // 3, 1), min_samples_split=6,
         max_samples_leaf=None, bootstrap=True, random_state=seed, n_jobs=1,
     ).fit(X, y)  # fmt: skip
-    inbag = [
-        np.stack(
-            [
-                np.bincount(_generate_sample_indices(e.random_state, n, n, None), minlength=n)
-                for e in qf.estimators_
-            ]
-        )
-    ]
-    idx = [np.arange(n)]
-    tables_in = P.leaf_tables([qf], X=X, y=y, train_index=idx, membership="inbag", inbag=inbag)
+    inbag = np.stack(
+        [
+            np.bincount(_generate_sample_indices(e.random_state, n, n, None), minlength=n)
+            for e in qf.estimators_
+        ]
+    )
+    return qf, inbag
+
+
+def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
+    """srgpu's exact quantiles (in-bag and all-rows membership) against quantile-forest's
+    ``predict`` on the same trees and rows: CPU times, agreement."""
+    import quantile_forest
+
+    idx = [np.arange(y.size)]
+    tables_in = P.leaf_tables([qf], X=X, y=y, train_index=idx, membership="inbag", inbag=[inbag])
     tables_all = P.leaf_tables([qf], X=X, y=y, train_index=idx, membership="all")
-    rows = np.random.default_rng(seed + 2).normal(size=(n_rows, X.shape[1])).astype(np.float32)
     levels = list(P.DEFAULT_LEVELS)
     P.predictive_summary(tables_in, rows[:100], threads=1)
     want = qf.predict(rows, quantiles=levels, weighted_quantile=True, weighted_leaves=True)
     got = P.predictive_summary(tables_in, rows, threads=1).quantiles
+    rel = np.abs(got - want) / np.abs(want)
     times = _best_of(
         {
             "quantile_forest": lambda: qf.predict(
@@ -147,22 +157,65 @@ def quantiles_vs_quantile_forest(*, n_rows: int, trees: int, seed: int, repeats:
         },
         repeats=repeats,
     )
-    import quantile_forest
-
+    n_rows = rows.shape[0]
     return {
         "quantile_forest_version": quantile_forest.__version__,
-        "records": int(n),
-        "trees": trees,
+        "records": int(y.size),
+        "trees": len(qf.estimators_),
         "rows": n_rows,
         "levels": levels,
         "outputs": "srgpu: the levels, median and MAD; quantile-forest: the levels",
-        "max_relative_difference_inbag": float(np.max(np.abs(got - want) / np.abs(want))),
+        "max_relative_difference_inbag": float(np.max(rel)),
+        "values_beyond_1e-12_relative_inbag": int(np.sum(rel > 1e-12)),
+        "values_compared": int(rel.size),
+        "packed_table_mb": {
+            "inbag": tables_in.packed.nbytes / 1e6,
+            "all_rows": tables_all.packed.nbytes / 1e6,
+        },  # fmt: skip
         "best_cpu_seconds": times,
         "us_per_row": {k: v / n_rows * 1e6 for k, v in times.items()},
         "speedup_vs_quantile_forest": {
             k: times["quantile_forest"] / v for k, v in times.items() if k != "quantile_forest"
         },
     }
+
+
+def quantiles_vs_quantile_forest(*, n_rows: int, trees: int, seed: int, repeats: int) -> dict:
+    """On random rows of the paper-shaped synthetic SR records."""
+    X, y = _records("SR", seed)
+    qf, inbag = _quantile_forest(X, y, trees=trees, seed=seed)
+    rows = np.random.default_rng(seed + 2).normal(size=(n_rows, X.shape[1])).astype(np.float32)
+    return {"rows_kind": "random normal rows (synthetic)",
+            **_against_quantile_forest(qf, inbag, X, y, rows, repeats=repeats)}  # fmt: skip
+
+
+def quantiles_vs_quantile_forest_real(*, data: Path, trees: int, seed: int, repeats: int) -> dict:
+    """On the real 0.5 deg grid's SR rows (all cells), quantile-forest fitted on replicate 0's
+    SR training draw of SRDB v5.0 (the README's six predictors)."""
+    from benchmarks.real_data import real_inputs, training_table
+
+    inputs, config = real_inputs(data)
+    X, y = training_table(inputs, config, replicate=0, flux="SR")
+    qf, inbag = _quantile_forest(X, y, trees=trees, seed=seed)
+    rows = np.ascontiguousarray(inputs.grid_X["SR"])
+    out = {
+        "rows_kind": "the real 0.5 deg climatology grid's SR rows (every cell, in cell order; "
+        "srgpu orders them along a Morton curve itself)",
+        "training": "SRDB v5.0 SR, replicate 0's area-weighted 80 % draw",
+        **_against_quantile_forest(qf, inbag, X, y, rows, repeats=repeats),
+    }
+    # the run's path (predictive = "quantiles"): one forest's all-rows weights added at every
+    # cell of a (cells, records) accumulator, no order statistics
+    tables = P.leaf_tables([qf], X=X, y=y, train_index=[np.arange(y.size)])
+    acc = P.WeightAccumulator.zeros(n_rows=rows.shape[0], n_records=y.size)
+    acc.add(tables, rows[:100], dest=np.arange(100), threads=1)
+    t = _best_of({"add": lambda: acc.add(tables, rows, threads=1)}, repeats=repeats)["add"]
+    out["run_path_weight_accumulation"] = {
+        "what": "WeightAccumulator.add of one forest (all-rows membership) at every grid row",
+        "best_cpu_seconds": t,
+        "us_per_row": t / rows.shape[0] * 1e6,
+    }
+    return out
 
 
 def pooled_quantiles(*, flux: str, n_rows: int, forests: int, trees: int, seed: int,
@@ -197,7 +250,7 @@ def membership_on_demo(*, replicates: int) -> dict:
     ``replicates`` (per cell-year, averaged over the years, times the cells' land area)."""
     from srgpu.config import EnsembleConfig
     from srgpu.data.inputs import prepare_inputs
-    from srgpu.run.batch import train_replicate
+    from srgpu.run.replicate import train_replicate
     from srgpu.run.sampling import PURPOSE_FOREST, replicate_seed
 
     cfg = EnsembleConfig(replicates=replicates)
@@ -234,7 +287,7 @@ def membership_on_demo(*, replicates: int) -> dict:
 
 
 def run(*, fraction: float, qf_rows: int, pooled: int, repeats: int, trees: int,
-        seed: int) -> dict:  # fmt: skip
+        seed: int, data: Path | None = None) -> dict:  # fmt: skip
     n_rows = max(int(round(fraction * JOB_ROWS)), 1)
     info = machine_info()
     moments = {
@@ -242,6 +295,11 @@ def run(*, fraction: float, qf_rows: int, pooled: int, repeats: int, trees: int,
         for f in ("SR", "HR")
     }
     quant = quantiles_vs_quantile_forest(n_rows=qf_rows, trees=trees, seed=seed, repeats=repeats)
+    quant_real = (
+        None
+        if data is None
+        else quantiles_vs_quantile_forest_real(data=data, trees=trees, seed=seed, repeats=repeats)
+    )
     pool = {
         f: pooled_quantiles(flux=f, n_rows=min(n_rows, 4 * qf_rows), forests=pooled,
                             trees=trees, seed=seed, repeats=max(repeats - 1, 1))
@@ -276,6 +334,7 @@ def run(*, fraction: float, qf_rows: int, pooled: int, repeats: int, trees: int,
         },
         "moments_vs_mean_only": moments,
         "quantiles_vs_quantile_forest": quant,
+        "quantiles_vs_quantile_forest_real_grid": quant_real,
         "pooled_exact_quantiles": pool,
         "membership_demo_world": membership,
         "extrapolated_full_job_per_flux": {
@@ -299,11 +358,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trees", type=int, default=TREES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    parser.add_argument("--real", type=Path, default=None,
+                        help="data folder of the real-grid comparison (default: ../shared/data "
+                        "when there)")  # fmt: skip
+    parser.add_argument("--no-real", action="store_true", help="skip the real-grid comparison")
     args = parser.parse_args(argv)
+    from benchmarks import real_data
+
+    data = args.real if args.real is not None else real_data.DATA
+    data = None if args.no_real or not real_data.available(data) else data.resolve()
     fraction = args.fraction if args.fraction is not None else (0.005 if args.quick else 0.02)
     qf_rows = args.qf_rows if args.qf_rows is not None else (2000 if args.quick else 5000)
     result = run(fraction=fraction, qf_rows=qf_rows, pooled=args.pooled, repeats=args.repeats,
-                 trees=args.trees, seed=args.seed)  # fmt: skip
+                 trees=args.trees, seed=args.seed, data=data)  # fmt: skip
     out = args.out or Path(__file__).parent / "results" / f"predictive-{result['date']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -313,6 +380,14 @@ def main(argv: list[str] | None = None) -> dict:
     for k, v in q["speedup_vs_quantile_forest"].items():
         print(f"{k} vs quantile-forest: x{v:.2f}")
     print(f"max relative difference (in-bag) {q['max_relative_difference_inbag']:.1e}")
+    qr = result["quantiles_vs_quantile_forest_real_grid"]
+    if qr is not None:
+        for k, v in qr["speedup_vs_quantile_forest"].items():
+            print(f"real grid: {k} vs quantile-forest: x{v:.2f}")
+        print(
+            f"real grid: {qr['values_beyond_1e-12_relative_inbag']} of {qr['values_compared']} "
+            f"values beyond 1e-12 (max {qr['max_relative_difference_inbag']:.1e})"
+        )
     print(json.dumps(result["extrapolated_full_job_per_flux"], indent=1))
     print(json.dumps(result["membership_demo_world"]["fluxes"], indent=1))
     print(f"written {out}")

@@ -101,9 +101,18 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
-        "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees",
+        "exact predictive quantiles vs quantile-forest `predict(quantiles=...)`, same trees, "
+        "random synthetic rows",
         "predictive-2*.json",
         _get("quantiles_vs_quantile_forest", "speedup_vs_quantile_forest", "srgpu_inbag"),
+        "{:.2f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
+        "exact predictive quantiles vs quantile-forest, same trees, on the real 0.5° grid's SR "
+        "rows (forest fitted on the real SR draw)",
+        "predictive-2*.json",
+        _get("quantiles_vs_quantile_forest_real_grid", "speedup_vs_quantile_forest", "srgpu_inbag"),
         "{:.2f}×",
         "1 thread vs 1",
     ),

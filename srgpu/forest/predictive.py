@@ -102,10 +102,11 @@ class LeafTables:
     ``n_nodes + 1``), ``members`` (int32 rank of each member record in ``y_sorted``),
     ``member_weight`` (multiplicity / leaf size). ``y_sorted``: the flux's record values in
     ascending order (all records, trained on or not); ``record_rank[i]``: position of record
-    ``i`` in ``y_sorted``. ``packed``: per leaf, ``[members, leaf size, (rank, weight) per
-    member]`` in one float64 array; ``leaf_offset`` (per node): the leaf's offset in it (what the
-    weight kernels' tree walk returns). ``forests``: the fitted forests (for the engines that
-    load them).
+    ``i`` in ``y_sorted``. ``packed``: per leaf, its member count, its size and one uint32 per
+    member (rank and multiplicity) in one uint32 array
+    (:func:`~srgpu.forest.predictive_kernels.build_tables`); ``leaf_offset`` (per node): the
+    leaf's word offset in it (what the weight kernels' tree walk returns). ``forests``: the
+    fitted forests (for the engines that load them).
     """
 
     arrays: ForestArrays
@@ -213,6 +214,13 @@ def leaf_tables(
     y = np.ascontiguousarray(y, dtype=np.float64)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise InputError("X and y must be (n, p) and (n,)", field="X", value=(X.shape, y.shape))
+    if y.shape[0] > 1 << K.RANK_BITS:
+        raise InputError(
+            "too many records for the packed leaf tables",
+            field="y",
+            value=y.shape[0],
+            expected=f"at most {1 << K.RANK_BITS} records",
+        )
     if not np.all(np.isfinite(y)):
         raise InputError("y holds NaN or infinite values", field="y", expected="finite values")
     arrays = forest_arrays(forests)
@@ -231,12 +239,12 @@ def leaf_tables(
             counts = np.ones(leaves.shape, dtype=np.int32)
         else:
             counts = np.asarray(inbag[r], dtype=np.int32)
-            if counts.shape != leaves.shape:
+            if counts.shape != leaves.shape or counts.max(initial=0) > K.MAX_MULTIPLICITY:
                 raise InputError(
                     "bootstrap counts do not match the forest",
                     field=f"inbag[{r}]",
                     value=counts.shape,
-                    expected=str(leaves.shape),
+                    expected=f"{leaves.shape}, counts at most {K.MAX_MULTIPLICITY}",
                 )
         leaf_of.append(leaves.ravel())
         rank_of.append(np.broadcast_to(rank[idx], leaves.shape).ravel())
@@ -412,11 +420,20 @@ def _rule_code(rule: str) -> int:
     return K.RULE_LINEAR if rule == "linear" else K.RULE_INVERTED_CDF
 
 
-def _summary_tile(n_trees: int) -> int:
-    t = 1024
-    while t > 16 and t * n_trees * 8 > SUMMARY_LEAF_BYTES:
+def _summary_tile(n_trees: int, itemsize: int = 8) -> int:
+    """Rows per tile of the weight kernels: the tile's leaves (``itemsize`` bytes a row and
+    tree) take at most :data:`SUMMARY_LEAF_BYTES` (2048 rows of 500 trees with int32 offsets:
+    measured slightly faster than 1024)."""
+    t = 2048
+    while t > 16 and t * n_trees * itemsize > SUMMARY_LEAF_BYTES:
         t //= 2
     return t
+
+
+def _leaf_proto(tables: LeafTables) -> np.ndarray:
+    """An empty array of the dtype the weight kernels keep leaf offsets in: int32 while the
+    packed table's word offsets fit in it (half the memory of int64), else int64."""
+    return np.empty(0, dtype=np.int32 if tables.packed.size < 2**31 else np.int64)
 
 
 @dataclass(frozen=True)
@@ -457,12 +474,13 @@ def predictive_summary(
     n_rows = X.shape[0]
     q = np.empty((n_rows, walk.size))
     mad = np.empty(n_rows)
+    proto = _leaf_proto(tables)
     if n_rows:
         _run(
             K.summary_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale, forest_share,
-            int(a.tree_depth.max(initial=0)), _summary_tile(n_trees), tables.packed,
-            tables.y_sorted, walk, half, code, q, mad,
+            int(a.tree_depth.max(initial=0)), _summary_tile(n_trees, proto.itemsize), proto,
+            tables.packed, tables.y_sorted, walk, half, code, q, mad,
         )  # fmt: skip
     if inverse is not None:
         q, mad = q[inverse], mad[inverse]
@@ -515,6 +533,7 @@ class WeightAccumulator:
         tree_offsets, tree_forest, forest_scale, forest_share = _batch_trees(tables, n_forests)
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_rows(X, a.n_features)
+        one_to_one = dest is None
         if dest is None:
             if X.shape[0] != self.weights.shape[0]:
                 raise InputError(
@@ -540,12 +559,17 @@ class WeightAccumulator:
             )
         if X.shape[0] == 0:
             return
-        order = np.arange(X.shape[0], dtype=np.int64)
+        if one_to_one and X.shape[0] >= ORDER_MIN_ROWS and len(tree_forest) >= ORDER_MIN_TREES:
+            order = row_order(X)  # neighbours share leaves; each row's adds are unchanged
+        else:
+            order = np.arange(X.shape[0], dtype=np.int64)
+        proto = _leaf_proto(tables)
         _run(
             K.accumulate_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale * share, forest_share * share,
-            int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest)), tables.packed,
-            dest, self.weights, self.totals, self.counts,
+            int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest), proto.itemsize),
+            proto, tables.packed, dest, self.weights, self.totals, self.counts,
+            len(tree_forest) >= K.STREAM_MIN_TREES,
         )  # fmt: skip
 
     def summary(

@@ -47,10 +47,24 @@ RULE_INVERTED_CDF = 1
 _U = np.uint64
 
 PREFETCH_TREES = 16
-"""The weight scatter asks for the member list (two cache lines) of the leaf ``PREFETCH_TREES``
-trees ahead. Measured on the shared 2-core VM: a cold leaf read fell from ~105 to ~55 ns in a
+"""The weight scatter asks for the member list of the leaf ``PREFETCH_TREES`` trees ahead (its
+first two cache lines; with the packed uint32 table most leaves fit one). Measured on the shared
+2-core VM with the earlier float64 table: a cold leaf read fell from ~105 to ~55 ns in a
 micro-benchmark (distance 8), and the quantile kernel from ~37-42 to ~28-30 µs a row on the
 SR-shaped forest (distance 16; 32 was no better)."""
+
+STREAM_MIN_TREES = 128
+""":func:`accumulate_kernel` streams each destination row through a local vector from this many
+trees on. Measured (one thread, real 0.5 deg grid, 53 806 rows x 2945 records, shared 2-core
+VM): 500 trees 24.9 -> 18.3 µs a row (with Morton order), 200 trees 10.5 -> 9.5, but 50 trees
+3.6 -> 4.5 (the copy costs more than the cache misses it saves)."""
+
+RANK_BITS = 24
+"""A member of a leaf is one uint32 in the packed table: its record's rank in the sorted y
+(low :data:`RANK_BITS` bits) and its multiplicity (high bits)."""
+RANK_MASK = np.uint32((1 << RANK_BITS) - 1)
+MAX_MULTIPLICITY = (1 << (32 - RANK_BITS)) - 1
+"""Largest multiplicity of a member in a leaf the packed table can hold (255)."""
 
 
 @intrinsic
@@ -266,26 +280,32 @@ def _tile_all_leaves(xt, T, m, feature, threshold, children, nan_left, node_ids,
 
 @njit(cache=True, nogil=True, inline="always")
 def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
-    """Add the weights of row ``i`` (its leaves in every tree: ``leaves[i]``, offsets into
-    ``packed``) into ``w``; return its total weight and its leaf-member count (each forest's
-    sum of the row's leaf sizes over its trees, times the forest's share ``forest_share``:
-    averaged over the forests). Weights are summed in tree order."""
+    """Add the weights of row ``i`` (its leaves in every tree: ``leaves[i]``, word offsets into
+    ``packed``, see :func:`build_tables`) into ``w``; return its total weight and its
+    leaf-member count (each forest's sum of the row's leaf sizes over its trees, times the
+    forest's share ``forest_share``: averaged over the forests). A member of multiplicity ``c``
+    in a leaf of size ``n`` adds ``(c / n) * scale``, the same float64 division and product as
+    the tables' ``member_weight`` times the scale (the division costs nothing measurable: the
+    loop waits on memory); weights are summed in tree order."""
     total = 0.0
     count = 0.0
     n_trees = leaves.shape[1]
+    last = packed.shape[0] - 1
     for t in range(n_trees):
         if t + PREFETCH_TREES < n_trees:
             ahead = leaves[i, t + PREFETCH_TREES]
             _prefetch(packed, ahead)
-            _prefetch(packed, min(ahead + 8, packed.shape[0] - 1))  # a leaf spans ~2 lines
+            _prefetch(packed, min(ahead + 16, last))  # a leaf may straddle two lines
         o = leaves[i, t]
         r = tree_forest[t]
         sc = forest_scale[r]
         k = np.int64(packed[o])
-        for j in range(k):
-            w[np.int64(packed[o + 2 + 2 * j])] += packed[o + 3 + 2 * j] * sc
+        size = np.float64(packed[o + 1])
+        for j in range(o + 2, o + 2 + k):
+            u = packed[j]
+            w[np.int64(u & RANK_MASK)] += (np.float64(u >> RANK_BITS) / size) * sc
         total += sc
-        count += packed[o + 1] * forest_share[r]
+        count += size * forest_share[r]
     return total, count
 
 
@@ -410,16 +430,21 @@ def _compact(w, y, ys, ws):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _compact_and_clear(w, y, ys, ws):
+def _compact_and_clear(w, y, ys, ws, ids):
     """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
-    branch-free), ``w`` zeroed on the way; returns their number."""
+    branch-free), ``w`` zeroed on the way; returns their number. Two stores a record (weight
+    and index), then the values gathered and ``w`` cleared at the nonzero entries only (a row's
+    weights are sparse: about 1 record in 10)."""
     k = 0
     for j in range(w.shape[0]):
         v = w[j]
-        ys[k] = y[j]
+        ids[k] = j
         ws[k] = v
-        w[j] = 0.0
         k += v != 0.0
+    for i in range(k):
+        j = ids[i]
+        ys[i] = y[j]
+        w[j] = 0.0
     return k
 
 
@@ -440,14 +465,14 @@ def _tile_setup(X, order, t0, m, T, n_features, max_depth):
 @njit(parallel=True, cache=True, fastmath=False)
 def summary_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, packed, y, levels, half_index, rule,
-    out_q, out_mad,
+    forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, y, levels, half_index,
+    rule, out_q, out_mad,
 ):  # fmt: skip
     """Per row: quantiles at ``levels`` (ascending; ``levels[half_index] == 0.5``, the median)
     and unscaled MAD of the pooled predictive distribution, into ``out_q`` (n_rows, n_levels)
     and ``out_mad``. The walk's "leaf values" are the leaves' offsets in ``packed``
-    (``leaf_offset``); a row's weights (one vector per tile, in L1 cache) are compacted to their
-    nonzero entries before the walks."""
+    (``leaf_offset``; kept as ``leaf_proto``'s dtype); a row's weights (one vector per tile, in
+    L1 cache) are compacted to their nonzero entries before the walks."""
     n_rows, n_features = X.shape
     n_records = y.shape[0]
     n_trees = tree_offsets.shape[0] - 1
@@ -459,7 +484,7 @@ def summary_kernel(
         xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
         leaf = np.empty(T, dtype=np.float64)
         scratch = np.empty(2, dtype=np.float64)
-        leaves = np.empty((T, n_trees), dtype=np.int64)
+        leaves = np.empty((T, n_trees), dtype=leaf_proto.dtype)
         _tile_all_leaves(
             xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
             leaf, rows, stack, lo, hi, nan_in, scratch,
@@ -467,10 +492,13 @@ def summary_kernel(
         w = np.zeros(n_records, dtype=np.float64)
         ys = np.empty(n_records, dtype=np.float64)
         ws = np.empty(n_records, dtype=np.float64)
+        ids = np.empty(n_records, dtype=np.int64)
         qrow = np.empty(levels.shape[0], dtype=np.float64)
         for i in range(m):
-            total, count = _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w)
-            k = _compact_and_clear(w, y, ys, ws)
+            total, count = _scatter(
+                leaves, i, tree_forest, forest_scale, forest_share, packed, w
+            )  # fmt: skip
+            k = _compact_and_clear(w, y, ys, ws, ids)
             row = order[t0 + i]
             quantiles_of_weights(ws[:k], ys[:k], levels, rule, total, count, qrow)
             for q in range(levels.shape[0]):
@@ -481,12 +509,16 @@ def summary_kernel(
 @njit(parallel=True, cache=True, fastmath=False)
 def accumulate_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
-    forest_scale, forest_share, max_depth, tile_size, packed, dest, W, totals, counts,
+    forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, dest, W, totals,
+    counts, stream,
 ):  # fmt: skip
     """Add the weights of row ``row`` of ``X`` into ``W[dest[row]]`` (W: (n_out, n_records)),
     its total weight into ``totals[dest[row]]`` and its leaf-member count into
     ``counts[dest[row]]``. Rows sharing a destination must not be added by two threads at
-    once: the caller runs one thread when ``dest`` is not one-to-one."""
+    once: the caller runs one thread when ``dest`` is not one-to-one. With ``stream``, each
+    destination row is copied into a local vector, added to there and copied back (the same
+    adds in the same order: the same bits), so that the scattered adds hit the cache instead
+    of a large ``W`` in memory (worth it with many trees: :data:`STREAM_MIN_TREES`)."""
     n_rows, n_features = X.shape
     n_trees = tree_offsets.shape[0] - 1
     T = tile_size
@@ -497,16 +529,24 @@ def accumulate_kernel(
         xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
         leaf = np.empty(T, dtype=np.float64)
         scratch = np.empty(2, dtype=np.float64)
-        leaves = np.empty((T, n_trees), dtype=np.int64)
+        leaves = np.empty((T, n_trees), dtype=leaf_proto.dtype)
         _tile_all_leaves(
             xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
             leaf, rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
+        w = np.empty(W.shape[1], dtype=np.float64)
         for i in range(m):
             d = dest[order[t0 + i]]
-            total, count = _scatter(
-                leaves, i, tree_forest, forest_scale, forest_share, packed, W[d]
-            )  # fmt: skip
+            if stream:  # streamed in and out: the scattered adds then hit the cache
+                w[:] = W[d]
+                total, count = _scatter(
+                    leaves, i, tree_forest, forest_scale, forest_share, packed, w
+                )  # fmt: skip
+                W[d] = w
+            else:
+                total, count = _scatter(
+                    leaves, i, tree_forest, forest_scale, forest_share, packed, W[d]
+                )  # fmt: skip
             totals[d] += total
             counts[d] += count
 
@@ -567,8 +607,10 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
     with multiplicity 0 are skipped): ``leaf_start`` (CSR over nodes), ``members`` (record
     ranks), ``member_weight`` (multiplicity / leaf size), ``leaf_size`` (sum of
     multiplicities), ``moment1`` and ``moment2`` (leaf means of y and y**2), ``packed`` and
-    ``leaf_offset`` (the same members, weights and sizes leaf by leaf in one float64 array, and
-    each leaf's offset in it: one contiguous read per leaf in the weight kernels)."""
+    ``leaf_offset`` (the same members, multiplicities and sizes leaf by leaf in one uint32
+    array, four bytes a member, and each leaf's word offset in it: one contiguous read per
+    leaf, mostly one cache line, in the weight kernels). Ranks must be below ``2**RANK_BITS`` and
+    multiplicities at most :data:`MAX_MULTIPLICITY` (checked by the caller)."""
     n_entries = leaf_of.shape[0]
     n_members = np.zeros(n_nodes, dtype=np.int64)
     leaf_size = np.zeros(n_nodes, dtype=np.float64)
@@ -582,6 +624,7 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
     fill = leaf_start[:-1].copy()
     members = np.empty(leaf_start[n_nodes], dtype=np.int32)
     member_weight = np.empty(leaf_start[n_nodes], dtype=np.float64)
+    mult = np.empty(leaf_start[n_nodes], dtype=np.int64)
     moment1 = np.zeros(n_nodes, dtype=np.float64)
     moment2 = np.zeros(n_nodes, dtype=np.float64)
     for e in range(n_entries):
@@ -591,28 +634,31 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
             j = fill[k]
             fill[k] += 1
             members[j] = rank_of[e]
+            mult[j] = c
             wgt = c / leaf_size[k]
             member_weight[j] = wgt
             moment1[k] += wgt * y_of[e]
             moment2[k] += wgt * (y_of[e] * y_of[e])
-    # each leaf once more, packed for the weight kernels: [members, leaf size, (rank, weight)
-    # per member], its offset in place of the node number (0 at inner nodes: never reached)
+    # each leaf once more, packed for the weight kernels in uint32 words: [members k, leaf size,
+    # k members (rank | multiplicity << RANK_BITS)]; the leaf's offset in place of its node
+    # number (0 at inner nodes: never reached)
     leaf_offset = np.zeros(n_nodes, dtype=np.float64)
     size = 0
     for k in range(n_nodes):
         if n_members[k] > 0:
-            size += 2 + 2 * n_members[k]
-    packed = np.empty(size, dtype=np.float64)
+            size += 2 + n_members[k]
+    packed = np.empty(size, dtype=np.uint32)
     o = 0
     for k in range(n_nodes):
         if n_members[k] > 0:
             leaf_offset[k] = o
             packed[o] = n_members[k]
-            packed[o + 1] = leaf_size[k]
+            packed[o + 1] = np.uint32(leaf_size[k])
             for j in range(leaf_start[k], leaf_start[k + 1]):
-                packed[o + 2 + 2 * (j - leaf_start[k])] = members[j]
-                packed[o + 3 + 2 * (j - leaf_start[k])] = member_weight[j]
-            o += 2 + 2 * n_members[k]
+                packed[o + 2 + j - leaf_start[k]] = np.uint32(members[j]) | (
+                    np.uint32(mult[j]) << np.uint32(RANK_BITS)
+                )
+            o += 2 + n_members[k]
     return leaf_start, members, member_weight, leaf_size, moment1, moment2, packed, leaf_offset
 
 
