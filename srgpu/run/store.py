@@ -124,6 +124,9 @@ def final_read_cells(*, n_replicates: int, cell_chunk: int) -> int:
     return max(1, FINAL_READ_VALUES // (max(n_replicates, 1) * cell_chunk)) * cell_chunk
 
 
+NAN_FILL = "AAAAAAAA+H8="
+"""A NaN ``_FillValue`` attribute as xarray writes it in Zarr v3 (base64 of the float64 NaN)."""
+
 OWN_NAMES = ("ensemble.zarr", "work.zarr", "progress.json", "summary.json")
 """The only names srgpu writes (or removes) in ``OUT`` (besides its lock file)."""
 
@@ -661,8 +664,6 @@ class EnsembleStore:
 
     # -- creation ------------------------------------------------------------------------
     def _create(self, config: EnsembleConfig, inputs: Inputs) -> None:
-        import dask.array as da
-
         # the progress record comes first, marked "created": false until every array exists,
         # so that a run killed while creating the store is recognised and started again
         self._write_progress(config=config, batches_done=0, slot=None, count=0, created=False)
@@ -700,26 +701,32 @@ class EnsembleStore:
             flag_values=np.array([0, 1], dtype=np.int8),
             flag_meanings="outside_domain inside_domain",
         )
-        chunk_r = min(config.batch_size, n_rep)
+        # the per-replicate arrays (empty: their chunks are written batch by batch), created
+        # after the rest: name -> (dimensions, shape after replicate, dtype, attributes)
+        rows: dict[str, tuple] = {}
         for f in OUTPUT_FLUXES:
-            ds[flux_var(f, "replicate_map")] = (
+            rows[flux_var(f, "replicate_map")] = (
                 ("replicate", "cell"),
-                da.full((n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
+                (inputs.n_cells,),
+                np.float32,
                 flux_attrs(f, "replicate_map"),
             )
-            ds[flux_var(f, "replicate_total")] = (
+            rows[flux_var(f, "replicate_total")] = (
                 ("replicate", "year"),
-                da.full((n_rep, inputs.n_years), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
+                (inputs.n_years,),
+                np.float64,
                 flux_attrs(f, "replicate_total"),
             )
-        ds[VALIDATION] = (
+        rows[VALIDATION] = (
             ("replicate", "flux", "metric"),
-            da.full((n_rep, len(TRAINED_FLUXES), len(METRICS)), np.nan, chunks=(chunk_r, -1, -1)),
+            (len(TRAINED_FLUXES), len(METRICS)),
+            np.float64,
             {"long_name": "validation on the held-out records (r2: 1; rmse: g m-2 yr-1; r: 1)"},
         )
-        ds[REPLICATE_DONE] = (
+        rows[REPLICATE_DONE] = (
             ("replicate",),
-            da.zeros((n_rep,), dtype=np.int8, chunks=(chunk_r,)),
+            (),
+            np.int8,
             {"long_name": "1 when the replicate's rows are written and merged"},
         )
         sites = _site_variables(inputs)
@@ -740,20 +747,16 @@ class EnsembleStore:
             )
             for f in PREDICTIVE_FLUXES:
                 for kind in ("pred_replicate_mean", "pred_replicate_second"):
-                    ds[flux_var(f, kind)] = (
+                    rows[flux_var(f, kind)] = (
                         FLUX_KINDS[kind].dims,
-                        da.full(
-                            (n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)
-                        ),
+                        (inputs.n_cells,),
+                        np.float32,
                         flux_attrs(f, kind),
                     )
-            ds[CALIBRATION] = (
+            rows[CALIBRATION] = (
                 ("replicate", "flux", "cal_metric"),
-                da.full(
-                    (n_rep, len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)),
-                    np.nan,
-                    chunks=(chunk_r, -1, -1),
-                ),
+                (len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)),
+                np.float64,
                 {
                     "long_name": "calibration of each replicate's predictive distribution on its "
                     "held-out records (coverage: 1; crps: g m-2 yr-1; pit_i: share of PIT values "
@@ -761,19 +764,21 @@ class EnsembleStore:
                 },
             )
             n_sites = ds.sizes["site"]
-            ds[S.SITE_FOREST_MEAN] = (
+            rows[S.SITE_FOREST_MEAN] = (
                 ("replicate", "site"),
-                da.full((n_rep, n_sites), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
+                (n_sites,),
+                np.float64,
                 {
                     "units": FLUX_UNITS,
                     "long_name": "each replicate's forest mean at every record of its flux "
                     "(the replicate-spread band at held-out records)",
                 },
             )
-            ds[S.SITE_HELDOUT] = (
+            rows[S.SITE_HELDOUT] = (
                 ("replicate", "site"),
                 # float32 with NaN fill, like every row array: a lost chunk reads as missing
-                da.full((n_rep, n_sites), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
+                (n_sites,),
+                np.float32,
                 {
                     "units": "1",
                     "long_name": "1 where the replicate held the record out, 0 where it "
@@ -783,14 +788,8 @@ class EnsembleStore:
         ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
         encoding = {name: {"compressors": checksum_codecs()} for name in ds.variables}
         try:
-            ds.to_zarr(
-                self.path,
-                mode="w",
-                compute=False,
-                zarr_format=3,
-                consolidated=False,
-                encoding=encoding,
-            )
+            ds.to_zarr(self.path, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+            self._create_rows(rows, n_replicates=n_rep, chunk=min(config.batch_size, n_rep))
             self._create_work(config=config, inputs=inputs)
         except OSError as exc:
             raise StoreError(
@@ -798,6 +797,26 @@ class EnsembleStore:
                 f"computed: {self._retry(exc, 'to start')}"
             ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
+
+    def _create_rows(self, rows: dict[str, tuple], *, n_replicates: int, chunk: int) -> None:
+        """Create the empty per-replicate arrays ``rows`` (name -> (dimensions, shape after
+        ``replicate``, dtype, attributes)) in chunks of ``chunk`` replicates, straight through
+        zarr (raises ``OSError``): the metadata xarray writes for such an array (NaN fill
+        recorded in ``_FillValue`` as well, 0 for integers), without building the placeholder
+        dask arrays it would need."""
+        grp = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for name, (dims, shape, dtype, attrs) in rows.items():
+            floating = np.dtype(dtype).kind == "f"
+            grp.create_array(
+                name,
+                shape=(n_replicates, *shape),
+                chunks=(chunk, *shape),
+                dtype=dtype,
+                fill_value=np.nan if floating else 0,
+                compressors=checksum_codecs(),
+                dimension_names=dims,
+                attributes={**attrs, "_FillValue": NAN_FILL} if floating else dict(attrs),
+            )
 
     def _create_work(self, *, config: EnsembleConfig, inputs: Inputs) -> zarr.Group:
         """Create the work store: both moments slots and, with ``predictive = "quantiles"``,
