@@ -46,6 +46,7 @@ from numba import njit, prange
 from srgpu.errors import ConfigError
 from srgpu.forest.arrays import ForestArrays, forest_arrays
 from srgpu.forest.protocol import check_rows
+from srgpu.forest.row_plans import RowPlans
 
 TILE = 4096
 """Rows per tile: the unit of parallel work and of one partitioned walk down a tree (smaller
@@ -309,16 +310,20 @@ class NumbaCompiledForests:
     def n_features(self) -> int:
         return self.arrays.n_features
 
-    def predict(self, X: Any, *, threads: int | None = None) -> np.ndarray:
+    def predict(
+        self, X: Any, *, threads: int | None = None, plans: RowPlans | None = None
+    ) -> np.ndarray:
         """Forest-mean predictions of every replicate, shape ``(n_replicates, n_rows)``, float64.
 
         ``X`` (n_rows, n_features) is cast to float32 as scikit-learn does. ``threads`` (or the
         engine's default) caps numba's threads for this call; ``None`` uses numba's current
         setting (all cores unless changed). Calls with at least ``ORDER_MIN_ROWS`` rows and
         ``ORDER_MIN_TREES`` trees walk each distinct row once (:func:`distinct_rows`) in Morton
-        order (:func:`row_order`); the result is the same bit for bit.
+        order (:func:`row_order`); the result is the same bit for bit. ``plans``: a cache of
+        that order held by the caller (:class:`~srgpu.forest.row_plans.RowPlans`), for rows
+        predicted again and again (an ensemble's grid); the same result.
         """
-        return self._predict(X, self.arrays.forest_offsets, threads)
+        return self._predict(X, self.arrays.forest_offsets, threads, plans)
 
     def predict_forest(self, i: int, X: Any, *, threads: int | None = None) -> np.ndarray:
         """Forest-mean predictions of replicate ``i`` alone, shape ``(n_rows,)`` (each replicate's
@@ -327,7 +332,13 @@ class NumbaCompiledForests:
             raise IndexError(f"replicate {i} not in [0, {self.n_replicates})")
         return self._predict(X, self.arrays.forest_offsets[i : i + 2], threads)[0]
 
-    def _predict(self, X: Any, forest_offsets: np.ndarray, threads: int | None) -> np.ndarray:
+    def _predict(
+        self,
+        X: Any,
+        forest_offsets: np.ndarray,
+        threads: int | None,
+        plans: RowPlans | None = None,
+    ) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_rows(X, self.n_features)
         n_forests = forest_offsets.shape[0] - 1
@@ -338,8 +349,12 @@ class NumbaCompiledForests:
         n_rows = X.shape[0]
         inverse = None
         if n_rows >= ORDER_MIN_ROWS and n_trees >= ORDER_MIN_TREES:
-            X, inverse = distinct_rows(X)
-            order = row_order(X)
+            if plans is not None:
+                plan = plans.get(X)
+                X, inverse, order = plan.rows, plan.inverse, plan.order
+            else:
+                X, inverse = distinct_rows(X)
+                order = row_order(X)
         else:
             order = np.arange(n_rows, dtype=np.int64)
         args = (

@@ -466,13 +466,18 @@ def run_batch(
     engine_name: str = "auto",
     device: str = "cpu",
     xp: Any = None,
+    row_plans: Any = None,
 ) -> BatchResult:
     """Train, validate and predict one batch of replicates in this process (tiles streamed
     here; :mod:`srgpu.run.ensemble` runs the same stages as separate Dask tasks on CPU clusters).
 
     ``xp`` is the array namespace of the streaming statistics (default: numpy on CPU, cupy on
     GPU, through array-api-compat); only reduced results come back to the host.
+    ``row_plans``: a :class:`~srgpu.forest.row_plans.RowPlans` shared by the batches of a run
+    (the numba engine's walk order of the grid rows, computed once; the same results).
     """
+    from srgpu.forest.numba_engine import NumbaCompiledForests
+
     batch = train_and_compile(spec, inputs, config, engine_name=engine_name, device=device)
     t0 = time.perf_counter()
     xp = xp if xp is not None else array_namespace_for(device)
@@ -480,8 +485,13 @@ def run_batch(
         rows = {f: xp.asarray(inputs.grid_X[f]) for f in TRAINED_FLUXES}
     else:
         rows = inputs.grid_X
+    predict = {f: batch.compiled[f].predict for f in TRAINED_FLUXES}
+    if row_plans is not None:
+        for f in TRAINED_FLUXES:
+            if isinstance(batch.compiled[f], NumbaCompiledForests):
+                predict[f] = functools.partial(batch.compiled[f].predict, plans=row_plans)
     reducer = stream_reducer(
-        {f: batch.compiled[f].predict for f in TRAINED_FLUXES},
+        predict,
         rows,
         weight_m2=inputs.weight_m2,
         n_cells=inputs.n_cells,

@@ -50,8 +50,11 @@ def _ordered(results: Iterator[BatchResult], first: int) -> Iterator[BatchResult
 def _serial(
     todo: list[BatchSpec], inputs: Inputs, config: EnsembleConfig, engine: str, device: str
 ):
+    from srgpu.forest.row_plans import RowPlans
+
+    plans = RowPlans()  # the grid's walk order, computed once for all batches
     for spec in todo:
-        yield run_batch(spec, inputs, config, engine_name=engine, device=device)
+        yield run_batch(spec, inputs, config, engine_name=engine, device=device, row_plans=plans)
 
 
 def _distributed(client, todo, inputs, config, engine: str, device: str):

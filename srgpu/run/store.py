@@ -110,6 +110,23 @@ def row_arrays(config: EnsembleConfig) -> tuple[str, ...]:
     return ROW_ARRAYS + (PREDICTIVE_ROW_ARRAYS if config.predictive != "none" else ())
 
 
+FINAL_READ_VALUES = 1 << 24
+"""The final statistics read the per-replicate rows in blocks of whole cells: a multiple of
+``cell_chunk`` cells of at most this many values (64 MiB as float32), or one ``cell_chunk``
+where that is more. A row chunk holds every cell of a batch's replicates, so a short run reads
+(and decompresses) each chunk once instead of once per ``cell_chunk`` cells; a 2000-replicate
+run reads ``cell_chunk`` cells at a time as before. They compute in blocks of ``cell_chunk``
+cells either way."""
+
+
+def final_read_cells(*, n_replicates: int, cell_chunk: int) -> int:
+    """Cells per read of the final statistics (see :data:`FINAL_READ_VALUES`)."""
+    return max(1, FINAL_READ_VALUES // (max(n_replicates, 1) * cell_chunk)) * cell_chunk
+
+
+NAN_FILL = "AAAAAAAA+H8="
+"""A NaN ``_FillValue`` attribute as xarray writes it in Zarr v3 (base64 of the float64 NaN)."""
+
 OWN_NAMES = ("ensemble.zarr", "work.zarr", "progress.json", "summary.json")
 """The only names srgpu writes (or removes) in ``OUT`` (besides its lock file)."""
 
@@ -647,8 +664,6 @@ class EnsembleStore:
 
     # -- creation ------------------------------------------------------------------------
     def _create(self, config: EnsembleConfig, inputs: Inputs) -> None:
-        import dask.array as da
-
         # the progress record comes first, marked "created": false until every array exists,
         # so that a run killed while creating the store is recognised and started again
         self._write_progress(config=config, batches_done=0, slot=None, count=0, created=False)
@@ -686,26 +701,32 @@ class EnsembleStore:
             flag_values=np.array([0, 1], dtype=np.int8),
             flag_meanings="outside_domain inside_domain",
         )
-        chunk_r = min(config.batch_size, n_rep)
+        # the per-replicate arrays (empty: their chunks are written batch by batch), created
+        # after the rest: name -> (dimensions, shape after replicate, dtype, attributes)
+        rows: dict[str, tuple] = {}
         for f in OUTPUT_FLUXES:
-            ds[flux_var(f, "replicate_map")] = (
+            rows[flux_var(f, "replicate_map")] = (
                 ("replicate", "cell"),
-                da.full((n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
+                (inputs.n_cells,),
+                np.float32,
                 flux_attrs(f, "replicate_map"),
             )
-            ds[flux_var(f, "replicate_total")] = (
+            rows[flux_var(f, "replicate_total")] = (
                 ("replicate", "year"),
-                da.full((n_rep, inputs.n_years), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
+                (inputs.n_years,),
+                np.float64,
                 flux_attrs(f, "replicate_total"),
             )
-        ds[VALIDATION] = (
+        rows[VALIDATION] = (
             ("replicate", "flux", "metric"),
-            da.full((n_rep, len(TRAINED_FLUXES), len(METRICS)), np.nan, chunks=(chunk_r, -1, -1)),
+            (len(TRAINED_FLUXES), len(METRICS)),
+            np.float64,
             {"long_name": "validation on the held-out records (r2: 1; rmse: g m-2 yr-1; r: 1)"},
         )
-        ds[REPLICATE_DONE] = (
+        rows[REPLICATE_DONE] = (
             ("replicate",),
-            da.zeros((n_rep,), dtype=np.int8, chunks=(chunk_r,)),
+            (),
+            np.int8,
             {"long_name": "1 when the replicate's rows are written and merged"},
         )
         sites = _site_variables(inputs)
@@ -726,20 +747,16 @@ class EnsembleStore:
             )
             for f in PREDICTIVE_FLUXES:
                 for kind in ("pred_replicate_mean", "pred_replicate_second"):
-                    ds[flux_var(f, kind)] = (
+                    rows[flux_var(f, kind)] = (
                         FLUX_KINDS[kind].dims,
-                        da.full(
-                            (n_rep, inputs.n_cells), np.nan, dtype=np.float32, chunks=(chunk_r, -1)
-                        ),
+                        (inputs.n_cells,),
+                        np.float32,
                         flux_attrs(f, kind),
                     )
-            ds[CALIBRATION] = (
+            rows[CALIBRATION] = (
                 ("replicate", "flux", "cal_metric"),
-                da.full(
-                    (n_rep, len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)),
-                    np.nan,
-                    chunks=(chunk_r, -1, -1),
-                ),
+                (len(PREDICTIVE_FLUXES), len(CALIBRATION_METRICS)),
+                np.float64,
                 {
                     "long_name": "calibration of each replicate's predictive distribution on its "
                     "held-out records (coverage: 1; crps: g m-2 yr-1; pit_i: share of PIT values "
@@ -747,19 +764,21 @@ class EnsembleStore:
                 },
             )
             n_sites = ds.sizes["site"]
-            ds[S.SITE_FOREST_MEAN] = (
+            rows[S.SITE_FOREST_MEAN] = (
                 ("replicate", "site"),
-                da.full((n_rep, n_sites), np.nan, dtype=np.float64, chunks=(chunk_r, -1)),
+                (n_sites,),
+                np.float64,
                 {
                     "units": FLUX_UNITS,
                     "long_name": "each replicate's forest mean at every record of its flux "
                     "(the replicate-spread band at held-out records)",
                 },
             )
-            ds[S.SITE_HELDOUT] = (
+            rows[S.SITE_HELDOUT] = (
                 ("replicate", "site"),
                 # float32 with NaN fill, like every row array: a lost chunk reads as missing
-                da.full((n_rep, n_sites), np.nan, dtype=np.float32, chunks=(chunk_r, -1)),
+                (n_sites,),
+                np.float32,
                 {
                     "units": "1",
                     "long_name": "1 where the replicate held the record out, 0 where it "
@@ -769,14 +788,8 @@ class EnsembleStore:
         ds = cf_coordinate_attrs(ds)  # last: assigning DataArrays replaces coordinate attrs
         encoding = {name: {"compressors": checksum_codecs()} for name in ds.variables}
         try:
-            ds.to_zarr(
-                self.path,
-                mode="w",
-                compute=False,
-                zarr_format=3,
-                consolidated=False,
-                encoding=encoding,
-            )
+            ds.to_zarr(self.path, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+            self._create_rows(rows, n_replicates=n_rep, chunk=min(config.batch_size, n_rep))
             self._create_work(config=config, inputs=inputs)
         except OSError as exc:
             raise StoreError(
@@ -784,6 +797,26 @@ class EnsembleStore:
                 f"computed: {self._retry(exc, 'to start')}"
             ) from None
         self._write_progress(config=config, batches_done=0, slot=None, count=0)
+
+    def _create_rows(self, rows: dict[str, tuple], *, n_replicates: int, chunk: int) -> None:
+        """Create the empty per-replicate arrays ``rows`` (name -> (dimensions, shape after
+        ``replicate``, dtype, attributes)) in chunks of ``chunk`` replicates, straight through
+        zarr (raises ``OSError``): the metadata xarray writes for such an array (NaN fill
+        recorded in ``_FillValue`` as well, 0 for integers), without building the placeholder
+        dask arrays it would need."""
+        grp = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for name, (dims, shape, dtype, attrs) in rows.items():
+            floating = np.dtype(dtype).kind == "f"
+            grp.create_array(
+                name,
+                shape=(n_replicates, *shape),
+                chunks=(chunk, *shape),
+                dtype=dtype,
+                fill_value=np.nan if floating else 0,
+                compressors=checksum_codecs(),
+                dimension_names=dims,
+                attributes={**attrs, "_FillValue": NAN_FILL} if floating else dict(attrs),
+            )
 
     def _create_work(self, *, config: EnsembleConfig, inputs: Inputs) -> zarr.Group:
         """Create the work store: both moments slots and, with ``predictive = "quantiles"``,
@@ -965,31 +998,44 @@ class EnsembleStore:
             out[f] = stats
         return out
 
-    def _rows_dataset(self, result: BatchResult) -> xr.Dataset:
-        part = xr.Dataset()
+    def _rows(self, result: BatchResult) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """A batch's replicate rows: array name -> (dimensions, values)."""
+        rows: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
         for f in OUTPUT_FLUXES:
-            part[flux_var(f, "replicate_map")] = (
+            rows[flux_var(f, "replicate_map")] = (
                 ("replicate", "cell"),
                 result.maps[f].astype(np.float32),
             )
-            part[flux_var(f, "replicate_total")] = (("replicate", "year"), result.totals[f])
-        part[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
-        part[REPLICATE_DONE] = (("replicate",), np.ones(result.spec.size, dtype=np.int8))
+            rows[flux_var(f, "replicate_total")] = (("replicate", "year"), result.totals[f])
+        rows[VALIDATION] = (("replicate", "flux", "metric"), result.validation)
+        rows[REPLICATE_DONE] = (("replicate",), np.ones(result.spec.size, dtype=np.int8))
         for name, values in result.extra.items():
-            part[name] = (EXTRA_ROW_DIMS.get(name, ("replicate", "cell")), values)
-        return part
+            rows[name] = (EXTRA_ROW_DIMS.get(name, ("replicate", "cell")), values)
+        return rows
+
+    def _write_row_arrays(self, result: BatchResult) -> None:
+        """Write a batch's replicate rows into their arrays, straight through zarr (the arrays
+        exist; each batch fills whole chunks along ``replicate``): the same chunks, bit for
+        bit, as an xarray region write, without opening the whole store's metadata."""
+        spec = result.spec
+        grp = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for name, (dims, values) in self._rows(result).items():
+            arr = grp[name]
+            values = np.asarray(values)
+            want = (spec.size, *arr.shape[1:])
+            if tuple(arr.metadata.dimension_names or ()) != dims or values.shape != want:
+                raise ValueError(
+                    f"{self.path}/{name}: rows of shape {values.shape} over {dims} do not fit "
+                    f"the array's {want} over {arr.metadata.dimension_names}"
+                )
+            arr[spec.start : spec.stop] = values
 
     def write_rows(self, result: BatchResult) -> None:
         """Rewrite a finished batch's replicate rows (repair: rows are pure functions of the
         seed, so the recomputed rows are the lost ones, bit for bit); moments are untouched."""
         spec = result.spec
         try:
-            self._rows_dataset(result).to_zarr(
-                self.path,
-                region={"replicate": slice(spec.start, spec.stop)},
-                zarr_format=3,
-                consolidated=False,
-            )
+            self._write_row_arrays(result)
         except OSError as exc:
             raise StoreError(
                 f"{self.out}: rewriting batch {spec.index} failed ({exc.strerror or exc}); "
@@ -1002,8 +1048,6 @@ class EnsembleStore:
         """Write one batch's replicate rows, the merged moments and (``predictive =
         "quantiles"``) the pooled weights of all finished batches, then record it as done."""
         spec = result.spec
-        region = {"replicate": slice(spec.start, spec.stop)}
-        part = self._rows_dataset(result)
         progress = self.read_progress()
         if progress is None or progress["batches_done"] != spec.index:
             raise StoreError(
@@ -1012,7 +1056,7 @@ class EnsembleStore:
             )
         new_slot = "b" if progress["moments_slot"] == "a" else "a"
         try:
-            part.to_zarr(self.path, region=region, zarr_format=3, consolidated=False)
+            self._write_row_arrays(result)
             grp = zarr.open_group(self.work, mode="r+")
             for f in OUTPUT_FLUXES:
                 grp[f"{new_slot}_{f}_mean"][:] = np.asarray(merged[f].mean)
@@ -1052,6 +1096,7 @@ class EnsembleStore:
         if moments is None:
             raise StoreError(f"{self.path}: no finished batch to summarise")
         ds = xr.open_zarr(self.path, consolidated=False, zarr_format=3)
+        grp = self._group(self.path)  # the row arrays, read without dask
         nlat, nlon = ds.sizes["lat"], ds.sizes["lon"]
         ilat, ilon = inputs.cell_ilat, inputs.cell_ilon
         n_years, n_cells = inputs.n_years, inputs.n_cells
@@ -1071,16 +1116,26 @@ class EnsembleStore:
         attrs = final_attributes(predictive=predictive, quantiles=quantiles)
         final = xr.Dataset(coords={"year": ds["year"], "lat": ds["lat"], "lon": ds["lon"]})
         cell_stats: dict[str, dict[str, np.ndarray]] = {}
+        step = final_read_cells(n_replicates=ds.sizes["replicate"], cell_chunk=cell_chunk)
+
+        def blocks(arr: zarr.Array):
+            """``(c0, c1, rows)``: ``arr[:, c0:c1]`` by ``cell_chunk`` cells, read ``step``
+            cells at a time."""
+            for r0 in range(0, n_cells, step):
+                raw = arr[:, r0 : min(r0 + step, n_cells)]
+                for c0 in range(r0, min(r0 + step, n_cells), cell_chunk):
+                    c1 = min(c0 + cell_chunk, n_cells)
+                    yield c0, c1, raw[:, c0 - r0 : c1 - r0]
+
         for f in OUTPUT_FLUXES:
             m = moments[f]
             final[flux_var(f, "mean")] = (FLUX_KINDS["mean"].dims, grid3d(np.asarray(m.mean)))
             sd = np.asarray(moments_sd(m, ddof=1)) if m.count > 1 else np.full(m.mean.shape, np.nan)
             final[flux_var(f, "sd")] = (FLUX_KINDS["sd"].dims, grid3d(sd))
             per_cell = {k: np.empty(n_cells) for k in ("mean", *REPLICATE_STATS)}
-            maps = ds[flux_var(f, "replicate_map")]
-            for c0 in range(0, n_cells, cell_chunk):
-                c1 = min(c0 + cell_chunk, n_cells)
-                block = np.asarray(maps[:, c0:c1].values, dtype=np.float64)
+            maps = self._array(grp, self.path, flux_var(f, "replicate_map"))
+            for c0, c1, rows in blocks(maps):
+                block = np.asarray(rows, dtype=np.float64)
                 s = replicate_summary(block, axis=0)
                 for k in per_cell:
                     per_cell[k][c0:c1] = np.asarray(s[k])
@@ -1094,15 +1149,12 @@ class EnsembleStore:
         if predictive:  # the equal mixture over replicates (and years) of each cell
             for f in PREDICTIVE_FLUXES:
                 first, second = (
-                    ds[flux_var(f, "pred_replicate_mean")],
-                    ds[flux_var(f, "pred_replicate_second")],
+                    self._array(grp, self.path, flux_var(f, "pred_replicate_mean")),
+                    self._array(grp, self.path, flux_var(f, "pred_replicate_second")),
                 )
                 pm, psd = np.empty(n_cells), np.empty(n_cells)
-                for c0 in range(0, n_cells, cell_chunk):
-                    c1 = min(c0 + cell_chunk, n_cells)
-                    pm[c0:c1], psd[c0:c1] = pooled_predictive(
-                        first[:, c0:c1].values, second[:, c0:c1].values
-                    )
+                for (c0, c1, a), (_, _, b) in zip(blocks(first), blocks(second), strict=True):
+                    pm[c0:c1], psd[c0:c1] = pooled_predictive(a, b)
                 final[flux_var(f, "pred_mean")] = (("lat", "lon"), grid2d(pm))
                 final[flux_var(f, "pred_sd")] = (("lat", "lon"), grid2d(psd))
         if quantiles:  # exact order statistics of the pooled weights
@@ -1124,7 +1176,11 @@ class EnsembleStore:
 
         keep_extension_state(self, config)  # before the work store goes
         self._repair_attributes(predictive=predictive, quantiles=quantiles)
-        summary = self._summary(config=config, inputs=inputs, cell_stats=cell_stats)
+        # the store as written: the rows as opened above, the gridded results from memory
+        # (the same values; no second opening of the store)
+        summary = self._summary(
+            config=config, inputs=inputs, cell_stats=cell_stats, store=ds.assign(final.data_vars)
+        )
         atomic_write_text(self.summary_path, dumps_strict(summary))
         p = self.read_progress()
         self._write_progress(
@@ -1136,13 +1192,23 @@ class EnsembleStore:
         shutil.rmtree(self.work, ignore_errors=True)  # the merged moments are in the store now
         return strict_json(summary)
 
-    def _summary(self, *, config: EnsembleConfig, inputs: Inputs, cell_stats: dict) -> dict:
+    def _summary(
+        self,
+        *,
+        config: EnsembleConfig,
+        inputs: Inputs,
+        cell_stats: dict,
+        store: xr.Dataset | None = None,
+    ) -> dict:
+        """:func:`~srgpu.run.summary.build_summary` of ``store`` (default: the store opened)."""
         from srgpu.run.summary import build_summary
 
         return build_summary(
             config=config,
             inputs=inputs,
-            store=xr.open_zarr(self.path, consolidated=False, zarr_format=3),
+            store=store
+            if store is not None
+            else xr.open_zarr(self.path, consolidated=False, zarr_format=3),
             cell_stats=cell_stats,
         )
 
