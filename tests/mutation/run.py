@@ -109,6 +109,15 @@ MODULES: dict[str, dict] = {
         # the real 0.5-degree grids take ~1 min a mutant; the demo world covers the kernels
         "pytest_args": ["-k", "not real"],
     },
+    "srgpu/data/predictors.py#static": {
+        "key": "predictors_static_fields",
+        "file": "srgpu/data/predictors.py",
+        # land fraction, vegetation bins, bin shares and domain from the land-cover inputs, on
+        # hand-made 2 x 3 grids (the pipeline's tests reach it through build_predictors too,
+        # seconds a mutant: left out)
+        "patterns": ["srgpu.data.predictors.x_static_fields*"],
+        "tests": ["tests/test_static_fields_kills.py"],
+    },
     "srgpu/data/observations.py": {
         "key": "observations_selection",
         "patterns": [
@@ -188,13 +197,11 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/run/predictive.py": {
         "key": "predictive_pooling",
-        # the pooling over replicates and the summary block (predictive_rows trains forests:
-        # its numbers come from srgpu/forest/predictive.py and srgpu/calibration.py)
-        "patterns": [
-            "srgpu.run.predictive.x_pooled_predictive*",
-            "srgpu.run.predictive.x_calibration_summary*",
-        ],
-        "tests": ["tests/test_predictive_pooling.py"],
+        # the whole run stage: predictive_batch/predictive_rows on a tiny hand-built batch
+        # (2 forests of 6 trees a flux, 4 cells x 3 years), the pooling over replicates and
+        # batches, the order statistics, the memory check and the summary block
+        "patterns": ["srgpu.run.predictive.*"],
+        "tests": ["tests/test_predictive_pooling.py", "tests/test_predictive_batch_kills.py"],
     },
     "srgpu/forest/fused.py": {
         "key": "fused_forests",
