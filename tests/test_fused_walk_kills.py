@@ -157,20 +157,35 @@ def test_fuse_checks_the_tables_and_handles_no_rows(forests):
     tables = _tables(forests, 0)
     with pytest.raises(InputError) as e:
         fuse(compiled, tables[:2])
-    assert (e.value.field, e.value.value, e.value.expected) == ("moments", 2, "3 tables")
-    assert "one leaf-moment table per forest" in str(e.value)
+    assert str(e.value) == (
+        "field 'moments': one leaf-moment table per forest is needed (got 2); expected 3 tables"
+    )
     n1 = tables[1].shape[0]
     with pytest.raises(InputError) as e:
         fuse(compiled, [tables[0], tables[1][:-1], tables[2]])
-    assert (e.value.field, e.value.value, e.value.expected) == (
-        "moments[1]",
-        (n1 - 1, 2),
-        f"({n1}, 2)",
+    assert str(e.value) == (
+        f"field 'moments[1]': leaf moments do not match the forest's nodes (got ({n1 - 1}, 2));"
+        f" expected ({n1}, 2)"
     )
-    assert "do not match the forest's nodes" in str(e.value)
     fused = fuse(compiled, [t.tolist() for t in tables])  # any array-like, cast to float64
     assert isinstance(fused, FusedForests) and fused.moments.dtype == np.float64
     assert fused.n_replicates == 3
     np.testing.assert_array_equal(fused.moments, np.concatenate(tables))
     empty = fused.predict_moments(np.zeros((0, 4), dtype=np.float32))
     assert [(e.shape, e.dtype) for e in empty] == [((3, 0), np.float64)] * 3
+
+
+def test_thread_settings_are_checked_and_the_call_overrides_the_forests(forests):
+    """A call's ``threads`` is checked (0 is refused) and, when given, replaces the forests'
+    own setting; without it the forests' setting is used (and checked)."""
+    from srgpu.errors import ConfigError
+
+    X = np.random.default_rng(13).uniform(-1, 1, (20, 4)).astype(np.float32)
+    fused = fuse(NumbaEngine(threads=1).compile(forests), _tables(forests, 0))
+    for call in (fused.predict, fused.predict_moments):
+        with pytest.raises(ConfigError, match="threads must be an integer"):
+            call(X, threads=0)
+    bad = FusedForests(arrays=fused.arrays, moments=fused.moments, threads=0)
+    with pytest.raises(ConfigError, match="got 0"):
+        bad.predict_moments(X)
+    np.testing.assert_array_equal(bad.predict(X, threads=1), fused.predict(X))

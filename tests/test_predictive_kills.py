@@ -1,0 +1,278 @@
+"""Edges of the predictive distribution's Python side (``srgpu.forest.predictive``) with
+hand-made answers: errors (with their field, value and expectation), empty inputs, the
+per-forest subset, moments of hand-made forests, the held-out calibration in chunks, on the
+tiny forests of ``tests/test_predictive.py`` (issue 21: the mutation run of the module)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from srgpu import calibration as C
+from srgpu.config import ForestConfig
+from srgpu.errors import ConfigError, InputError
+from srgpu.forest import predictive as P
+from srgpu.forest.train import fit_forest
+from tests.test_predictive import _brute_weights, _records, _weighted_linear
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The two tiny forests of tests/test_predictive.py (numba grower, 6 trees each, on
+    different 36-record subsets of 48 records) and 25 rows."""
+    X, y, rng = _records(48, 3, 7)
+    fc = ForestConfig(trees=6)
+    forests, train, inbag = [], [], []
+    for r in range(2):
+        tr = np.sort(rng.choice(48, 36, replace=False))
+        seed = np.random.SeedSequence(11, spawn_key=(r,))
+        forests.append(fit_forest(X[tr], y[tr], forest=fc, seed=seed))
+        train.append(tr)
+        inbag.append(P.inbag_counts(n_train=tr.size, forest=fc, seed=seed))
+    rows = rng.normal(size=(25, 3)).astype(np.float32)
+    return X, y, forests, train, inbag, rows
+
+
+def test_predictive_moments_sd_and_pooled_by_hand():
+    """Forest 0: mean 1, E[Y^2] 2 (SD 1); forest 1: mean 3, E[Y^2] 9 (SD 0); a variance of
+    -1e-12 from rounding gives SD 0. Pooled: mean 2, E[Y^2] 5.5, SD sqrt(1.5)."""
+    m = P.PredictiveMoments(mean=np.array([[1.0, 1.0], [3.0, 3.0]]),
+                            second=np.array([[2.0, 1.0 - 1e-12], [9.0, 9.0]]))  # fmt: skip
+    np.testing.assert_array_equal(m.sd(), [[1.0, 0.0], [0.0, 0.0]])
+    mean, sd = m.pooled()
+    np.testing.assert_array_equal(mean, [2.0, 2.0])
+    np.testing.assert_allclose(sd, [math.sqrt(1.5), math.sqrt(1.0 - 0.5e-12)], rtol=1e-15)
+
+
+def test_inbag_counts_without_bootstrap_are_ones():
+    c = P.inbag_counts(n_train=7, forest=ForestConfig(trees=3, bootstrap=False),
+                       seed=np.random.SeedSequence(1))  # fmt: skip
+    assert c.shape == (3, 7) and c.dtype == np.int32 and (c == 1).all()
+    b = P.inbag_counts(n_train=7, forest=ForestConfig(trees=3), seed=np.random.SeedSequence(1))
+    assert b.dtype == np.int32 and b.sum(axis=1).tolist() == [7, 7, 7]
+    rng = np.random.default_rng(np.random.SeedSequence(1))  # the same draw, by hand
+    boot = rng.integers(0, 7, size=(3, 7))
+    assert b.tolist() == [np.bincount(boot[t], minlength=7).tolist() for t in range(3)]
+
+
+def test_leaf_tables_errors_name_field_value_and_expectation(tiny):
+    X, y, forests, train, inbag, rows = tiny
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y, train_index=train[:1])
+    assert (e.value.field, e.value.value, e.value.expected) == ("train_index", 1, "2 arrays")
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag", inbag=inbag[:1])
+    assert (e.value.field, e.value.value) == ("inbag", 1)
+    assert e.value.expected == "2 arrays of shape (trees, n_train)"
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag")
+    assert (e.value.field, e.value.value) == ("inbag", None)
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag",
+                      inbag=[inbag[0], inbag[1][:, :-1]])  # fmt: skip
+    assert e.value.field == "inbag[1]" and "do not match" in str(e.value)
+    assert e.value.value == (6, 35) and e.value.expected == "(6, 36)"
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y[:-1], train_index=train)
+    assert e.value.field == "X" and e.value.value == ((48, 3), (47,))
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X[:, 0], y=y, train_index=train)
+    assert e.value.field == "X"
+    bad = y.copy()
+    bad[5] = np.inf
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=bad, train_index=train)
+    assert (e.value.field, e.value.expected) == ("y", "finite values")
+    with pytest.raises(ConfigError, match=r"\('all', 'inbag'\), got 'oob'"):
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob")
+
+
+def test_tables_properties_and_subset(tiny):
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    assert t.n_forests == 2 and t.n_records == 48 and t.membership == "all"
+    np.testing.assert_array_equal(t.moment1, t.moments[:, 0])
+    np.testing.assert_array_equal(t.moment2, t.moments[:, 1])
+    assert t.nbytes == sum(
+        a.nbytes
+        for a in (t.leaf_start, t.members, t.member_weight, t.leaf_size, t.moments, t.packed,
+                  t.leaf_offset)
+    )  # fmt: skip
+    assert t.nbytes > t.packed.nbytes > 0
+    for i in range(2):
+        s = t.subset(i)
+        assert s.n_forests == 1 and s.forests == (forests[i],)
+        np.testing.assert_array_equal(s.arrays.forest_offsets, t.arrays.forest_offsets[i : i + 2])
+        W, _, ys = _brute_weights(X, y, forests[i : i + 1], train[i : i + 1], None, rows, "all")
+        np.testing.assert_allclose(P.predictive_moments(s, rows).mean[0], W @ ys, rtol=1e-13)
+    np.testing.assert_array_equal(t.arrays.forest_offsets, [0, 6, 12])  # not changed in place
+    for i in (2, -1):
+        with pytest.raises(IndexError, match=rf"forest {i} not in \[0, 2\)"):
+            t.subset(i)
+    bare = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    import dataclasses
+
+    bare = dataclasses.replace(bare, forests=())
+    assert bare.subset(1).forests == ()
+    with pytest.raises(InputError) as e:
+        P.moment_forests(bare)
+    assert e.value.field == "tables.forests"
+
+
+def test_moments_of_no_rows_and_levels_at_the_ends(tiny):
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    m = P.predictive_moments(t, rows[:0])
+    assert m.mean.shape == m.second.shape == (2, 0)
+    s = P.predictive_summary(t, rows[:0], levels=(0.0, 1.0))
+    assert s.quantiles.shape == (0, 2) and s.mad.shape == (0,)
+    # levels 0 and 1 are allowed: level 0 of the linear rule by the reference written plainly;
+    # level 1 of the inverted CDF is the largest value with weight (the linear rule at exactly
+    # 1 is decided by rounding: its cumulative frequencies must reach the count S exactly)
+    W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows, "all")
+    s = P.predictive_summary(t, rows, levels=(1.0, 0.0))
+    inv = P.predictive_summary(t, rows, levels=(1.0, 0.0), rule="inverted_cdf")
+    for i in range(rows.shape[0]):
+        want = _weighted_linear(ys, W[i] * counts[i], 0.0)
+        assert s.quantiles[i, 1] == pytest.approx(want, rel=1e-12)
+        pos = ys[W[i] > 0]
+        assert inv.quantiles[i].tolist() == [pos.max(), pos.min()]
+    assert s.levels == (1.0, 0.0)
+    for bad in ((), (-0.01,), (0.5, 1.01)):
+        with pytest.raises(ConfigError, match=r"quantile levels must lie in \[0, 1\]"):
+            P.predictive_summary(t, rows, levels=bad)
+    with pytest.raises(ConfigError, match=r"\('linear', 'inverted_cdf'\), got 'nearest'"):
+        P.predictive_summary(t, rows, rule="nearest")
+
+
+def test_weight_accumulator_errors_and_empty_rows(tiny):
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    acc = P.WeightAccumulator.zeros(n_rows=5, n_records=48)
+    assert acc.weights.shape == (5, 48) and acc.totals.shape == acc.counts.shape == (5,)
+    with pytest.raises(InputError) as e:
+        acc.add(t, rows[:6])
+    assert (e.value.field, e.value.value, e.value.expected) == ("X", 6, "5")
+    small = P.WeightAccumulator.zeros(n_rows=5, n_records=47)
+    with pytest.raises(InputError) as e:
+        small.add(t, rows[:5])
+    assert e.value.field == "X" and e.value.value == (5, 48) and e.value.expected == "(5, 47)"
+    for dest in ([0, 1, 2, 3, 5], [-1, 0, 1, 2, 3]):  # a destination outside the rows
+        with pytest.raises(InputError, match="do not match the accumulator"):
+            acc.add(t, rows[:5], dest=np.array(dest))
+    with pytest.raises(InputError) as e:
+        acc.add(t, rows[:5], dest=np.zeros((5, 1)))
+    assert e.value.field == "dest"
+    acc.add(t, rows[:0], dest=np.zeros(0))  # nothing to add
+    assert not acc.weights.any() and not acc.totals.any() and not acc.counts.any()
+    acc.add(t, rows[:5], dest=np.array([4, 4, 0, 1, 2]), share=0.5)  # row 4 gets two halves
+    one = P.WeightAccumulator.zeros(n_rows=5, n_records=48)
+    one.add(t, rows[:5])
+    np.testing.assert_allclose(acc.weights[4], 0.5 * (one.weights[0] + one.weights[1]),
+                               rtol=1e-14, atol=1e-17)  # fmt: skip
+    np.testing.assert_allclose(acc.weights[:3], 0.5 * one.weights[2:], rtol=1e-14, atol=1e-17)
+    assert acc.totals.tolist() == pytest.approx([0.5, 0.5, 0.5, 0.0, 1.0], rel=1e-14)
+    assert acc.weights[3].sum() == 0.0
+
+
+def test_summary_of_weights_by_hand():
+    """Weights (0.5, 0, 0.5) on y = (10, 20, 30): the zero weight is dropped; inverted CDF:
+    q 0.25 -> 10, 0.5 -> 10 (the CDF reaches 0.5 at 10), 0.75 -> 30; MAD: deviations 0 (10)
+    and 20 (30) with weight 1/2 each -> 0. The linear rule with count 2 (frequencies 1 and 1):
+    p = q + 1 -> 10 + 20 q; median 20, MAD 10."""
+    w = np.array([[0.5, 0.0, 0.5]])
+    ys = np.array([10.0, 20.0, 30.0])
+    inv = P.summary_of_weights(w, ys, levels=(0.25, 0.5, 0.75), rule="inverted_cdf")
+    assert inv.quantiles.tolist() == [[10.0, 10.0, 30.0]]
+    assert inv.median.tolist() == [10.0] and inv.mad.tolist() == [0.0]
+    lin = P.summary_of_weights(w, ys, levels=(0.25, 0.75), counts=np.array([2.0]))
+    np.testing.assert_allclose(lin.quantiles, [[15.0, 25.0]], rtol=1e-15)
+    assert lin.median.tolist() == [20.0] and lin.mad.tolist() == [10.0]
+    np.testing.assert_allclose(lin.mad_scaled, [14.82602218505602], rtol=1e-15)
+    assert lin.quantile(0.75).tolist() == [25.0] and lin.levels == (0.25, 0.75)
+    # totals: the given sums replace the row sums (a half-filled accumulator: total 0.5)
+    half = P.summary_of_weights(0.5 * w, ys, levels=(0.25, 0.5, 0.75), rule="inverted_cdf",
+                                totals=np.array([0.5]))  # fmt: skip
+    assert half.quantiles.tolist() == [[10.0, 10.0, 30.0]]
+    summed = P.summary_of_weights(0.5 * w, ys, levels=(0.25, 0.5, 0.75), rule="inverted_cdf")
+    assert summed.quantiles.tolist() == [[10.0, 10.0, 30.0]]
+    with pytest.raises(InputError) as e:
+        P.summary_of_weights(w, ys[:2])
+    assert (e.value.field, e.value.value) == ("weights", (1, 3))
+    with pytest.raises(InputError) as e:
+        P.summary_of_weights(w[0], ys)
+    assert e.value.field == "weights"
+    with pytest.raises(InputError, match="member count") as e:
+        P.summary_of_weights(w, ys, rule="linear")
+    assert e.value.field == "counts"
+
+
+def test_summary_levels_and_median_columns(tiny):
+    """The median comes from the walk's 0.5 column whether or not 0.5 is requested, and each
+    requested column is its level's (by the brute-force reference)."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows, "all")
+    for levels in ((0.9, 0.1), (0.1, 0.5, 0.9), (0.5,), (0.7, 0.2, 0.3)):
+        s = P.predictive_summary(t, rows, levels=levels)
+        assert s.quantiles.shape == (rows.shape[0], len(levels))
+        for i in range(rows.shape[0]):
+            f = W[i] * counts[i]
+            want = [_weighted_linear(ys, f, q) for q in levels]
+            np.testing.assert_allclose(s.quantiles[i], want, rtol=1e-12)
+            assert s.median[i] == pytest.approx(_weighted_linear(ys, f, 0.5), rel=1e-12)
+
+
+def test_qrf_samples_errors_and_no_rows(tiny):
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    with pytest.raises(InputError) as e:
+        P.qrf_sample_leaf_values(t, seeds=[P.qrf_sample_seed(1, 0, "SR")])
+    assert (e.value.field, e.value.value) == ("seeds", 1)
+    s = P.qrf_sample_seed(7, 3, "HR")
+    assert s.entropy == 7 and s.spawn_key == (3, 1, P.PURPOSE_QRF_SAMPLE)
+    values = P.qrf_sample_leaf_values(t, seeds=[P.qrf_sample_seed(1, r, "SR") for r in range(2)])
+    mean, sd, summ = P.qrf_sample_summary(t, rows[:0], leaf_values=values, levels=(0.5,))
+    assert mean.shape == sd.shape == (0,) and summ.quantiles.shape == (0, 1)
+    # a leaf with one member keeps that member's y; draws pick members with their weights
+    a = t.arrays
+    one = np.flatnonzero(np.diff(t.leaf_start) == 1)
+    assert one.size > 0
+    np.testing.assert_array_equal(values[one], t.y_sorted[t.members[t.leaf_start[one]]])
+    mean, sd, summ = P.qrf_sample_summary(t, rows, leaf_values=values, levels=(0.25, 0.75))
+    assert summ.levels == (0.25, 0.75)
+    np.testing.assert_allclose(summ.mad_scaled, 1.482602218505602 * summ.mad, rtol=1e-15)
+    assert a.n_forests == 2
+
+
+def test_heldout_calibration_in_chunks_equals_by_hand(tiny, monkeypatch):
+    """Chunks of 4 held-out rows (25 rows: 7 chunks, the last of 1) give the calibration of
+    the brute-force weights: coverage of the linear-rule quantiles, mid-PIT histogram, mean
+    CRPS (srgpu.calibration, itself checked by hand in tests/test_calibration*.py)."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    obs = np.linspace(450.0, 750.0, rows.shape[0])
+    W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows, "all")
+    levels = P.DEFAULT_LEVELS
+    q = np.array([[_weighted_linear(ys, W[i] * counts[i], p) for p in levels]
+                  for i in range(rows.shape[0])])  # fmt: skip
+    want_cov = C.central_coverage(obs, q, levels)
+    want_pit = C.pit_histogram(C.pit(obs, W, ys)).tolist()
+    want_crps = float(np.mean(C.crps(obs, W, ys)))
+    monkeypatch.setattr(P, "CALIBRATION_CHUNK_ROWS", 4)
+    got = P.heldout_calibration(t, rows, obs)
+    assert got["n"] == 25
+    assert got["coverage"] == pytest.approx(want_cov, rel=1e-12)
+    assert got["pit_hist"] == pytest.approx(want_pit, rel=1e-12)
+    assert got["crps"] == pytest.approx(want_crps, rel=1e-12)
+    # a randomised PIT with a generator: a different histogram from the same rows
+    rnd = P.heldout_calibration(t, rows, obs, rng=np.random.default_rng(0))
+    assert sum(rnd["pit_hist"]) == pytest.approx(1.0)
+    with pytest.raises(InputError) as e:
+        P.heldout_calibration(t, rows, obs[:-1])
+    assert (e.value.field, e.value.value) == ("y", 24)
+    empty = P.heldout_calibration(t, rows[:0], obs[:0])
+    assert empty["n"] == 0 and math.isnan(empty["crps"])
+    assert len(empty["pit_hist"]) == 10 and all(math.isnan(v) for v in empty["pit_hist"])
