@@ -224,3 +224,13 @@ def test_quantiles_memory_by_hand():
     with pytest.raises(ConfigError, match=r"8,000,000,320 bytes \(8\.00 GB\).*limit of "
                        r"8,000,000,000 bytes \(8 GB\)"):  # fmt: skip
         check_quantiles_memory(_inputs(25_000_001, (9, 7)))
+
+
+def test_quantiles_memory_message_rounds_at_the_boundaries():
+    """GB figures of the message at rounding boundaries: 5,000,000 bytes is 0.005 GB, shown as
+    0.01 (12,500 cells, 10 + 11 records: 2 x 8 x 12,500 x 25); a limit of 1.5e9 bytes is shown
+    as 2 GB (1.6e9 needed: 2 x 8 x 1e7 x 10)."""
+    with pytest.raises(ConfigError, match=r"needs 5,000,000 bytes \(0\.01 GB\)"):
+        check_quantiles_memory(_inputs(12_500, (10, 11)), limit_bytes=4_999_999)
+    with pytest.raises(ConfigError, match=r"\(1\.60 GB\).*limit of 1,500,000,000 bytes \(2 GB\)"):
+        check_quantiles_memory(_inputs(10_000_000, (3, 3)), limit_bytes=1_500_000_000)
