@@ -116,12 +116,14 @@ def test_class_fractions_in_percent_without_class_codes_and_missing_shares():
 
 
 def test_land_fraction_map_with_majority_classes():
-    """sftlf in % (NaN: 0; 100.05 % clipped to 1) with a majority-class map: the bin of each
+    """sftlf in % (NaN: 0; -0.05 % and 100.05 %, within the 0.1-point rounding allowed,
+    clipped to 0 and 1) with a majority-class map: the bin of each
     cell's class holds the whole land fraction; domain = land, a bin, finite."""
-    sftlf = _found("sftlf", [[0.0, 100.0, 50.0], [100.05, np.nan, 30.0]], DIMS, units="%")
+    sftlf = _found("sftlf", [[-0.05, 100.0, 50.0], [100.05, np.nan, 30.0]], DIMS, units="%")
     classes = _found("land_cover", [[2, 10, 12], [16, 2, 7]], DIMS)
     finite = np.array([[True, True, True], [True, True, False]])
     out = static_fields({"sftlf": sftlf, "land_cover": classes}, lat=LAT, lon=LON, finite=finite)
+    assert out["land_fraction"].values[0, 0] == 0.0 and out["land_fraction"].values[1, 0] == 1.0
     np.testing.assert_allclose(out["land_fraction"].values, [[0, 1, 0.5], [1, 0, 0.3]], rtol=1e-7)
     assert out["veg_bin"].values.tolist() == [[1, 4, 5], [0, 1, 3]]
     want = np.zeros((5, 2, 3))
@@ -158,9 +160,12 @@ def test_no_land_cover_at_all():
 def test_land_fraction_map_with_class_fractions():
     """sftlf (fraction 0..1) gives the land; the class shares give the bins: (0,0) land 0.8,
     0.7 bin 2 (code 1): bin 2 and vegetated (0.7 / 0.8); (0,1) land 0.5 of which bin 3 (code 6)
-    0.2 and barren 0.3: no bin, outside. Others: no land."""
+    0.2 and barren 0.3: no bin, outside; (0,2) no land by sftlf although its class shares say
+    0.9 bin 2: no bin, outside. Others: no land."""
     sftlf = _found("sftlf", [[0.8, 0.5, 0.0], [0.0, 0.0, 0.0]], DIMS, units="1")
-    f = _fractions({(0, 0): {1: 0.7, 0: 0.3}, (0, 1): {6: 0.2, 16: 0.3}}, [0, 1, 6, 16])
+    f = _fractions(
+        {(0, 0): {1: 0.7, 0: 0.3}, (0, 1): {6: 0.2, 16: 0.3}, (0, 2): {1: 0.9}}, [0, 1, 6, 16]
+    )
     out = static_fields({"sftlf": sftlf, "land_cover_fraction": f}, lat=LAT, lon=LON, finite=ALL)
     np.testing.assert_allclose(out["land_fraction"].values[0], [0.8, 0.5, 0], rtol=1e-7)
     assert out["veg_bin"].values.tolist() == [[2, 0, 0], [0, 0, 0]]
@@ -198,10 +203,38 @@ def test_class_fractions_need_one_class_axis():
     with pytest.raises(InputError) as e:
         static_fields({"land_cover_fraction": f}, lat=LAT, lon=LON, finite=ALL)
     err = e.value
-    assert "exactly one class dimension" in str(err)
+    assert str(err).startswith("land_cover_fraction.nc: field 'v_land_cover_fraction': class "
+                               "fractions need exactly one class dimension (got ")  # fmt: skip
     assert (err.file, err.field, err.value, err.expected) == (
         "land_cover_fraction.nc",
         "v_land_cover_fraction",
         ["a", "b", "lat", "lon"],
         "(class, lat, lon)",
     )
+
+
+def test_land_from_class_fractions_is_clipped_to_0_1():
+    """Class shares within the rounding _check_fractions allows (-1e-6 .. 1 + 1e-3 each) can
+    sum above 1 or below 0: (0,0) 0.6 bin 1 + 0.6 bin 4 -> land 1 (not 1.2); (0,1) a share of
+    -5e-7 of barren land and nothing else -> land 0, outside."""
+    f = _fractions({(0, 0): {2: 0.6, 10: 0.6}, (0, 1): {16: -5e-7}}, [2, 10, 16])
+    out = static_fields({"land_cover_fraction": f}, lat=LAT, lon=LON, finite=ALL)
+    assert out["land_fraction"].values[0].tolist() == [1.0, 0.0, 0.0]
+    assert out["domain"].values[0].tolist() == [True, False, False]
+
+
+def test_bad_land_cover_values_name_the_file():
+    """A class share of 1.5 and an unknown class code (99) are refused with the file and
+    variable named."""
+    f = _fractions({(0, 0): {2: 1.5}}, [2, 16])
+    with pytest.raises(InputError) as e:
+        static_fields({"land_cover_fraction": f}, lat=LAT, lon=LON, finite=ALL)
+    assert (e.value.file, e.value.field, e.value.value) == (
+        "land_cover_fraction.nc",
+        "v_land_cover_fraction",
+        1.5,
+    )
+    classes = _found("land_cover", [[2, 99, 12], [16, 2, 7]], DIMS)
+    with pytest.raises(InputError) as e:
+        static_fields({"land_cover": classes}, lat=LAT, lon=LON, finite=ALL)
+    assert (e.value.file, e.value.field, e.value.value) == ("land_cover.nc", "v_land_cover", 99.0)
