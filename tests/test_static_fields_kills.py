@@ -15,7 +15,7 @@ from srgpu.data.predictors import static_fields
 from srgpu.errors import InputError
 
 LAT = np.array([10.0, 11.0])
-LON = np.array([0.0, 1.0, 2.0])
+LON = np.array([20.0, 21.0, 22.0])  # not 0, 1, 2: a missing coordinate would read so
 DIMS = ("lat", "lon")
 R = 6371e3
 
@@ -194,8 +194,10 @@ def test_attributes():
     assert out["domain"].attrs == {
         "long_name": "prediction domain: vegetated land, predictors finite every year"
     }
-    for name in ("cell_area", "land_fraction", "veg_bin", "domain"):
-        assert out[name].dims == DIMS and out[name]["lon"].values.tolist() == LON.tolist()
+    for name in ("cell_area", "land_fraction", "veg_bin", "domain", "bin_fraction"):
+        assert out[name].dims[-2:] == DIMS
+        assert out[name]["lon"].values.tolist() == LON.tolist()
+        assert out[name]["lat"].values.tolist() == LAT.tolist()
 
 
 def test_class_fractions_need_one_class_axis():
@@ -238,3 +240,15 @@ def test_bad_land_cover_values_name_the_file():
     with pytest.raises(InputError) as e:
         static_fields({"land_cover": classes}, lat=LAT, lon=LON, finite=ALL)
     assert (e.value.file, e.value.field, e.value.value) == ("land_cover.nc", "v_land_cover", 99.0)
+
+
+def test_vegetated_share_at_the_rounding_allowance():
+    """The vegetated share may fall short of 50 % by 1e-9 (rounding): with land 1 (sftlf) and a
+    bin share of exactly 0.5 - 1e-9 the cell is vegetated and takes that bin."""
+    sftlf = _found("sftlf", np.ones((2, 3)), DIMS, units="1")
+    share = 0.5 - 1e-9
+    f = _fractions({(i, j): {10: share, 16: 1 - share} for i in range(2) for j in range(3)},
+                   [10, 16])  # fmt: skip
+    out = static_fields({"sftlf": sftlf, "land_cover_fraction": f}, lat=LAT, lon=LON, finite=ALL)
+    assert out["domain"].values.all()
+    assert (out["veg_bin"].values == 4).all()
