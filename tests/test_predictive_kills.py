@@ -15,7 +15,7 @@ from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive as P
 from srgpu.forest.train import fit_forest
-from tests.test_predictive import _brute_weights, _records, _weighted_linear
+from tests.test_predictive import _brute_weights, _records, _weighted_inverted, _weighted_linear
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,18 @@ def test_tables_properties_and_subset(tiny):
     assert bare.subset(1).forests == ()
     with pytest.raises(InputError) as e:
         P.moment_forests(bare)
-    assert e.value.field == "tables.forests"
+    assert str(e.value) == "field 'tables.forests': the tables keep no forests"
+    # the moment forests keep the trees' hyper-parameters (a refit or export reads them)
+    from srgpu.forest.grown import as_sklearn
+
+    f1, f2 = P.moment_forests(t)
+    want = {k: v for k, v in as_sklearn(forests[0]).estimators_[0].get_params().items()
+            if k not in ("random_state", "splitter")}  # fmt: skip
+    for f in (f1[0], f2[1]):
+        got = as_sklearn(f).get_params()
+        assert {k: got[k] for k in want if k in got} == {k: want[k] for k in want if k in got}
+        assert got["min_samples_split"] == want["min_samples_split"]
+        assert got["max_features"] == want["max_features"]
 
 
 def test_moments_of_no_rows_and_levels_at_the_ends(tiny):
@@ -198,6 +209,15 @@ def test_summary_of_weights_by_hand():
     assert half.quantiles.tolist() == [[10.0, 10.0, 30.0]]
     summed = P.summary_of_weights(0.5 * w, ys, levels=(0.25, 0.5, 0.75), rule="inverted_cdf")
     assert summed.quantiles.tolist() == [[10.0, 10.0, 30.0]]
+    # a point mass (weight exactly 1) on 20: every quantile 20, MAD 0
+    pm = P.summary_of_weights(np.array([[0.0, 1.0, 0.0]]), ys, levels=(0.1, 0.9),
+                              counts=np.array([1.0]))  # fmt: skip
+    assert pm.quantiles.tolist() == [[20.0, 20.0]] and pm.mad.tolist() == [0.0]
+    # integer weights and values (an accumulator of counts): the same answers
+    ints = P.summary_of_weights(np.array([[1, 0, 1]]), np.array([10, 20, 30]), levels=(0.25, 0.75),
+                                counts=np.array([2]))  # fmt: skip
+    assert ints.quantiles.tolist() == [[15.0, 25.0]] and ints.mad.tolist() == [10.0]
+    assert ints.quantiles.dtype == np.float64
     with pytest.raises(InputError) as e:
         P.summary_of_weights(w, ys[:2])
     assert (e.value.field, e.value.value) == ("weights", (1, 3))
@@ -272,7 +292,21 @@ def test_heldout_calibration_in_chunks_equals_by_hand(tiny, monkeypatch):
     assert sum(rnd["pit_hist"]) == pytest.approx(1.0)
     with pytest.raises(InputError) as e:
         P.heldout_calibration(t, rows, obs[:-1])
-    assert (e.value.field, e.value.value) == ("y", 24)
+    assert str(e.value) == "field 'y': X and y differ in length (got 24)"
+    # y as a column, levels in another order: the same calibration
+    col = P.heldout_calibration(t, rows, obs[:, None], levels=levels[::-1])
+    assert col["coverage"] == got["coverage"] and col["pit_hist"] == got["pit_hist"]
+    # the inverted-CDF rule's quantiles set the coverage
+    inv_q = np.array([[_weighted_inverted(ys, W[i], p) for p in levels]
+                      for i in range(rows.shape[0])])  # fmt: skip
+    inv = P.heldout_calibration(t, rows, obs, rule="inverted_cdf")
+    assert inv["coverage"] == pytest.approx(C.central_coverage(obs, inv_q, levels), rel=1e-12)
+    # a randomised PIT draws from the generator chunk after chunk, as one call does
+    want_rnd = C.pit_histogram(C.pit(obs, W, ys, rng=np.random.default_rng(5))).tolist()
+    got_rnd = P.heldout_calibration(t, rows, obs, rng=np.random.default_rng(5))["pit_hist"]
+    assert got_rnd == pytest.approx(want_rnd, rel=1e-12)
     empty = P.heldout_calibration(t, rows[:0], obs[:0])
     assert empty["n"] == 0 and math.isnan(empty["crps"])
     assert len(empty["pit_hist"]) == 10 and all(math.isnan(v) for v in empty["pit_hist"])
+    assert set(empty["coverage"]) == {"0.5", "0.9", "0.95"}
+    assert all(math.isnan(v) for v in empty["coverage"].values())
