@@ -310,3 +310,38 @@ def test_heldout_calibration_in_chunks_equals_by_hand(tiny, monkeypatch):
     assert len(empty["pit_hist"]) == 10 and all(math.isnan(v) for v in empty["pit_hist"])
     assert set(empty["coverage"]) == {"0.5", "0.9", "0.95"}
     assert all(math.isnan(v) for v in empty["coverage"].values())
+
+
+@pytest.mark.parametrize("membership", ["all", "inbag"])
+def test_qrf_leaf_values_replay_the_draw_leaf_by_leaf(tiny, membership):
+    """quantregForest's one value per leaf, replayed by hand: forest r draws one uniform u per
+    leaf (its leaves in node order) from ``seeds[r]``; the leaf keeps the member whose
+    cumulative weight within the leaf (in the leaf's member order) first exceeds u times the
+    leaf's total weight. In-bag membership gives unequal member weights (multiplicities)."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train, membership=membership, inbag=inbag)
+    seeds = [P.qrf_sample_seed(4, r, "SR") for r in range(2)]
+    got = P.qrf_sample_leaf_values(t, seeds=seeds)
+    a = t.arrays
+    want = np.full(a.n_nodes, np.nan)
+    for r in range(2):
+        lo = a.tree_offsets[a.forest_offsets[r]]
+        hi = a.tree_offsets[a.forest_offsets[r + 1]]
+        leaves = [n for n in range(lo, hi) if t.leaf_start[n + 1] > t.leaf_start[n]]
+        u = np.random.default_rng(seeds[r]).random(len(leaves))
+        for k, n in enumerate(leaves):
+            s, e = t.leaf_start[n], t.leaf_start[n + 1]
+            c = np.cumsum(t.member_weight[s:e])
+            j = min(int(np.searchsorted(c, u[k] * c[-1], side="right")), e - s - 1)
+            want[n] = t.y_sorted[t.members[s + j]]
+    np.testing.assert_array_equal(got, want)
+    if membership == "inbag":  # the case is sharp: some leaf has members of unequal weight
+        w = t.member_weight
+        assert any(
+            np.ptp(w[t.leaf_start[n] : t.leaf_start[n + 1]]) > 0
+            for n in range(a.n_nodes)
+            if t.leaf_start[n + 1] - t.leaf_start[n] > 1
+        )
+    with pytest.raises(InputError) as e:
+        P.qrf_sample_leaf_values(t, seeds=seeds[:1])
+    assert str(e.value) == "field 'seeds': one seed per forest is needed (got 1)"
