@@ -345,3 +345,29 @@ def test_qrf_leaf_values_replay_the_draw_leaf_by_leaf(tiny, membership):
     with pytest.raises(InputError) as e:
         P.qrf_sample_leaf_values(t, seeds=seeds[:1])
     assert str(e.value) == "field 'seeds': one seed per forest is needed (got 1)"
+
+
+def test_qrf_summary_on_many_rows_and_trees_by_brute_force():
+    """130 trees and 1100 rows (with repeats): the Morton-ordered, deduplicated path of
+    ``qrf_sample_summary``; mean, SD (divisor K T), type-7 quantiles, median and MAD of the
+    values each row reaches, by scikit-learn's ``apply``."""
+    from srgpu.forest.grown import as_sklearn
+    from srgpu.forest.numba_engine import ORDER_MIN_ROWS, ORDER_MIN_TREES
+
+    X, y, rng = _records(60, 3, 8)
+    forest = fit_forest(X, y, forest=ForestConfig(trees=ORDER_MIN_TREES + 2),
+                        seed=np.random.SeedSequence(3))  # fmt: skip
+    t = P.leaf_tables([forest], X=X, y=y, train_index=[np.arange(60)])
+    values = P.qrf_sample_leaf_values(t, seeds=[P.qrf_sample_seed(2, 0, "HR")])
+    base = rng.normal(size=(ORDER_MIN_ROWS // 2 + 40, 3)).astype(np.float32)
+    rows = np.concatenate([base, base[::-1]])
+    mean, sd, summ = P.qrf_sample_summary(t, rows, leaf_values=values, levels=(0.1, 0.9))
+    a = t.arrays
+    V = np.stack([values[a.tree_offsets[k] + est.apply(rows)]
+                  for k, est in enumerate(as_sklearn(forest).estimators_)], axis=1)  # fmt: skip
+    np.testing.assert_allclose(mean, V.mean(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(sd, V.std(axis=1), rtol=1e-10)
+    np.testing.assert_allclose(summ.quantiles, np.quantile(V, (0.1, 0.9), axis=1).T, rtol=1e-13)
+    med = np.median(V, axis=1)
+    np.testing.assert_array_equal(summ.median, med)
+    np.testing.assert_array_equal(summ.mad, np.median(np.abs(V - med[:, None]), axis=1))
