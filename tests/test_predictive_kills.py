@@ -400,3 +400,19 @@ def test_rows_are_cast_to_float32_before_the_walk(tiny):
     np.testing.assert_array_equal(
         sixty_four.quantiles, P.predictive_summary(t, X64.astype(np.float32)).quantiles
     )
+
+
+def test_shared_destinations_are_added_on_one_thread(tiny):
+    """5000 rows (5 tiles) into 5 destination rows: rows of different tiles share a
+    destination, so the adds must not run concurrently (lost updates would make the sums
+    short); the per-cell sums equal the per-row weights summed by hand."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    many = np.tile(rows, (200, 1))
+    per_row = P.WeightAccumulator.zeros(n_rows=25, n_records=48)
+    per_row.add(t, rows)
+    cells = P.WeightAccumulator.zeros(n_rows=5, n_records=48)
+    cells.add(t, many, dest=np.arange(5000) % 5, share=1 / 1000, threads=2)
+    want = per_row.weights.reshape(5, 5, 48).sum(axis=0) * 200 / 1000
+    np.testing.assert_allclose(cells.weights, want, rtol=1e-11, atol=1e-15)
+    np.testing.assert_allclose(cells.totals, 1.0, rtol=1e-11)
