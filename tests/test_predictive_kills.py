@@ -416,3 +416,18 @@ def test_shared_destinations_are_added_on_one_thread(tiny):
     want = per_row.weights.reshape(5, 5, 48).sum(axis=0) * 200 / 1000
     np.testing.assert_allclose(cells.weights, want, rtol=1e-11, atol=1e-15)
     np.testing.assert_allclose(cells.totals, 1.0, rtol=1e-11)
+
+
+def test_linear_rule_when_a_level_lands_on_a_cumulative_frequency():
+    """Weights (1/4, 1/4, 1/2) on (10, 20, 30) with count 2: frequencies (0.5, 0.5, 1),
+    cumulative (0.5, 1, 2). Level 0: p = 1 equals the second cumulative frequency, so the last
+    j with C_j <= p is 20 and the answer is 20 + min(1 - 1, 1) x 10 = 20 (not 10). Median:
+    p = 1.5 -> 20 + 0.5 x 10 = 25; distances (15, 5, 5) -> MAD 5."""
+    s = P.summary_of_weights(np.array([[0.25, 0.25, 0.5]]), np.array([10.0, 20.0, 30.0]),
+                             levels=(0.0,), counts=np.array([2.0]))  # fmt: skip
+    assert s.quantiles.tolist() == [[20.0]]
+    assert s.median.tolist() == [25.0] and s.mad.tolist() == [5.0]
+    # levels given as a column: read as the flat list
+    col = P.summary_of_weights(np.array([[0.25, 0.25, 0.5]]), np.array([10.0, 20.0, 30.0]),
+                               levels=np.array([[0.0], [0.5]]), counts=np.array([2.0]))  # fmt: skip
+    assert col.quantiles.tolist() == [[20.0, 25.0]] and col.levels == (0.0, 0.5)
