@@ -431,3 +431,26 @@ def test_linear_rule_when_a_level_lands_on_a_cumulative_frequency():
     col = P.summary_of_weights(np.array([[0.25, 0.25, 0.5]]), np.array([10.0, 20.0, 30.0]),
                                levels=np.array([[0.0], [0.5]]), counts=np.array([2.0]))  # fmt: skip
     assert col.quantiles.tolist() == [[20.0, 25.0]] and col.levels == (0.0, 0.5)
+
+
+def test_moments_through_an_engine_are_float64(tiny):
+    """An engine predicting in float32 (as nvForest's single precision does) still gives
+    float64 moments, equal to the float32 predictions cast."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    want = P.predictive_moments(t, rows)
+
+    class Float32Engine:  # scikit-learn's predictions of the moment forests, in float32
+        def compile(self, forests):
+            from srgpu.forest.grown import as_sklearn
+
+            class Compiled:
+                def predict(self, X):
+                    return np.stack([as_sklearn(f).predict(X) for f in forests]).astype(np.float32)
+
+            return Compiled()
+
+    got = P.predictive_moments(t, rows, engine=Float32Engine())
+    assert got.mean.dtype == got.second.dtype == np.float64
+    np.testing.assert_array_equal(got.mean, want.mean.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(got.second, want.second, rtol=1e-6)
