@@ -454,3 +454,21 @@ def test_moments_through_an_engine_are_float64(tiny):
     assert got.mean.dtype == got.second.dtype == np.float64
     np.testing.assert_array_equal(got.mean, want.mean.astype(np.float32).astype(np.float64))
     np.testing.assert_allclose(got.second, want.second, rtol=1e-6)
+
+
+def test_one_row_and_a_forest_of_600_trees(tiny):
+    """A single row gets its moments (not an empty answer); a forest of 600 trees (the summary
+    kernel's tile shrinks below 1024 rows past 512 trees) gives the brute-force quantiles."""
+    X, y, forests, train, inbag, rows = tiny
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows[:1], "all")
+    one = P.predictive_moments(t, rows[:1])
+    assert one.mean.shape == (2, 1)
+    np.testing.assert_allclose(one.pooled()[0], W @ ys, rtol=1e-13)
+    big = fit_forest(X, y, forest=ForestConfig(trees=600), seed=np.random.SeedSequence(6))
+    tb = P.leaf_tables([big], X=X, y=y, train_index=[np.arange(48)])
+    Wb, cb, ysb = _brute_weights(X, y, [big], [np.arange(48)], None, rows[:3], "all")
+    s = P.predictive_summary(tb, rows[:3], levels=(0.25, 0.75))
+    for i in range(3):
+        want = [_weighted_linear(ysb, Wb[i] * cb[i], q) for q in (0.25, 0.75)]
+        np.testing.assert_allclose(s.quantiles[i], want, rtol=1e-12)

@@ -250,7 +250,7 @@ MODULES: dict[str, dict] = {
         "pytest_args": [
             "-k",
             "not morton and not quantile_forest and not inbag_counts and not qrf_sample_scheme"
-            " and not existing_engines and not nvforest and not many_rows",
+            " and not existing_engines and not nvforest and not many_rows and not one_row_and",
         ],
     },
 }
