@@ -61,7 +61,12 @@ def test_leaf_tables_errors_name_field_value_and_expectation(tiny):
     X, y, forests, train, inbag, rows = tiny
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=y, train_index=train[:1])
-    assert (e.value.field, e.value.value, e.value.expected) == ("train_index", 1, "2 arrays")
+    assert str(e.value) == (
+        "field 'train_index': one training index per forest is needed (got 1); expected 2 arrays"
+    )
+    t = P.leaf_tables(forests, X=X, y=y, train_index=train)
+    with pytest.raises(ConfigError, match="threads must be an integer"):
+        P.predictive_summary(t, rows, threads=0)
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag", inbag=inbag[:1])
     assert (e.value.field, e.value.value) == ("inbag", 1)
@@ -217,6 +222,9 @@ def test_summary_of_weights_by_hand():
     pm = P.summary_of_weights(np.array([[0.0, 1.0, 0.0]]), ys, levels=(0.1, 0.9),
                               counts=np.array([1.0]))  # fmt: skip
     assert pm.quantiles.tolist() == [[20.0, 20.0]] and pm.mad.tolist() == [0.0]
+    pmi = P.summary_of_weights(np.array([[0.0, 1.0, 0.0]]), ys, levels=(0.1, 0.9),
+                               rule="inverted_cdf")  # fmt: skip
+    assert pmi.quantiles.tolist() == [[20.0, 20.0]] and pmi.mad.tolist() == [0.0]
     # integer weights and values (an accumulator of counts): the same answers
     ints = P.summary_of_weights(np.array([[1, 0, 1]]), np.array([10, 20, 30]), levels=(0.25, 0.75),
                                 counts=np.array([2]))  # fmt: skip
