@@ -480,3 +480,35 @@ def test_one_row_and_a_forest_of_600_trees(tiny):
     for i in range(3):
         want = [_weighted_linear(ysb, Wb[i] * cb[i], q) for q in (0.25, 0.75)]
         np.testing.assert_allclose(s.quantiles[i], want, rtol=1e-12)
+
+
+def test_leaf_tables_messages_and_casts(tiny):
+    """The table builder's errors word for word; records given in float64 are cast to float32
+    before they are sent down the trees (a record 1e-12 right of the root's float32 threshold
+    is that threshold in float32 and goes left, as scikit-learn sends it); y in float32 is
+    held as float64."""
+    X, y, forests, train, inbag, rows = tiny
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag")
+    assert str(e.value) == (
+        "field 'inbag': in-bag membership needs the bootstrap counts of every forest;"
+        " expected 2 arrays of shape (trees, n_train)"
+    )
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=y[:-1], train_index=train)
+    assert str(e.value) == "field 'X': X and y must be (n, p) and (n,) (got ((48, 3), (47,)))"
+    bad = y.copy()
+    bad[3] = np.nan
+    with pytest.raises(InputError) as e:
+        P.leaf_tables(forests, X=X, y=bad, train_index=train)
+    assert str(e.value) == "field 'y': y holds NaN or infinite values; expected finite values"
+    a = P.leaf_tables(forests, X=X, y=y, train_index=train).arrays
+    root = a.tree_offsets[0]
+    X64 = X.astype(np.float64)
+    X64[train[0][0], a.feature[root]] = float(a.threshold[root]) + 1e-12
+    got = P.leaf_tables(forests, X=X64, y=y.astype(np.float32), train_index=train)
+    want = P.leaf_tables(forests, X=X64.astype(np.float32), y=y.astype(np.float32).astype(float),
+                         train_index=train)  # fmt: skip
+    np.testing.assert_array_equal(got.leaf_size, want.leaf_size)
+    np.testing.assert_array_equal(got.moments, want.moments)
+    assert got.y_sorted.dtype == np.float64
