@@ -440,6 +440,11 @@ def test_linear_rule_when_a_level_lands_on_a_cumulative_frequency():
                              levels=(0.0,), counts=np.array([2.0]))  # fmt: skip
     assert s.quantiles.tolist() == [[20.0]]
     assert s.median.tolist() == [25.0] and s.mad.tolist() == [5.0]
+    # the first value taken as it is, not interpolated from another (0.7 + (0.1 - 0.7) is not
+    # 0.1 in float64): frequencies (3, 1) on (0.1, 0.7), level 0 -> p = 1 < 3 -> 0.1
+    first = P.summary_of_weights(np.array([[0.75, 0.25]]), np.array([0.1, 0.7]), levels=(0.0,),
+                                 counts=np.array([4.0]))  # fmt: skip
+    assert first.quantiles.tolist() == [[0.1]]
     # levels given as a column: read as the flat list
     col = P.summary_of_weights(np.array([[0.25, 0.25, 0.5]]), np.array([10.0, 20.0, 30.0]),
                                levels=np.array([[0.0], [0.5]]), counts=np.array([2.0]))  # fmt: skip
