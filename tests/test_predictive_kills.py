@@ -318,10 +318,15 @@ def test_heldout_calibration_in_chunks_equals_by_hand(tiny, monkeypatch):
                       for i in range(rows.shape[0])])  # fmt: skip
     inv = P.heldout_calibration(t, rows, obs, rule="inverted_cdf")
     assert inv["coverage"] == pytest.approx(C.central_coverage(obs, inv_q, levels), rel=1e-12)
-    # a randomised PIT draws from the generator chunk after chunk, as one call does
-    want_rnd = C.pit_histogram(C.pit(obs, W, ys, rng=np.random.default_rng(5))).tolist()
-    got_rnd = P.heldout_calibration(t, rows, obs, rng=np.random.default_rng(5))["pit_hist"]
+    # a randomised PIT draws from the generator chunk after chunk, as one call does; the
+    # observations sit on atoms (each row's heaviest record value), where it differs from
+    # the mid-PIT
+    on_atoms = ys[np.argmax(W, axis=1)]
+    want_rnd = C.pit_histogram(C.pit(on_atoms, W, ys, rng=np.random.default_rng(5))).tolist()
+    got_rnd = P.heldout_calibration(t, rows, on_atoms, rng=np.random.default_rng(5))["pit_hist"]
     assert got_rnd == pytest.approx(want_rnd, rel=1e-12)
+    mid = C.pit_histogram(C.pit(on_atoms, W, ys)).tolist()
+    assert got_rnd != pytest.approx(mid)  # the case is sharp
     empty = P.heldout_calibration(t, rows[:0], obs[:0])
     assert empty["n"] == 0 and math.isnan(empty["crps"])
     assert len(empty["pit_hist"]) == 10 and all(math.isnan(v) for v in empty["pit_hist"])
