@@ -36,7 +36,34 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "tests" / "mutation" / "results.json"
 EQUIVALENT = REPO / "tests" / "mutation" / "equivalent.json"
 
-# module key -> (file to mutate, mutant-name patterns (fnmatch), test files)
+_NO_PREFETCH = (
+    "\n\ndef _prefetch(arr, idx):  # mutation run: the intrinsic has no plain-Python form\n"
+    "    return None\n"
+)
+"""Appended to the scratch copy of ``predictive_kernels.py``: its ``_prefetch`` (a cache hint,
+no effect on results) is an LLVM intrinsic that cannot run with ``NUMBA_DISABLE_JIT=1``."""
+
+_WEIGHT_KERNELS = (
+    "build_tables",
+    "apply_rows",
+    "_scatter",
+    "quantiles_of_weights",
+    "mad_of_weights",
+    "_compact",
+    "_compact_and_clear",
+)
+"""The kernels of ``predictive_kernels.py`` that make the numbers of the pooled weights,
+quantiles and MAD: the leaf tables, the records' leaves, the weight scatter, the weighted
+quantiles and MAD. Left out (the 2-core machine's time): the tile walks and the parallel
+drivers (``_tile_leaf``, ``_tile_all_leaves``, ``_tile_setup``, ``summary_kernel``,
+``accumulate_kernel``, ``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which
+reuse the engine's mutated-and-tested walk."""
+
+# entry -> the module's key, mutant-name patterns (fnmatch) and test files. The entry is the file
+# to mutate, or any unique label with the file in "file" (two modules of one file: the fused walk
+# and the other kernels of srgpu/forest/predictive_kernels.py). Optional: "pytest_args" (a
+# narrower test selection), "strip_njit" (kernels mutated as plain Python), "env", "append" (text
+# added to the scratch copy of the file, e.g. a plain-Python stand-in for a numba intrinsic).
 MODULES: dict[str, dict] = {
     "srgpu/run/stats.py": {
         "key": "stats",
@@ -82,6 +109,15 @@ MODULES: dict[str, dict] = {
         # the real 0.5-degree grids take ~1 min a mutant; the demo world covers the kernels
         "pytest_args": ["-k", "not real"],
     },
+    "srgpu/data/predictors.py#static": {
+        "key": "predictors_static_fields",
+        "file": "srgpu/data/predictors.py",
+        # land fraction, vegetation bins, bin shares and domain from the land-cover inputs, on
+        # hand-made 2 x 3 grids (the pipeline's tests reach it through build_predictors too,
+        # seconds a mutant: left out)
+        "patterns": ["srgpu.data.predictors.x_static_fields*"],
+        "tests": ["tests/test_static_fields_kills.py"],
+    },
     "srgpu/data/observations.py": {
         "key": "observations_selection",
         "patterns": [
@@ -112,6 +148,7 @@ MODULES: dict[str, dict] = {
         ],
         "tests": [
             "tests/test_compare_scores.py",
+            "tests/test_compare_totals_edges.py",
             "tests/test_known_answers.py",
             "tests/test_mutation_kills.py",
         ],
@@ -160,13 +197,61 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/run/predictive.py": {
         "key": "predictive_pooling",
-        # the pooling over replicates and the summary block (predictive_rows trains forests:
-        # its numbers come from srgpu/forest/predictive.py and srgpu/calibration.py)
+        # the whole run stage: predictive_batch/predictive_rows on a tiny hand-built batch
+        # (2 forests of 6 trees a flux, 4 cells x 3 years), the pooling over replicates and
+        # batches, the order statistics, the memory check and the summary block
+        "patterns": ["srgpu.run.predictive.*"],
+        "tests": ["tests/test_predictive_pooling.py", "tests/test_predictive_batch_kills.py"],
+    },
+    "srgpu/forest/fused.py": {
+        "key": "fused_forests",
+        # the fused walk's Python side: fuse() lays the leaf-moment tables out, predict_moments
+        # prepares the rows and calls the kernel
+        "patterns": ["srgpu.forest.fused.*"],
+        "tests": ["tests/test_fused_walk_kills.py"],
+        "env": {"NUMBA_DISABLE_JIT": "1"},
+    },
+    "srgpu/forest/predictive_kernels.py#fused": {
+        "key": "fused_walk",
+        "file": "srgpu/forest/predictive_kernels.py",
+        # the walk that gives the forest mean and the two predictive moments (and the tile
+        # loader that every kernel of the file shares), mutated as plain Python
         "patterns": [
-            "srgpu.run.predictive.x_pooled_predictive*",
-            "srgpu.run.predictive.x_calibration_summary*",
+            "srgpu.forest.predictive_kernels.x__walk_tile3*",
+            "srgpu.forest.predictive_kernels.x_fused_kernel*",
+            "srgpu.forest.predictive_kernels.x__load_tile*",
         ],
-        "tests": ["tests/test_predictive_pooling.py"],
+        "tests": ["tests/test_fused_walk_kills.py"],
+        "strip_njit": ["_walk_tile3", "fused_kernel", "_load_tile"],
+        "env": {"NUMBA_DISABLE_JIT": "1"},
+        "append": _NO_PREFETCH,
+    },
+    "srgpu/forest/predictive.py": {
+        "key": "predictive_forest",
+        # the quantile regression forest's Python side: leaf tables, moments, summaries, weight
+        # accumulation, quantregForest's samples, held-out calibration (kernels compiled)
+        "patterns": ["srgpu.forest.predictive.*"],
+        "tests": ["tests/test_predictive.py", "tests/test_predictive_kills.py"],
+    },
+    "srgpu/forest/predictive_kernels.py#weights": {
+        "key": "predictive_kernels",
+        "file": "srgpu/forest/predictive_kernels.py",
+        # the kernels that make the quantiles and MAD: leaf tables, leaves, weight scatter,
+        # weighted quantiles and MAD (mutated as plain Python, on the tiny forests)
+        "patterns": [f"srgpu.forest.predictive_kernels.x_{name}*" for name in _WEIGHT_KERNELS],
+        "tests": ["tests/test_predictive.py", "tests/test_predictive_kills.py"],
+        "strip_njit": list(_WEIGHT_KERNELS),
+        "env": {"NUMBA_DISABLE_JIT": "1"},
+        "append": _NO_PREFETCH,
+        # interpreted, the cases on larger forests (Morton order: 1500 rows and 130 trees; the
+        # quantile-forest oracle: 400 records, 40 trees; 500 records x 2 x 25 trees for the
+        # qrf scheme and the engines) take 10 s to minutes a mutant; the tiny forests (48
+        # records, 2 x 6 trees) reach the same kernels
+        "pytest_args": [
+            "-k",
+            "not morton and not quantile_forest and not inbag_counts and not qrf_sample_scheme"
+            " and not existing_engines and not nvforest and not many_rows and not one_row_and",
+        ],
     },
 }
 
@@ -175,6 +260,7 @@ SURVIVED = {0, 5}  # tests pass (0) or no test ran (5)
 
 
 def _key_to_file(key: str) -> str:
+    """The MODULES entry of the module ``key``."""
     for f, spec in MODULES.items():
         if spec["key"] == key:
             return f
@@ -212,6 +298,9 @@ def _setup(workdir: Path, file: str, spec: dict) -> None:
             shutil.copy2(REPO / rel, dst)
     if spec.get("strip_njit"):
         _strip_njit(workdir / file, spec["strip_njit"])
+    if spec.get("append"):
+        with open(workdir / file, "a") as fh:
+            fh.write(spec["append"])
     # tests find the real data at <repo>/../shared/data; mutmut runs them from workdir/mutants
     shared = REPO.parent / "shared"
     if shared.exists():
@@ -289,9 +378,10 @@ def _refresh_tests(workdir: Path) -> None:
 
 
 def run_module(
-    file: str, *, workdir_root: Path, jobs: int, show: bool, rerun: bool = False
+    entry: str, *, workdir_root: Path, jobs: int, show: bool, rerun: bool = False
 ) -> dict:
-    spec = MODULES[file]
+    spec = MODULES[entry]
+    file = spec.get("file", entry)
     workdir = workdir_root / spec["key"]
     patterns = spec["patterns"]
     if rerun:  # killed mutants stay killed when tests are added: run the others again
@@ -380,16 +470,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.list or not args.module:
         for f, spec in MODULES.items():
-            print(f"{spec['key']:24s} {f}\n    {spec['patterns']}\n    {spec['tests']}")
+            where = spec.get("file", f)
+            print(f"{spec['key']:24s} {where}\n    {spec['patterns']}\n    {spec['tests']}")
         return 0
     files = list(MODULES) if args.module == ["all"] else [_key_to_file(k) for k in args.module]
     done = [MODULES[f]["key"] for f in files]
     import mutmut
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
-    for file in files:
+    for entry in files:
+        file = MODULES[entry].get("file", entry)
         if args.collect:  # counts from the workdir's last run, timings kept
-            spec = MODULES[file]
+            spec = MODULES[entry]
             counts = _results(args.workdir / spec["key"], file, spec)
             old = results["modules"].get(spec["key"], {})
             results["modules"][spec["key"]] = {
@@ -401,15 +493,18 @@ def main(argv: list[str] | None = None) -> int:
                 "not_run": counts["not_run"],
             }
             print(spec["key"], results["modules"][spec["key"]], counts["survivors"])
+            if args.survivors:  # their diffs, from the workdir's mutated copy
+                for name in counts["survivors"]:
+                    print(mutant_diff(args.workdir / spec["key"], file, name))
             continue
         counts = run_module(
-            file,
+            entry,
             workdir_root=args.workdir,
             jobs=args.jobs,
             show=args.survivors,
             rerun=args.rerun_survivors,
         )
-        key = MODULES[file]["key"]
+        key = MODULES[entry]["key"]
         print(
             f"{key}: killed {counts['killed']}, survived {counts['survived']}, "
             f"equivalent {counts['equivalent']}, not run {counts['not_run']} "
