@@ -78,7 +78,8 @@ def test_leaf_tables_errors_name_field_value_and_expectation(tiny):
         P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag",
                       inbag=[inbag[0], inbag[1][:, :-1]])  # fmt: skip
     assert str(e.value) == (
-        "field 'inbag[1]': bootstrap counts do not match the forest (got (6, 35)); expected (6, 36)"
+        "field 'inbag[1]': bootstrap counts do not match the forest (got (6, 35)); "
+        "expected (6, 36), counts at most 255"
     )
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=y[:-1], train_index=train)
@@ -527,3 +528,14 @@ def test_leaf_tables_messages_and_casts(tiny):
     np.testing.assert_array_equal(got.leaf_size, want.leaf_size)
     np.testing.assert_array_equal(got.moments, want.moments)
     assert got.y_sorted.dtype == np.float64
+
+
+def test_summary_of_weights_refuses_a_row_without_weight():
+    """A row whose weights are all 0 has no distribution: one InputError naming the row (it
+    was a ZeroDivisionError inside the kernel); the other rows are not the problem."""
+    W = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(InputError, match="row 1 ") as info:
+        P.summary_of_weights(W, np.array([1.0, 2.0, 3.0]), rule="inverted_cdf")
+    assert info.value.field == "weights"
+    s = P.summary_of_weights(W[:1], np.array([1.0, 2.0, 3.0]), rule="inverted_cdf")
+    assert s.median[0] == 1.0

@@ -602,6 +602,14 @@ def summary_of_weights(
     if W.ndim != 2 or W.shape[1] != ys.shape[0]:
         raise InputError("weights must be (n_rows, n_values)", field="weights", value=W.shape)
     totals = W.sum(axis=1) if totals is None else np.asarray(totals, dtype=np.float64)
+    empty = np.flatnonzero(~(totals > 0.0))
+    if empty.size:
+        raise InputError(
+            "a row's weights sum to 0: it has no distribution",
+            field="weights",
+            value=f"row {int(empty[0])} (of {empty.size} such rows)",
+            expected="every row with a positive total weight",
+        )
     if counts is None:
         if code == K.RULE_LINEAR:
             raise InputError("the linear rule needs each row's member count", field="counts")

@@ -417,19 +417,6 @@ def mad_of_weights(w, y, med, rule, total, count):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _compact(w, y, ys, ws):
-    """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
-    branch-free); returns their number."""
-    k = 0
-    for j in range(w.shape[0]):
-        v = w[j]
-        ys[k] = y[j]
-        ws[k] = v
-        k += v != 0.0
-    return k
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _compact_and_clear(w, y, ys, ws, ids):
     """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
     branch-free), ``w`` zeroed on the way; returns their number. Two stores a record (weight

@@ -49,7 +49,6 @@ _WEIGHT_KERNELS = (
     "_scatter",
     "quantiles_of_weights",
     "mad_of_weights",
-    "_compact",
     "_compact_and_clear",
 )
 """The kernels of ``predictive_kernels.py`` that make the numbers of the pooled weights,
