@@ -25,9 +25,9 @@ def _records(n: int, p: int, seed: int):
     return X, y, rng
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    """Two tiny forests (numba grower) on different 75 % subsets of 48 records."""
+def tiny_forests():
+    """Two tiny forests (numba grower, 6 trees each) on different 75 % subsets (36 records) of
+    48 records, their training indices and bootstrap counts, and 25 rows."""
     X, y, rng = _records(48, 3, 7)
     fc = ForestConfig(trees=6)
     forests, train, inbag = [], [], []
@@ -39,6 +39,12 @@ def tiny():
         inbag.append(P.inbag_counts(n_train=tr.size, forest=fc, seed=seed))
     rows = rng.normal(size=(25, 3)).astype(np.float32)
     return X, y, forests, train, inbag, rows
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """:func:`tiny_forests`."""
+    return tiny_forests()
 
 
 def _brute_weights(X, y, forests, train, inbag, rows, membership):

@@ -15,24 +15,19 @@ from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive as P
 from srgpu.forest.train import fit_forest
-from tests.test_predictive import _brute_weights, _records, _weighted_inverted, _weighted_linear
+from tests.test_predictive import (
+    _brute_weights,
+    _records,
+    _weighted_inverted,
+    _weighted_linear,
+    tiny_forests,
+)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    """The two tiny forests of tests/test_predictive.py (numba grower, 6 trees each, on
-    different 36-record subsets of 48 records) and 25 rows."""
-    X, y, rng = _records(48, 3, 7)
-    fc = ForestConfig(trees=6)
-    forests, train, inbag = [], [], []
-    for r in range(2):
-        tr = np.sort(rng.choice(48, 36, replace=False))
-        seed = np.random.SeedSequence(11, spawn_key=(r,))
-        forests.append(fit_forest(X[tr], y[tr], forest=fc, seed=seed))
-        train.append(tr)
-        inbag.append(P.inbag_counts(n_train=tr.size, forest=fc, seed=seed))
-    rows = rng.normal(size=(25, 3)).astype(np.float32)
-    return X, y, forests, train, inbag, rows
+    """The two tiny forests of tests/test_predictive.py (:func:`tiny_forests`)."""
+    return tiny_forests()
 
 
 def test_predictive_moments_sd_and_pooled_by_hand():
