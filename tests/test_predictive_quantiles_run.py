@@ -57,10 +57,31 @@ def run3(inputs, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run1(inputs, tmp_path_factory):
+def run1_batches():
+    """``(result, the fluxes of its weights when the batch was reported)`` of run1's batches."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def run1(inputs, tmp_path_factory, run1_batches):
     """Three batches of 1 replicate."""
     out = tmp_path_factory.mktemp("q1")
-    return out, run_ensemble(CFG.replace(batch_size=1), out=out, inputs=inputs), _open(out)
+    summary = run_ensemble(
+        CFG.replace(batch_size=1),
+        out=out,
+        inputs=inputs,
+        on_batch=lambda res, done, total: run1_batches.append((res, sorted(res.weights))),
+    )
+    return out, summary, _open(out)
+
+
+def test_a_written_batch_releases_its_weights(run1, run1_batches):
+    """Each batch's weights are in the running pool once written: the run drops them from the
+    batch result (before the next batch is computed) instead of holding a third cells x records
+    array (a real-grid quantiles run of 32 replicates peaked at 7.8 GB with it, 5.7 without);
+    the pooled numbers are unchanged (test_batch_sizes_1_and_3_give_the_same_quantiles)."""
+    assert [fluxes for _, fluxes in run1_batches] == [sorted(PREDICTIVE_FLUXES)] * 3
+    assert all(res.weights == {} for res, _ in run1_batches)
 
 
 def _cells(ds, inputs, name):

@@ -269,6 +269,11 @@ def _run(
                 store.write_batch(res, merged, pooled)
                 if on_batch is not None:
                     on_batch(res, res.spec.stop, config.n_replicates)
+                # the batch's weights are in ``pooled`` now: free them before the next batch is
+                # computed (``res`` stays referenced until then), or a quantiles run holds three
+                # cells x records arrays instead of two (real grid, 32 replicates: 7.8 GB peak
+                # RSS instead of 5.7)
+                res.weights.clear()
         except Exception as exc:
             if not _lost_workers(exc):
                 raise
