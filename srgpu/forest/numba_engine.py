@@ -46,7 +46,7 @@ from numba import njit, prange
 from srgpu.errors import ConfigError
 from srgpu.forest.arrays import ForestArrays, forest_arrays
 from srgpu.forest.protocol import check_rows
-from srgpu.forest.row_plans import RowPlans
+from srgpu.forest.row_plans import RowPlans, plan_rows
 
 TILE = 4096
 """Rows per tile: the unit of parallel work and of one partitioned walk down a tree (smaller
@@ -349,12 +349,8 @@ class NumbaCompiledForests:
         n_rows = X.shape[0]
         inverse = None
         if n_rows >= ORDER_MIN_ROWS and n_trees >= ORDER_MIN_TREES:
-            if plans is not None:
-                plan = plans.get(X)
-                X, inverse, order = plan.rows, plan.inverse, plan.order
-            else:
-                X, inverse = distinct_rows(X)
-                order = row_order(X)
+            plan = plans.get(X) if plans is not None else plan_rows(X)
+            X, inverse, order = plan.rows, plan.inverse, plan.order
         else:
             order = np.arange(n_rows, dtype=np.int64)
         args = (

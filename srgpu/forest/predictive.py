@@ -72,11 +72,11 @@ from srgpu.forest.numba_engine import (
     ORDER_MIN_ROWS,
     ORDER_MIN_TREES,
     _check_threads,
-    distinct_rows,
     row_order,
     tile_rows,
 )
 from srgpu.forest.protocol import check_rows
+from srgpu.forest.row_plans import plan_rows
 
 MEMBERSHIPS = ("all", "inbag")
 QUANTILE_RULES = ("linear", "inverted_cdf")
@@ -276,8 +276,8 @@ def _prepare_rows(X: Any, n_features: int, n_trees: int) -> tuple:
     check_rows(X, n_features)
     inverse = None
     if X.shape[0] >= ORDER_MIN_ROWS and n_trees >= ORDER_MIN_TREES:
-        X, inverse = distinct_rows(X)
-        order = row_order(X)
+        plan = plan_rows(X)
+        X, inverse, order = plan.rows, plan.inverse, plan.order
     else:
         order = np.arange(X.shape[0], dtype=np.int64)
     return X, order, inverse
