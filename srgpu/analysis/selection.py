@@ -260,8 +260,7 @@ def honest_validation(
     ``optimism_r2 = r2[reference] - r2`` and ``optimism_rmse = rmse - rmse[reference]``
     (positive = the reference scheme is optimistic).
     """
-    if reference not in schemes:
-        raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
+    check_reference(schemes, reference)
     scores = {
         name: score_folds(X, y, folds, forest=forest, seed=seed, flux=flux, trainer=trainer)
         for name, folds in schemes.items()
@@ -269,11 +268,16 @@ def honest_validation(
     return validation_table(scores, reference=reference)
 
 
+def check_reference(schemes: dict, reference: str) -> None:
+    """Refuse a reference scheme that is not among ``schemes`` (before any forest is grown)."""
+    if reference not in schemes:
+        raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
+
+
 def validation_table(scores: dict[str, np.ndarray], *, reference: str) -> pd.DataFrame:
     """The table of :func:`honest_validation` from each scheme's ``(n_folds, 2)`` held-out
     ``[rmse, r2]`` per fold."""
-    if reference not in scores:
-        raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
+    check_reference(scores, reference)
     rows = []
     for name, s in scores.items():
         ddof = 1 if len(s) > 1 else 0

@@ -122,12 +122,10 @@ def calibrated_validation(
     (:func:`srgpu.calibration.summarise_replicates` of :func:`calibrate_folds`), each fold's
     forest grown once for both. Each summary adds ``n`` (held-out records over the folds) and
     ``extra_s`` (the calibration's wall time over the scoring's, seconds)."""
-    from srgpu.analysis.selection import validation_table
+    from srgpu.analysis.selection import check_reference, validation_table
     from srgpu.calibration import summarise_replicates
-    from srgpu.errors import ConfigError
 
-    if reference not in schemes:
-        raise ConfigError(f"honest_validation: reference scheme {reference!r} not among schemes")
+    check_reference(schemes, reference)
     scores, calibration = {}, {}
     for name, folds in schemes.items():
         scores[name], cals = calibrate_folds(
