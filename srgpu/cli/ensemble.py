@@ -66,6 +66,7 @@ def build_config(
     engine: str | None = None,
     batch_size: int | None = None,
     predictive: str | None = None,
+    membership: str | None = None,
     backend: str | None = None,
     train_on: str | None = None,
     notice=None,
@@ -106,6 +107,7 @@ def build_config(
         ("sampling", sampling),
         ("batch_size", batch_size),
         ("predictive", predictive),
+        ("predictive_membership", membership),
     ):
         if value is not None:
             changes[name] = check_param(name, value)  # names the flag in the message
@@ -377,6 +379,15 @@ def register(app: typer.Typer) -> None:
                 "flux) or none."
             ),
         ] = None,
+        membership: Annotated[
+            str | None,
+            typer.Option(
+                help="Leaf membership of the predictive distribution: all (default: every "
+                "training record of the replicate, quantregForest's, the paper's), inbag (each "
+                "tree's bootstrap rows) or oob (each tree's out-of-bag records only: honest "
+                "leaves, calibrated intervals; CPU trainers)."
+            ),
+        ] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
         workers: Annotated[
             int | None, typer.Option(help="Start a local Dask cluster with N workers.")
@@ -427,6 +438,7 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             batch_size=batch_size,
             predictive=predictive,
+            membership=membership,
             backend=backend,
             train_on=train_on,
         )
