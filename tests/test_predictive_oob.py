@@ -14,6 +14,7 @@ from srgpu.errors import ConfigError
 from srgpu.forest import predictive as P
 from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
+from tests import requires_nvforest
 from tests.test_predictive import LEVELS, _mad_ref, _weighted_inverted, _weighted_linear
 
 
@@ -211,3 +212,23 @@ def test_oob_needs_the_bootstrap_counts(tiny_oob):
         P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob")
     assert tables.membership == "oob" and tables.honest
     assert not P.leaf_tables(forests, X=X, y=y, train_index=train).honest
+
+
+@requires_nvforest
+@pytest.mark.nvforest
+def test_oob_moments_through_nvforest_cpu(tiny_oob):
+    """nvForest ``device="cpu"`` on the three leaf-value forests (moments and the share of
+    contributing trees): ``precision="double"`` equals the numba walk to 1e-12 relative,
+    ``"single"`` to 1e-5 (float32 leaves and sums, then one division)."""
+    from srgpu.forest.nvforest_engine import NvForestEngine
+
+    X, y, forests, train, inbag, rows, tables, brute, ys = tiny_oob
+    want = P.predictive_moments(tables, rows)
+    got = P.predictive_moments(
+        tables, rows, engine=NvForestEngine(device="cpu", precision="double")
+    )
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.second, want.second, rtol=1e-12)
+    single = P.predictive_moments(tables, rows, engine=NvForestEngine(device="cpu"))
+    np.testing.assert_allclose(single.mean, want.mean, rtol=1e-5)
+    np.testing.assert_allclose(single.second, want.second, rtol=1e-5)
