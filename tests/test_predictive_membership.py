@@ -38,6 +38,15 @@ def test_default_is_all_and_old_configs_keep_their_hash(tmp_path):
     assert PARAMETERS["predictive_membership"].choices == P.MEMBERSHIPS == ("all", "inbag", "oob")
 
 
+def test_a_changed_membership_is_named():
+    from srgpu.config_diff import config_diff, describe_config_diff
+
+    old = EnsembleConfig()
+    new = old.replace(predictive_membership="oob")
+    assert describe_config_diff(old, new) == "predictive_membership all -> oob"
+    assert config_diff(old, old) == {}
+
+
 def test_membership_constraints_name_both_keys():
     with pytest.raises(ConfigError, match=r"predictive_membership = 'honest': expected one of"):
         EnsembleConfig(predictive_membership="honest")
@@ -52,7 +61,10 @@ def test_membership_constraints_name_both_keys():
     assert EnsembleConfig(predictive="none").predictive_membership == "all"
 
 
-def test_cli_flag():
+def test_cli_flag(tmp_path):
+    from typer.testing import CliRunner
+
+    from srgpu.cli import app
     from srgpu.cli.ensemble import build_config
 
     cfg = build_config(config_file=None, membership="oob")
@@ -60,6 +72,14 @@ def test_cli_flag():
     assert build_config(config_file=None).predictive_membership == "all"
     with pytest.raises(ConfigError, match=r"--membership: predictive_membership = 'x'"):
         build_config(config_file=None, membership="x")
+    out = tmp_path / "o"
+    for args, needle in (
+        (["--membership", "x"], "--membership: predictive_membership = 'x'"),
+        (["--membership", "oob", "--predictive", "none"], "with predictive = 'none'"),
+    ):
+        res = CliRunner().invoke(app, ["ensemble", "--out", str(out), "--quiet", *args])
+        assert res.exit_code == 2 and needle in res.output, res.output
+    assert not out.exists()  # refused before anything is written
 
 
 CFG = EnsembleConfig(
