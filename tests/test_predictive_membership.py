@@ -163,3 +163,17 @@ def test_a_run_refuses_a_forest_without_a_distribution_at_a_grid_row():
         _check_defined(np.array([1.0, np.nan]), "SR", 3)
     with pytest.raises(ConfigError, match="fused walk"):
         predictive_batch({}, None, leaf_moments={}, config=CFG, replicates=range(2))
+
+
+def test_the_report_and_console_name_the_membership(oob_run, capsys):
+    from srgpu.analysis.report.uncertainty import membership_sentence, uncertainty_html
+    from srgpu.cli.ensemble import print_predictive
+
+    _, summary, ds = oob_run
+    sentence = membership_sentence(summary)
+    assert sentence.startswith("Leaf membership: oob: the weights read each tree's out-of-bag")
+    assert "Leaf membership: oob" in uncertainty_html(ds, summary)
+    old = {"calibration": {"SR": {}}}  # a summary written before the setting
+    assert membership_sentence(old).startswith("Leaf membership: all (the default, the paper's)")
+    print_predictive(summary)
+    assert "leaf membership oob" in " ".join(capsys.readouterr().out.split())

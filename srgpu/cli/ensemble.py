@@ -242,9 +242,11 @@ def print_predictive(summary: dict) -> None:
     if not cal:
         return
     spread = summary.get("calibration_spread") or {}
+    membership = next(iter(cal.values())).get("membership", "all")
     p = Table(
-        title="Predictive distribution (quantile regression forest) vs replicate spread, "
-        "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
+        title="Predictive distribution (quantile regression forest, leaf membership "
+        f"{membership}) vs replicate spread, integrated per-cell SD (Pg C yr-1); held-out "
+        "coverage of central intervals"
         + ("; spread band: the replicate-spread band's, 50/90/95 %" if spread else "")
     )
     # predictive = "quantiles": the exact MAD too (null with "moments")
