@@ -274,7 +274,9 @@ def leaf_tables(
                     value=counts.shape,
                     expected=f"{leaves.shape}, counts at most {K.MAX_MULTIPLICITY}",
                 )
-            if membership == "oob":  # out-of-bag records, once each; in-bag ones reach, empty
+            if membership == "oob":
+                # out-of-bag records once each; the in-bag ones (0) still mark their leaves as
+                # reached, packed empty where no out-of-bag record joins them
                 counts = (counts == 0).astype(np.int32)
         leaf_of.append(leaves.ravel())
         rank_of.append(np.broadcast_to(rank[idx], leaves.shape).ravel())
