@@ -5,10 +5,15 @@
 coverage of the central 50 / 90 / 95 % intervals of four distributions at each held-out record:
 
 * ``all``: the forest's predictive distribution as srgpu reports it (Meinshausen weights, every
-  training record a member of the leaf it reaches: quantregForest's, the paper's);
+  training record a member of the leaf it reaches: quantregForest's, the paper's; srgpu's
+  default ``predictive_membership``);
+* ``inbag`` and ``oob_run``: srgpu's distribution with ``predictive_membership = "inbag"`` and
+  ``"oob"`` (:func:`srgpu.forest.predictive.heldout_calibration`, linear rule, as a run
+  computes them);
 * ``oob``: the same trees, but each tree's leaves hold only its **out-of-bag** training records
   (those its bootstrap sample left out, whose y did not choose its splits: an "honest" tree,
-  Wager and Athey 2018); a tree whose leaf holds none is skipped for that row;
+  Wager and Athey 2018); a tree whose leaf holds none is skipped for that row (computed here
+  independently of the library, :func:`oob_weights`, with the ``inverted_cdf`` rule);
 * ``fresh``: the weights of ``all``, but each training record's value replaced by a fresh
   draw of the demo's observation noise around its noise-free truth (same leaves, same
   neighbours, values independent of the splits);
@@ -141,7 +146,9 @@ def measure(
         inputs = dataclasses.replace(inputs, fluxes={**inputs.fluxes, flux: d})
         truth = truth[keep]
     rng = np.random.default_rng(12345)
-    rows: dict[str, list] = {"all": [], "oob": [], "fresh": [], "oracle": []}
+    rows: dict[str, list] = {
+        "all": [], "inbag": [], "oob_run": [], "oob": [], "fresh": [], "oracle": []
+    }  # fmt: skip
     n_test = []
     for r in range(replicates):
         forest, split = train_replicate(inputs, cfg, r, flux)
@@ -153,6 +160,9 @@ def measure(
             forest=cfg.forest,
             seed=replicate_seed(cfg.seed, r, flux, PURPOSE_FOREST),
         )
+        for m, key in (("inbag", "inbag"), ("oob", "oob_run")):
+            t = P.leaf_tables([forest], X=d.X, y=d.y, train_index=[tr], membership=m, inbag=[inbag])
+            rows[key].append(P.heldout_calibration(t, d.X[te], d.y[te])["coverage"])
         W = oob_weights(tables, d.X[tr], d.X[te], inbag)
         rows["oob"].append(weighted_coverage(W, d.y[tr], d.y[te]))
         if fresh:
@@ -212,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "what": "held-out coverage of central intervals on the demo world (mean over "
-                "replicates); all: srgpu's predictive distribution; oob: out-of-bag leaf "
-                "members; fresh: the same weights on fresh noise draws; oracle: the true "
-                "conditional distribution",
+                "replicates); all / inbag / oob_run: srgpu's predictive distribution with "
+                "predictive_membership all (default), inbag, oob (linear rule); oob: out-of-bag "
+                "leaf members computed independently (inverted_cdf); fresh: the weights of all "
+                "on fresh noise draws; oracle: the true conditional distribution",
                 "machine": "shared 2-core machine (coverage does not depend on it)",
                 "results": results,
             },

@@ -64,6 +64,12 @@ calibration on every replicate's held-out records (:mod:`srgpu.forest.predictive
 ``"quantiles"``: the same, and the exact median, MAD and quantiles of the distribution pooled
 over all replicates (a cells x records weight array kept across batches:
 :mod:`srgpu.run.predictive`); ``"none"``: only the replicate spread (docs/predictive.md)."""
+PREDICTIVE_MEMBERSHIPS = ("all", "inbag", "oob")
+"""Leaf membership of the predictive distribution (``predictive_membership``;
+:mod:`srgpu.forest.predictive`): ``"all"`` (default; every training record of the replicate
+dropped down the tree: quantregForest's, the paper's), ``"inbag"`` (the tree's bootstrap rows
+with their counts: quantile-forest's) or ``"oob"`` (the tree's out-of-bag records only, trees
+whose leaf holds none skipped: "honest" leaves, calibrated on the demo world)."""
 DEVICES = ("auto", "cpu", "gpu")
 """The devices of ``train.device`` and ``predict.device``."""
 ENGINES = ENGINE_NAMES  # derived from the engine registry (srgpu.forest.engines)
@@ -163,6 +169,7 @@ PARAMETERS: dict[str, Param] = {
     "batch_size": Param(int, 1, 10_000),
     "tile_rows": Param(int, 1, 100_000_000),
     "predictive": Param(str, choices=PREDICTIVE_MODES),
+    "predictive_membership": Param(str, choices=PREDICTIVE_MEMBERSHIPS),
     "par_fraction": Param(float, 0.0, 1.0, closed="right"),
     "site_max_distance_km": Param(float, 0.0, 20_100.0),
     # -- ForestConfig ([forest] in TOML)
@@ -212,7 +219,11 @@ def check_param(name: str, value: Any, *, source: str | None = None) -> Any:
     return PARAMETERS[name].check(key, value, source=source or flag)
 
 
-FLAGS = {"train.device": "--train-device", "predict.device": "--predict-device"}
+FLAGS = {
+    "train.device": "--train-device",
+    "predict.device": "--predict-device",
+    "predictive_membership": "--membership",
+}
 """Command-line flags not spelt ``--`` + the key's last part."""
 
 
@@ -473,6 +484,7 @@ class EnsembleConfig:
     par_fraction: float = 0.48
     site_max_distance_km: float = 50.0
     predictive: str = "moments"
+    predictive_membership: str = "all"
     observations: ObservationFilter | None = None  # SRDB filters (srgpu.filters); None: none
 
     def __post_init__(self) -> None:
@@ -509,6 +521,7 @@ class EnsembleConfig:
                 or not all(isinstance(x, str) for x in pair[1])
             ):
                 raise ConfigError(f'config: predictors: {pair!r}: expected FLUX = ["NAME", ...]')
+        self._check_membership()
         preds = dict(self.predictors)
         # canonical order (TRAINED_FLUXES order, variables sorted) so equal configs compare equal
         object.__setattr__(
@@ -537,6 +550,33 @@ class EnsembleConfig:
                 )
             if len(set(names)) != len(names):
                 raise ConfigError(f"predictors: duplicated predictor in {flux}: {names}")
+
+    def _check_membership(self) -> None:
+        """``predictive_membership`` against the settings it needs: a predictive distribution,
+        and for ``"inbag"``/``"oob"`` bootstrap counts that srgpu can replay (its own CPU
+        trainers; cuML draws its bootstrap inside) and, for ``"oob"``, a bootstrap at all."""
+        m = self.predictive_membership
+        if m == "all":
+            return
+        if self.predictive == "none":
+            raise ConfigError(
+                f"config: predictive_membership = {m!r} with predictive = 'none': there is no "
+                "predictive distribution to compute; set predictive = 'moments' or "
+                "'quantiles', or drop predictive_membership"
+            )
+        if m == "oob" and not self.forest.bootstrap:
+            raise ConfigError(
+                "config: predictive_membership = 'oob' with forest.bootstrap = false: without "
+                "a bootstrap no training record is out of bag; set forest.bootstrap = true or "
+                "predictive_membership = 'all'"
+            )
+        if self.train.resolved[1] == "cuml":
+            raise ConfigError(
+                f"config: predictive_membership = {m!r} with train.trainer = 'cuml' (train.device "
+                f"= {self.train.device!r}): cuML draws each tree's bootstrap inside and srgpu "
+                "cannot replay it; use a CPU trainer (train.device = 'cpu') or "
+                "predictive_membership = 'all'"
+            )
 
     # -- derived values -------------------------------------------------------------------
     @property
@@ -571,6 +611,9 @@ class EnsembleConfig:
             if self.observations is None or self.observations.is_empty
             else self.observations.to_dict()
         )
+        if self.predictive_membership == "all":
+            # the default is left out: a config written before the key keeps its hash
+            d["predictive_membership"] = None
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod

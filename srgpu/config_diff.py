@@ -36,6 +36,8 @@ def config_diff(a: EnsembleConfig, b: EnsembleConfig) -> dict[str, tuple[Any, An
     order (``forest.trees``, ``predictors.SR``, ``observations.years``, ...). A setting absent
     on one side (an unset optional) is ``None`` there. Equal configs give ``{}``."""
     fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
+    for side in (fa, fb):  # left out of to_dict at its default (the hash), but not unset
+        side.setdefault("predictive_membership", "all")
     out: dict[str, tuple[Any, Any]] = {}
     for key in sorted(set(fa) | set(fb)):
         va, vb = fa.get(key), fb.get(key)

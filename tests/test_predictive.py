@@ -250,7 +250,7 @@ def test_levels_in_any_order_and_errors(tiny):
     with pytest.raises(ConfigError, match="rule"):
         P.predictive_summary(tables, rows, rule="nearest")
     with pytest.raises(ConfigError, match="membership"):
-        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob")
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="honest")
     with pytest.raises(InputError, match="bootstrap counts"):
         P.leaf_tables(forests, X=X, y=y, train_index=train, membership="inbag")
     with pytest.raises(InputError, match="training index"):

@@ -87,8 +87,8 @@ def test_leaf_tables_errors_name_field_value_and_expectation(tiny):
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=bad, train_index=train)
     assert (e.value.field, e.value.expected) == ("y", "finite values")
-    with pytest.raises(ConfigError, match=r"\('all', 'inbag'\), got 'oob'"):
-        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob")
+    with pytest.raises(ConfigError, match=r"\('all', 'inbag', 'oob'\), got 'honest'"):
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="honest")
 
 
 def test_tables_properties_and_subset(tiny):

@@ -103,7 +103,10 @@ def test_summary_keys_and_ar(run):
         cal = on_disk["calibration"][flux]
         assert set(cal["coverage"]) == {"0.5", "0.9", "0.95"}
         spread = on_disk["calibration_spread"][flux]
-        assert set(spread) >= set(cal) and set(spread["coverage"]) == set(cal["coverage"])
+        # the same keys, but the leaf membership: the spread band has none
+        assert cal["membership"] == p["membership"] == "all"
+        assert set(spread) >= set(cal) - {"membership"} and "membership" not in spread
+        assert set(spread["coverage"]) == set(cal["coverage"])
         assert len(cal["pit_hist"]) == 10 and sum(cal["pit_hist"]) == pytest.approx(1.0)
         assert cal["crps"]["mean"] > 0
         # coverage is a share, and wider intervals cover more

@@ -66,6 +66,7 @@ def build_config(
     engine: str | None = None,
     batch_size: int | None = None,
     predictive: str | None = None,
+    membership: str | None = None,
     backend: str | None = None,
     train_on: str | None = None,
     notice=None,
@@ -106,6 +107,7 @@ def build_config(
         ("sampling", sampling),
         ("batch_size", batch_size),
         ("predictive", predictive),
+        ("predictive_membership", membership),
     ):
         if value is not None:
             changes[name] = check_param(name, value)  # names the flag in the message
@@ -240,9 +242,11 @@ def print_predictive(summary: dict) -> None:
     if not cal:
         return
     spread = summary.get("calibration_spread") or {}
+    membership = next(iter(cal.values())).get("membership", "all")
     p = Table(
-        title="Predictive distribution (quantile regression forest) vs replicate spread, "
-        "integrated per-cell SD (Pg C yr-1); held-out coverage of central intervals"
+        title="Predictive distribution (quantile regression forest, leaf membership "
+        f"{membership}) vs replicate spread, integrated per-cell SD (Pg C yr-1); held-out "
+        "coverage of central intervals"
         + ("; spread band: the replicate-spread band's, 50/90/95 %" if spread else "")
     )
     # predictive = "quantiles": the exact MAD too (null with "moments")
@@ -377,6 +381,15 @@ def register(app: typer.Typer) -> None:
                 "flux) or none."
             ),
         ] = None,
+        membership: Annotated[
+            str | None,
+            typer.Option(
+                help="Leaf membership of the predictive distribution: all (default: every "
+                "training record of the replicate, quantregForest's, the paper's), inbag (each "
+                "tree's bootstrap rows) or oob (each tree's out-of-bag records only: honest "
+                "leaves, calibrated intervals; CPU trainers)."
+            ),
+        ] = None,
         out: Annotated[Path, typer.Option(help="Output directory.")] = Path("srgpu-out"),
         workers: Annotated[
             int | None, typer.Option(help="Start a local Dask cluster with N workers.")
@@ -427,6 +440,7 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             batch_size=batch_size,
             predictive=predictive,
+            membership=membership,
             backend=backend,
             train_on=train_on,
         )

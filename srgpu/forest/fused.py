@@ -16,6 +16,10 @@ forests' 25), aligned with the compiled forests' :class:`~srgpu.forest.arrays.Fo
 (global node numbers: forests one after another, as :func:`~srgpu.forest.arrays.forest_arrays`
 lays them out and as :func:`~srgpu.forest.predictive.leaf_tables` of each forest alone numbers
 its nodes from 0); the forest mean reads the compiled forests' own ``value``.
+
+Not for ``predictive_membership = "oob"``: its moments divide by each row's count of
+contributing trees, a fourth sum; a run with it walks the moments apart
+(:func:`srgpu.forest.predictive.predictive_moments`, one more walk of each tree).
 """
 
 from __future__ import annotations

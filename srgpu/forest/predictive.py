@@ -21,6 +21,19 @@ Leaf membership (``membership``):
   of in-bag y *is* the tree's leaf value); with ``"all"`` the conditional mean differs slightly
   from the forest mean. The integrated SD of the two differ by about 1 % (issue 14; see
   ``benchmarks/bench_predictive.py`` for the figure on paper-shaped data).
+* ``"oob"``: only the tree's **out-of-bag** training records (bootstrap count 0), each with
+  ``c_i = 1``: "honest" leaves, whose values did not choose the tree's splits (Wager and Athey
+  2018). A tree whose leaf (reached by the row) holds no out-of-bag record is skipped for that
+  row, and the forest's weight is shared equally by its contributing trees: tree ``t`` gives
+  ``1 / n_oob_leaf / U`` to each out-of-bag member, ``U`` the row's number of contributing
+  trees of the forest (not ``T``). Needs the bootstrap counts, like ``"inbag"``. A forest with
+  no contributing tree at a row has no distribution there: its moments are NaN, and so are the
+  moments, quantiles and MAD of any mixture holding it at that row (a run refuses such a
+  forest: :func:`srgpu.run.predictive.predictive_batch`). On the demo world a tree is skipped
+  for a grid row with probability 0.27 at the median row and at most 0.72 with 25 trees, 0.52
+  with 200, so with the default 500 trees it does not happen; one-tree forests meet it. On
+  the demo world its held-out intervals cover within 5 points of nominal where ``"all"``'s 50
+  % interval covers 39 % (docs/predictive.md).
 
 Pooling over replicates (``forests`` of one :class:`LeafTables`): the **equal mixture** of the
 forests' predictive distributions. The replicates of a flux all train on subsets of the flux's
@@ -63,7 +76,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from srgpu.config import TRAINED_FLUXES, ForestConfig
+from srgpu.config import PREDICTIVE_MEMBERSHIPS, TRAINED_FLUXES, ForestConfig
 from srgpu.constants import NORMAL_MAD_SCALE
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive_kernels as K
@@ -78,7 +91,7 @@ from srgpu.forest.numba_engine import (
 from srgpu.forest.protocol import check_rows
 from srgpu.forest.row_plans import plan_rows
 
-MEMBERSHIPS = ("all", "inbag")
+MEMBERSHIPS = PREDICTIVE_MEMBERSHIPS  # the config's choices (srgpu.config)
 QUANTILE_RULES = ("linear", "inverted_cdf")
 DEFAULT_LEVELS = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
 """Quantile levels computed by default (the central 50, 90 and 95 % intervals and the median)."""
@@ -141,6 +154,19 @@ class LeafTables:
         return int(self.y_sorted.shape[0])
 
     @property
+    def honest(self) -> bool:
+        """Out-of-bag membership: trees whose leaf has no member are skipped for a row."""
+        return self.membership == "oob"
+
+    @property
+    def contributes(self) -> np.ndarray:
+        """Per node, 1.0 where the leaf has a member (``leaf_size > 0``), else 0.0 (inner
+        nodes, and with ``"oob"`` membership leaves without out-of-bag records): the third
+        leaf value of the ``"oob"`` moments, whose tree mean is the row's share of
+        contributing trees."""
+        return (self.leaf_size > 0).astype(np.float64)
+
+    @property
     def nbytes(self) -> int:
         """Memory of the membership tables (not the trees), bytes."""
         return sum(
@@ -189,9 +215,10 @@ def leaf_tables(
 
     ``X`` (n_records, p) and ``y`` (n_records,): the flux's whole record table;
     ``train_index[r]``: the records forest ``r`` was trained on (its replicate's
-    ``split.train``, in the order given to ``fit_forest``). ``membership``: ``"all"`` or
-    ``"inbag"`` (see the module docstring); ``"inbag"`` needs ``inbag[r]``, the
-    ``(trees, len(train_index[r]))`` bootstrap multiplicities (:func:`inbag_counts`).
+    ``split.train``, in the order given to ``fit_forest``). ``membership``: ``"all"``,
+    ``"inbag"`` or ``"oob"`` (see the module docstring); ``"inbag"`` and ``"oob"`` need
+    ``inbag[r]``, the ``(trees, len(train_index[r]))`` bootstrap multiplicities
+    (:func:`inbag_counts`).
     """
     if membership not in MEMBERSHIPS:
         raise ConfigError(f"membership must be one of {MEMBERSHIPS}, got {membership!r}")
@@ -203,9 +230,10 @@ def leaf_tables(
             value=len(train_index),
             expected=f"{len(forests)} arrays",
         )
-    if membership == "inbag" and (inbag is None or len(inbag) != len(forests)):
+    if membership != "all" and (inbag is None or len(inbag) != len(forests)):
         raise InputError(
-            "in-bag membership needs the bootstrap counts of every forest",
+            f"{'in-bag' if membership == 'inbag' else 'out-of-bag'} membership needs the "
+            "bootstrap counts of every forest",
             field="inbag",
             value=None if inbag is None else len(inbag),
             expected=f"{len(forests)} arrays of shape (trees, n_train)",
@@ -246,6 +274,10 @@ def leaf_tables(
                     value=counts.shape,
                     expected=f"{leaves.shape}, counts at most {K.MAX_MULTIPLICITY}",
                 )
+            if membership == "oob":
+                # out-of-bag records once each; the in-bag ones (0) still mark their leaves as
+                # reached, packed empty where no out-of-bag record joins them
+                counts = (counts == 0).astype(np.int32)
         leaf_of.append(leaves.ravel())
         rank_of.append(np.broadcast_to(rank[idx], leaves.shape).ravel())
         count_of.append(counts.ravel())
@@ -339,22 +371,28 @@ class PredictiveMoments:
         return mean, np.sqrt(np.maximum(second - mean * mean, 0.0))
 
 
-def moment_forests(tables: LeafTables) -> tuple[list, list]:
-    """Two copies of the tables' forests (as scikit-learn ``RandomForestRegressor``) whose leaf
+def moment_forests(tables: LeafTables) -> tuple[list, ...]:
+    """Copies of the tables' forests (as scikit-learn ``RandomForestRegressor``) whose leaf
     values are the leaf means of y and of y**2 under the tables' membership: any inference engine
     (nvForest, scikit-learn) then predicts the conditional mean and second moment with its plain
-    ``predict``. Inner-node values are 0."""
+    ``predict``. Inner-node values are 0. With ``"oob"`` membership a third copy holds
+    :attr:`LeafTables.contributes` (1 at a leaf with an out-of-bag member, else 0; the other two
+    hold 0 there): its forest mean is the row's share ``U / T`` of contributing trees, and the
+    moments are the first two predictions divided by it (:func:`predictive_moments`)."""
     from srgpu.forest.grown import as_sklearn
     from srgpu.forest.train import assemble_forest
 
     if not tables.forests:
         raise InputError("the tables keep no forests", field="tables.forests")
     a = tables.arrays
-    out: tuple[list, list] = ([], [])
+    leaf_values = [tables.moment1, tables.moment2]
+    if tables.honest:
+        leaf_values.append(tables.contributes)
+    out: tuple[list, ...] = tuple([] for _ in leaf_values)
     for r, forest in enumerate(tables.forests):
         sk = as_sklearn(forest)
         t0 = int(a.forest_offsets[r])
-        for values, dest in ((tables.moment1, out[0]), (tables.moment2, out[1])):
+        for values, dest in zip(leaf_values, out, strict=True):
             trees = []
             for k, est in enumerate(sk.estimators_):
                 lo, hi = int(a.tree_offsets[t0 + k]), int(a.tree_offsets[t0 + k + 1])
@@ -383,13 +421,19 @@ def predictive_moments(
     (e.g. ``NvForestEngine(device="cpu")``): it compiles the two :func:`moment_forests` and
     predicts each (two traversals); its dtype follows the engine (float32 for nvForest's
     ``precision="single"``), the result is float64.
+
+    ``"oob"`` membership: per forest and row the sums over the contributing trees divided by
+    their number ``U`` (NaN where ``U = 0``: no distribution). The numba path walks each tree
+    once with three leaf values (:func:`~srgpu.forest.predictive_kernels.fused_kernel` with
+    :attr:`LeafTables.contributes` as the first: ``U / T``, then the two moment sums over
+    ``T``), an engine predicts the three :func:`moment_forests`; both divide by ``U / T``.
     """
     if engine is not None:
-        f1, f2 = moment_forests(tables)
-        c1, c2 = engine.compile(f1), engine.compile(f2)
-        mean = np.asarray(c1.predict(X), dtype=np.float64)
-        second = np.asarray(c2.predict(X), dtype=np.float64)
-        return PredictiveMoments(mean=mean, second=second)
+        compiled = [engine.compile(f) for f in moment_forests(tables)]
+        preds = [np.asarray(c.predict(X), dtype=np.float64) for c in compiled]
+        if tables.honest:
+            return _per_contributing_tree(preds[2], preds[0], preds[1])
+        return PredictiveMoments(mean=preds[0], second=preds[1])
     a = tables.arrays
     X, order, inverse = _prepare_rows(X, a.n_features, a.n_trees)
     n = _check_threads(threads)
@@ -397,6 +441,15 @@ def predictive_moments(
     if X.shape[0] == 0:
         empty = np.empty((a.n_forests, 0))
         return PredictiveMoments(mean=empty, second=empty.copy())
+    if tables.honest:
+        share, m1, m2 = _run(
+            K.fused_kernel, threads, X, order, *_tree_args(a)[:4], tables.contributes,
+            tables.moments, a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)),
+            tile,
+        )  # fmt: skip
+        if inverse is not None:
+            share, m1, m2 = share[:, inverse], m1[:, inverse], m2[:, inverse]
+        return _per_contributing_tree(share, m1, m2)
     m1, m2 = _run(
         K.moments_kernel, threads, X, order, *_tree_args(a)[:4], tables.moments,
         a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
@@ -404,6 +457,16 @@ def predictive_moments(
     if inverse is not None:
         m1, m2 = m1[:, inverse], m2[:, inverse]
     return PredictiveMoments(mean=m1, second=m2)
+
+
+def _per_contributing_tree(share: np.ndarray, m1: np.ndarray, m2: np.ndarray) -> PredictiveMoments:
+    """``"oob"`` moments from tree means over all ``T`` trees: ``share = U / T`` (contributing
+    trees) and the moment sums over ``T``; divided by ``share`` (NaN where ``U = 0``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        none = share == 0.0
+        mean = np.where(none, np.nan, m1 / share)
+        second = np.where(none, np.nan, m2 / share)
+    return PredictiveMoments(mean=mean, second=second)
 
 
 # ----------------------------------------------------------------------------- quantiles
@@ -480,7 +543,7 @@ def predictive_summary(
             K.summary_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale, forest_share,
             int(a.tree_depth.max(initial=0)), _summary_tile(n_trees, proto.itemsize), proto,
-            tables.packed, tables.y_sorted, walk, half, code, q, mad,
+            tables.packed, tables.y_sorted, walk, half, code, q, mad, tables.honest,
         )  # fmt: skip
     if inverse is not None:
         q, mad = q[inverse], mad[inverse]
@@ -505,7 +568,9 @@ class WeightAccumulator:
     """Pooled weights of rows over a flux's records, accumulated forest batch by forest batch:
     ``weights`` (n_rows, n_records), ``totals`` and ``counts`` (n_rows,). After
     :meth:`add` of batches holding ``K`` forests in all, with ``n_forests=K`` given to each
-    call, the weights are those of the equal mixture of the ``K`` forests (they sum to 1)."""
+    call, the weights are those of the equal mixture of the ``K`` forests (they sum to 1).
+    With ``"oob"`` tables, a row where some forest has no contributing tree gets no weight from
+    it and NaN in its total and count: the row has no distribution (NaN order statistics)."""
 
     weights: np.ndarray
     totals: np.ndarray
@@ -569,7 +634,7 @@ class WeightAccumulator:
             tree_offsets, tree_forest, forest_scale * share, forest_share * share,
             int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest), proto.itemsize),
             proto, tables.packed, dest, self.weights, self.totals, self.counts,
-            len(tree_forest) >= K.STREAM_MIN_TREES,
+            len(tree_forest) >= K.STREAM_MIN_TREES, tables.honest,
         )  # fmt: skip
 
     def summary(
@@ -594,7 +659,9 @@ def summary_of_weights(
 ) -> PredictiveSummary:
     """Quantiles, median and MAD of discrete distributions given as rows of ``weights``
     (n_rows, n_values) on the ascending ``y_sorted``. ``counts``: the frequency scale of the
-    ``"linear"`` rule per row (required for it); ``totals``: the weight sums (default: summed)."""
+    ``"linear"`` rule per row (required for it); ``totals``: the weight sums (default: summed).
+    A row whose total is NaN has no distribution (``"oob"`` membership where some forest has
+    no contributing tree: :class:`WeightAccumulator`): its quantiles, median and MAD are NaN."""
     lv = _check_levels(levels)
     code = _rule_code(rule)
     W = np.ascontiguousarray(weights, dtype=np.float64)
@@ -602,7 +669,8 @@ def summary_of_weights(
     if W.ndim != 2 or W.shape[1] != ys.shape[0]:
         raise InputError("weights must be (n_rows, n_values)", field="weights", value=W.shape)
     totals = W.sum(axis=1) if totals is None else np.asarray(totals, dtype=np.float64)
-    empty = np.flatnonzero(~(totals > 0.0))
+    undefined = np.isnan(totals)
+    empty = np.flatnonzero(~(totals > 0.0) & ~undefined)
     if empty.size:
         raise InputError(
             "a row's weights sum to 0: it has no distribution",
@@ -618,6 +686,10 @@ def summary_of_weights(
     q = np.empty((W.shape[0], walk.size))
     mad = np.empty(W.shape[0])
     for i in range(W.shape[0]):
+        if undefined[i]:
+            q[i] = np.nan
+            mad[i] = np.nan
+            continue
         keep = W[i] != 0.0
         ws, ys_i = np.ascontiguousarray(W[i][keep]), np.ascontiguousarray(ys[keep])
         K.quantiles_of_weights(ws, ys_i, walk, code, float(totals[i]), float(counts[i]), q[i])
@@ -644,7 +716,13 @@ def qrf_sample_leaf_values(
 ) -> np.ndarray:
     """quantregForest 1.3-7's leaf values: per leaf, the y of one member drawn at random with
     probability its member weight (uniform over the leaf's records for ``"all"`` membership);
-    ``seeds[r]`` draws forest ``r``'s leaves. Per node, float64 (NaN at inner nodes)."""
+    ``seeds[r]`` draws forest ``r``'s leaves. Per node, float64 (NaN at inner nodes). Not for
+    ``"oob"`` tables (quantregForest's scheme has no empty leaves): a :class:`ConfigError`."""
+    if tables.honest:
+        raise ConfigError(
+            "quantregForest's one-value-per-leaf scheme is defined for membership 'all' or "
+            "'inbag', not 'oob' (leaves without out-of-bag records hold no value)"
+        )
     a = tables.arrays
     if len(seeds) != a.n_forests:
         raise InputError("one seed per forest is needed", field="seeds", value=len(seeds))
@@ -725,26 +803,35 @@ def heldout_calibration(
     """Calibration of the tables' (pooled) predictive distribution on observations ``(X, y)``,
     typically one replicate's held-out records with that replicate's tables
     (:meth:`LeafTables.subset`): ``{"coverage": {"0.5", "0.9", "0.95"}, "pit_hist": [10
-    shares], "crps": mean CRPS (units of y), "n": observations}``. Randomised PIT with
-    ``rng`` (mid-PIT without). ``levels`` must hold the three intervals' bounds."""
+    shares], "crps": mean CRPS (units of y), "n": observations scored, "undefined":
+    observations left out}``. Randomised PIT with ``rng`` (mid-PIT without). ``levels`` must
+    hold the three intervals' bounds. An observation where the distribution is undefined
+    (``"oob"`` membership, a forest without a contributing tree there: NaN total) is left out
+    of every score and counted in ``"undefined"`` (0 with the other memberships)."""
     from srgpu import calibration as C
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if X.shape[0] != y.shape[0]:
         raise InputError("X and y differ in length", field="y", value=y.shape[0])
-    quant, pits, scores = [], [], []
+    quant, pits, scores, kept = [], [], [], []
     for r0 in range(0, y.shape[0], CALIBRATION_CHUNK_ROWS):
         r1 = min(r0 + CALIBRATION_CHUNK_ROWS, y.shape[0])
         acc = WeightAccumulator.zeros(n_rows=r1 - r0, n_records=tables.n_records)
         acc.add(tables, X[r0:r1], threads=threads)
+        ok = ~np.isnan(acc.totals)
+        if not ok.all():  # "oob": rows without a distribution, left out
+            acc = WeightAccumulator(acc.weights[ok], acc.totals[ok], acc.counts[ok])
         quant.append(acc.summary(tables.y_sorted, levels=levels, rule=rule).quantiles)
-        pits.append(C.pit(y[r0:r1], acc.weights, tables.y_sorted, rng=rng))
-        scores.append(C.crps(y[r0:r1], acc.weights, tables.y_sorted))
+        pits.append(C.pit(y[r0:r1][ok], acc.weights, tables.y_sorted, rng=rng))
+        scores.append(C.crps(y[r0:r1][ok], acc.weights, tables.y_sorted))
+        kept.append(ok)
     q = np.concatenate(quant) if quant else np.empty((0, len(levels)))
+    ok = np.concatenate(kept) if kept else np.ones(0, dtype=bool)
     return {
-        "coverage": C.central_coverage(y, q, levels),
+        "coverage": C.central_coverage(y[ok], q, levels),
         "pit_hist": C.pit_histogram(np.concatenate(pits) if pits else np.empty(0)).tolist(),
         "crps": float(np.mean(np.concatenate(scores))) if scores else float("nan"),
-        "n": int(y.shape[0]),
+        "n": int(ok.sum()),
+        "undefined": int(ok.size - ok.sum()),
     }

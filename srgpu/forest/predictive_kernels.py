@@ -24,7 +24,11 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
 Weights: tree ``t`` of forest ``r`` gives record ``i`` in the leaf the row reaches the weight
 ``c_i / n_leaf * scale_r`` with ``c_i`` the record's multiplicity in the leaf (1 for
 all-rows membership, its bootstrap count for in-bag membership), ``n_leaf = sum c_i`` and
-``scale_r = 1 / (trees_r * n_forests)``: the weights of one row sum to 1.
+``scale_r = 1 / (trees_r * n_forests)``: the weights of one row sum to 1. Out-of-bag membership
+(``honest``, :func:`_scatter_oob`): trees whose leaf holds no member are skipped and
+``scale_r = 1 / (U_r * n_forests)``, ``U_r`` the row's count of forest ``r``'s contributing
+trees; its moments come from :func:`fused_kernel` with the leaves' "has a member" indicator as
+the first leaf value (the tree mean ``U_r / T_r``, by which the two moment sums are divided).
 """
 
 from __future__ import annotations
@@ -309,6 +313,56 @@ def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
     return total, count
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_oob(leaves, i, tree_forest, forest_share, packed, w, used):
+    """:func:`_scatter` for out-of-bag membership: a tree whose leaf holds no out-of-bag record
+    (packed as ``[0, 0]``) is skipped, and each forest's contributing trees share its weight
+    equally: a member adds ``(c / n) * share_r / used_r``, ``used_r`` the number of forest
+    ``r``'s trees whose leaf holds one. Returns ``(total, count)`` as :func:`_scatter` does
+    (count: the forests' sums of the contributing leaves' sizes, times their shares), or
+    ``(nan, nan)`` without adding anything when some forest of the batch has no contributing
+    tree at the row: its distribution, and so the mixture's, is undefined there. ``used``:
+    one float64 of scratch per forest."""
+    n_trees = leaves.shape[1]
+    for r in range(used.shape[0]):
+        used[r] = 0.0
+    for t in range(n_trees):
+        if packed[leaves[i, t]] > 0:
+            used[tree_forest[t]] += 1.0
+    for r in range(used.shape[0]):
+        if used[r] == 0.0:
+            return np.nan, np.nan
+    total = 0.0
+    count = 0.0
+    last = packed.shape[0] - 1
+    for t in range(n_trees):
+        if t + PREFETCH_TREES < n_trees:
+            ahead = leaves[i, t + PREFETCH_TREES]
+            _prefetch(packed, ahead)
+            _prefetch(packed, min(ahead + 16, last))
+        o = leaves[i, t]
+        k = np.int64(packed[o])
+        if k == 0:
+            continue
+        r = tree_forest[t]
+        sc = forest_share[r] / used[r]
+        size = np.float64(packed[o + 1])
+        for j in range(o + 2, o + 2 + k):
+            u = packed[j]
+            w[np.int64(u & RANK_MASK)] += (np.float64(u >> RANK_BITS) / size) * sc
+        total += sc
+        count += size * forest_share[r]
+    return total, count
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_weights(leaves, i, tree_forest, forest_scale, forest_share, packed, w, honest, used):
+    """:func:`_scatter_oob` with ``honest`` (out-of-bag membership), else :func:`_scatter`."""
+    if honest:
+        return _scatter_oob(leaves, i, tree_forest, forest_share, packed, w, used)
+    return _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w)
+
+
 @njit(cache=True, nogil=True)
 def quantiles_of_weights(w, y, levels, rule, total, count, out):
     """Quantiles at ascending ``levels`` of the discrete distribution with weights ``w`` on the
@@ -453,13 +507,14 @@ def _tile_setup(X, order, t0, m, T, n_features, max_depth):
 def summary_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
     forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, y, levels, half_index,
-    rule, out_q, out_mad,
+    rule, out_q, out_mad, honest=False,
 ):  # fmt: skip
     """Per row: quantiles at ``levels`` (ascending; ``levels[half_index] == 0.5``, the median)
     and unscaled MAD of the pooled predictive distribution, into ``out_q`` (n_rows, n_levels)
     and ``out_mad``. The walk's "leaf values" are the leaves' offsets in ``packed``
     (``leaf_offset``; kept as ``leaf_proto``'s dtype); a row's weights (one vector per tile, in
-    L1 cache) are compacted to their nonzero entries before the walks."""
+    L1 cache) are compacted to their nonzero entries before the walks. ``honest``: out-of-bag
+    membership (:func:`_scatter_oob`; a row where it is undefined gets NaN)."""
     n_rows, n_features = X.shape
     n_records = y.shape[0]
     n_trees = tree_offsets.shape[0] - 1
@@ -481,12 +536,18 @@ def summary_kernel(
         ws = np.empty(n_records, dtype=np.float64)
         ids = np.empty(n_records, dtype=np.int64)
         qrow = np.empty(levels.shape[0], dtype=np.float64)
+        used = np.empty(forest_share.shape[0], dtype=np.float64)
         for i in range(m):
-            total, count = _scatter(
-                leaves, i, tree_forest, forest_scale, forest_share, packed, w
+            total, count = _row_weights(
+                leaves, i, tree_forest, forest_scale, forest_share, packed, w, honest, used
             )  # fmt: skip
-            k = _compact_and_clear(w, y, ys, ws, ids)
             row = order[t0 + i]
+            if total != total:  # out-of-bag membership, undefined at the row (nothing added)
+                for q in range(levels.shape[0]):
+                    out_q[row, q] = np.nan
+                out_mad[row] = np.nan
+                continue
+            k = _compact_and_clear(w, y, ys, ws, ids)
             quantiles_of_weights(ws[:k], ys[:k], levels, rule, total, count, qrow)
             for q in range(levels.shape[0]):
                 out_q[row, q] = qrow[q]
@@ -497,7 +558,7 @@ def summary_kernel(
 def accumulate_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
     forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, dest, W, totals,
-    counts, stream,
+    counts, stream, honest=False,
 ):  # fmt: skip
     """Add the weights of row ``row`` of ``X`` into ``W[dest[row]]`` (W: (n_out, n_records)),
     its total weight into ``totals[dest[row]]`` and its leaf-member count into
@@ -505,7 +566,9 @@ def accumulate_kernel(
     once: the caller runs one thread when ``dest`` is not one-to-one. With ``stream``, each
     destination row is copied into a local vector, added to there and copied back (the same
     adds in the same order: the same bits), so that the scattered adds hit the cache instead
-    of a large ``W`` in memory (worth it with many trees: :data:`STREAM_MIN_TREES`)."""
+    of a large ``W`` in memory (worth it with many trees: :data:`STREAM_MIN_TREES`).
+    ``honest``: out-of-bag membership (:func:`_scatter_oob`): a row where it is undefined adds
+    no weight and NaN to its destination's total and count."""
     n_rows, n_features = X.shape
     n_trees = tree_offsets.shape[0] - 1
     T = tile_size
@@ -522,17 +585,19 @@ def accumulate_kernel(
             leaf, rows, stack, lo, hi, nan_in, scratch,
         )  # fmt: skip
         w = np.empty(W.shape[1], dtype=np.float64)
+        used = np.empty(forest_share.shape[0], dtype=np.float64)
         for i in range(m):
             d = dest[order[t0 + i]]
             if stream:  # streamed in and out: the scattered adds then hit the cache
                 w[:] = W[d]
-                total, count = _scatter(
-                    leaves, i, tree_forest, forest_scale, forest_share, packed, w
+                total, count = _row_weights(
+                    leaves, i, tree_forest, forest_scale, forest_share, packed, w, honest, used
                 )  # fmt: skip
                 W[d] = w
             else:
-                total, count = _scatter(
-                    leaves, i, tree_forest, forest_scale, forest_share, packed, W[d]
+                total, count = _row_weights(
+                    leaves, i, tree_forest, forest_scale, forest_share, packed, W[d], honest,
+                    used,
                 )  # fmt: skip
             totals[d] += total
             counts[d] += count
@@ -596,12 +661,17 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
     multiplicities), ``moment1`` and ``moment2`` (leaf means of y and y**2), ``packed`` and
     ``leaf_offset`` (the same members, multiplicities and sizes leaf by leaf in one uint32
     array, four bytes a member, and each leaf's word offset in it: one contiguous read per
-    leaf, mostly one cache line, in the weight kernels). Ranks must be below ``2**RANK_BITS`` and
+    leaf, mostly one cache line, in the weight kernels). A leaf the entries reach only with
+    multiplicity 0 (out-of-bag membership: a leaf without out-of-bag records) is packed as
+    ``[0, 0]``, no members: the weight kernels skip it (with the other memberships every reached
+    leaf has members, and the table is as before). Ranks must be below ``2**RANK_BITS`` and
     multiplicities at most :data:`MAX_MULTIPLICITY` (checked by the caller)."""
     n_entries = leaf_of.shape[0]
     n_members = np.zeros(n_nodes, dtype=np.int64)
     leaf_size = np.zeros(n_nodes, dtype=np.float64)
+    reached = np.zeros(n_nodes, dtype=np.bool_)
     for e in range(n_entries):
+        reached[leaf_of[e]] = True
         if count_of[e] > 0:
             n_members[leaf_of[e]] += 1
             leaf_size[leaf_of[e]] += count_of[e]
@@ -632,12 +702,12 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
     leaf_offset = np.zeros(n_nodes, dtype=np.float64)
     size = 0
     for k in range(n_nodes):
-        if n_members[k] > 0:
+        if reached[k]:
             size += 2 + n_members[k]
     packed = np.empty(size, dtype=np.uint32)
     o = 0
     for k in range(n_nodes):
-        if n_members[k] > 0:
+        if reached[k]:  # a leaf reached only by entries of multiplicity 0: [0, 0], no members
             leaf_offset[k] = o
             packed[o] = n_members[k]
             packed[o + 1] = np.uint32(leaf_size[k])

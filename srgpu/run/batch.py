@@ -399,10 +399,12 @@ def train_and_compile(
         from srgpu.forest.numba_engine import NumbaCompiledForests
 
         can_fuse = all(isinstance(compiled[f], NumbaCompiledForests) for f in PREDICTIVE_FLUXES)
+        can_fuse = can_fuse and config.predictive_membership != "oob"  # moments walked apart
         leaf_moments: dict[str, list] | None = {} if can_fuse else None
         extra, weights = predictive_batch(
-            trained, inputs, pooled_over=pooled_over, leaf_moments=leaf_moments
-        )
+            trained, inputs, pooled_over=pooled_over, leaf_moments=leaf_moments, config=config,
+            replicates=spec.replicates,
+        )  # fmt: skip
         if leaf_moments is not None:
             fused = {f: fuse(compiled[f], leaf_moments[f]) for f in PREDICTIVE_FLUXES}
     t_pred = time.perf_counter() - t_pred

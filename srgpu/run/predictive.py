@@ -4,7 +4,8 @@ read at the grid and at its held-out records.
 For every trained (replicate, flux) forest (``config.predictive = "moments"``):
 
 * the conditional mean and second moment of its predictive distribution at every grid row
-  (Meinshausen weights over the replicate's own training records, leaf membership "all":
+  (Meinshausen weights over the replicate's own training records, leaf membership
+  ``config.predictive_membership``, "all" by default:
   :func:`srgpu.forest.predictive.leaf_tables`), averaged over the years of each cell: the
   moments of the cell's time mixture (one observation in a random year). They are per-replicate
   rows of the store, written with the batch like the replicate maps, so a resumed run rebuilds
@@ -37,6 +38,7 @@ and row (docs/predictive.md, "Cost").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -97,6 +99,8 @@ def predictive_batch(
     *,
     pooled_over: int | None = None,
     leaf_moments: dict[str, list] | None = None,
+    config: Any = None,
+    replicates: Sequence[int] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """:func:`predictive_rows` and, with ``pooled_over`` (the run's replicate count ``K``), the
     batch's share of the pooled weights: per flux a
@@ -109,7 +113,15 @@ def predictive_batch(
     per-node leaf moments ``(n_nodes, 2)`` are appended to ``leaf_moments[flux]`` instead, for
     the run's fused walk (:mod:`srgpu.forest.fused`: the forest mean and both moments in one
     walk of each tree over the grid), which adds the ``pred_replicate_*`` rows itself
-    (:meth:`srgpu.run.batch.TileReducer.predictive_rows`, the same numbers)."""
+    (:meth:`srgpu.run.batch.TileReducer.predictive_rows`, the same numbers); not with
+    ``"oob"`` membership, whose moments need the row's count of contributing trees: they are
+    walked here (:func:`~srgpu.forest.predictive.predictive_moments`).
+
+    ``config`` (an :class:`~srgpu.config.EnsembleConfig`; default: leaf membership ``"all"``)
+    gives ``predictive_membership``; with ``"inbag"`` or ``"oob"`` each forest's bootstrap
+    counts are replayed (:func:`~srgpu.forest.predictive.inbag_counts` from the forest's seed
+    ``replicate_seed(config.seed, r, flux, PURPOSE_FOREST)``), ``replicates`` naming the
+    replicate ``r`` of each forest (in ``trained``'s order)."""
     from srgpu.forest.predictive import (
         WeightAccumulator,
         heldout_calibration,
@@ -117,6 +129,13 @@ def predictive_batch(
         predictive_moments,
     )
     from srgpu.run.spread_calibration import record_rows
+
+    membership = "all" if config is None else config.predictive_membership
+    if membership == "oob" and leaf_moments is not None:
+        raise ConfigError(
+            "predictive_membership = 'oob' cannot take the fused walk (its moments divide by "
+            "each row's count of contributing trees): walk the moments here"
+        )
 
     n_years, n_cells = inputs.n_years, inputs.n_cells
     out: dict[str, np.ndarray] = {}
@@ -133,11 +152,19 @@ def predictive_batch(
             acc = WeightAccumulator.zeros(n_rows=n_cells, n_records=int(data.y.size))
             weights[flux] = acc
         for i, (forest, split) in enumerate(trained[flux]):
-            tables = leaf_tables([forest], X=data.X, y=data.y, train_index=[split.train])
+            inbag = None
+            if membership != "all":
+                inbag = [_bag_counts(config, replicates, i, flux, split.train.size)]
+            tables = leaf_tables(
+                [forest], X=data.X, y=data.y, train_index=[split.train], membership=membership,
+                inbag=inbag,
+            )  # fmt: skip
             if leaf_moments is not None:
                 leaf_moments[flux].append(tables.moments)
             else:
                 pm = predictive_moments(tables, inputs.grid_X[flux])
+                if tables.honest:
+                    _check_defined(pm.mean[0], flux, None if replicates is None else replicates[i])
                 mean[i] = pm.mean[0].reshape(n_years, n_cells).mean(axis=0)
                 second[i] = pm.second[0].reshape(n_years, n_cells).mean(axis=0)
             cal = heldout_calibration(tables, data.X[split.test], data.y[split.test])
@@ -157,6 +184,34 @@ def predictive_batch(
     out[CALIBRATION] = calibration
     out.update(record_rows(trained, inputs))
     return out, weights
+
+
+def _check_defined(mean: np.ndarray, flux: str, replicate: int | None) -> None:
+    """A :class:`ConfigError` when some grid row has no ``"oob"`` distribution (no tree of the
+    forest reaches a leaf holding an out-of-bag record there: NaN moments), which a run cannot
+    store; with the default 500 trees (or the demo's 200) it does not happen."""
+    bad = int(np.isnan(mean).sum())
+    if bad:
+        raise ConfigError(
+            f"predictive_membership = 'oob': the {flux} forest of replicate {replicate} has no "
+            f"tree whose leaf holds an out-of-bag record at {bad} grid row(s), where its "
+            "predictive distribution is undefined; grow more trees (forest.trees) or use "
+            "predictive_membership = 'all'"
+        )
+
+
+def _bag_counts(config: Any, replicates: Sequence[int] | None, i: int, flux: str, n: int):
+    """Bootstrap counts of the ``i``-th forest of a batch (replicate ``replicates[i]``)."""
+    from srgpu.forest.predictive import inbag_counts
+    from srgpu.run.sampling import PURPOSE_FOREST, replicate_seed
+
+    if replicates is None:
+        raise ConfigError(
+            f"predictive_membership = {config.predictive_membership!r} needs the replicate "
+            "number of each forest (replicates=...)"
+        )
+    seed = replicate_seed(config.seed, int(replicates[i]), flux, PURPOSE_FOREST)
+    return inbag_counts(n_train=n, forest=config.forest, seed=seed)
 
 
 def add_weights(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:

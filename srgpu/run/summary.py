@@ -71,7 +71,17 @@ def negative_share(values: np.ndarray, weights: np.ndarray) -> dict[str, float |
     }
 
 
-def _predictive_block(store: xr.Dataset, inputs: Inputs, flux: str, w: np.ndarray) -> dict | None:
+MEMBERSHIP_WORDS = {
+    "all": "all training records of a leaf (quantregForest's, the paper's)",
+    "inbag": "each tree's bootstrap rows of a leaf, with their counts",
+    "oob": "each tree's out-of-bag records of a leaf, trees whose leaf holds none skipped",
+}
+"""``predictive_membership`` in the words of ``summary.json``."""
+
+
+def _predictive_block(
+    store: xr.Dataset, inputs: Inputs, flux: str, w: np.ndarray, membership: str = "all"
+) -> dict | None:
     """``fluxes.<F>.predictive``: the predictive distribution's SD map integrated over area
     (``None`` without one, and for AR: see :data:`srgpu.schema.PREDICTIVE_FLUXES`)."""
     if flux not in PREDICTIVE_FLUXES or flux_var(flux, "pred_sd") not in store:
@@ -92,9 +102,11 @@ def _predictive_block(store: xr.Dataset, inputs: Inputs, flux: str, w: np.ndarra
         # (R's mad()): predictive = "quantiles" only (null otherwise)
         "integrated_mad_pg_per_yr": integrated("pred_mad"),
         "integrated_mad_scaled_pg_per_yr": integrated("pred_mad_scaled"),
+        "membership": membership,
         "definition": "per-cell SD (MAD) of the quantile-regression-forest predictive "
-        "distribution (Meinshausen weights over each replicate's training records, all rows of "
-        "a leaf), equal mixture over replicates and years, integrated over area x land "
+        "distribution (Meinshausen weights over each replicate's training records, "
+        f"{MEMBERSHIP_WORDS[membership]}), equal mixture over replicates and years, integrated "
+        "over area x land "
         "fraction as if every cell erred the same way (an upper bound for the SD of the global "
         "total, not an interval)",
     }
@@ -128,7 +140,9 @@ def build_summary(
         }
         if f == "AR":  # from the time-mean map, area x land fraction weights
             fluxes[f].update(negative_share(cell_stats[f]["mean"], w))
-        fluxes[f]["predictive"] = _predictive_block(store, inputs, f, w)
+        fluxes[f]["predictive"] = _predictive_block(
+            store, inputs, f, w, config.predictive_membership
+        )
         mean_totals[f] = float(per_rep.mean())
     validation = {}
     val = np.asarray(store[VALIDATION].values)  # (R, flux, metric)
@@ -169,6 +183,8 @@ def build_summary(
     }
     if CALIBRATION in store:
         summary["calibration"] = calibration_summary(np.asarray(store[CALIBRATION].values))
+        for block in summary["calibration"].values():  # whose distribution was scored
+            block["membership"] = config.predictive_membership
     if SITE_FOREST_MEAN in store:  # the replicate-spread band on the same held-out records
         summary["calibration_spread"] = spread_calibration_summary(store)
     truth = inputs.truth

@@ -179,6 +179,19 @@ def integrated_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def membership_sentence(summary: dict) -> str:
+    """Which leaf membership the predictive distribution used (``summary.json``'s
+    ``calibration.<F>.membership``; a summary written before the setting: ``"all"``)."""
+    from srgpu.run.summary import MEMBERSHIP_WORDS
+
+    m = summary["calibration"][PREDICTIVE_FLUXES[0]].get("membership", "all")
+    default = " (the default, the paper's)" if m == "all" else ""
+    return (
+        f"Leaf membership: {m}{default}: the weights read {MEMBERSHIP_WORDS.get(m, m)} "
+        "(predictive_membership; docs/predictive.md)."
+    )
+
+
 def uncertainty_html(store: xr.Dataset, summary: dict) -> str:
     """The section's text and tables (figures are added by the caller)."""
     parts = []
@@ -194,8 +207,9 @@ def uncertainty_html(store: xr.Dataset, summary: dict) -> str:
         "how much the forest mean moves between forests trained on different 80 % draws of the "
         "records. The <b>predictive distribution</b> (F_pred_sd) is that of one observation "
         "given its predictors, read from each forest as a quantile regression forest "
-        "(Meinshausen 2006) and pooled over replicates. " + _e(PAPER_SENTENCE) + "</p>"
-    )
+        "(Meinshausen 2006) and pooled over replicates. " + _e(membership_sentence(summary))
+        + " " + _e(PAPER_SENTENCE) + "</p>"
+    )  # fmt: skip
     parts.append("<h3>Integrated SD (Pg C yr-1)</h3>")
     parts.append(
         html_table(
