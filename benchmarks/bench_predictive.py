@@ -147,6 +147,17 @@ def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
     want = qf.predict(rows, quantiles=levels, weighted_quantile=True, weighted_leaves=True)
     got = P.predictive_summary(tables_in, rows, threads=1).quantiles
     rel = np.abs(got - want) / np.abs(want)
+    # the same records passed in quantile-forest's own order by y (its `sorter_`, an unstable
+    # argsort): srgpu's stable order is then quantile-forest's among tied y as well, which the
+    # linear rule depends on when frequencies are below 1 (docs/predictive.md, Cost)
+    s = qf.sorter_[:, 0]
+    position = np.empty_like(s)
+    position[s] = np.arange(s.size)
+    tables_qf_order = P.leaf_tables(
+        [qf], X=X[s], y=y[s], train_index=[position], membership="inbag", inbag=[inbag]
+    )
+    got_qf_order = P.predictive_summary(tables_qf_order, rows, threads=1).quantiles
+    rel_qf_order = np.abs(got_qf_order - want) / np.abs(want)
     times = _best_of(
         {
             "quantile_forest": lambda: qf.predict(
@@ -168,6 +179,13 @@ def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
         "max_relative_difference_inbag": float(np.max(rel)),
         "values_beyond_1e-12_relative_inbag": int(np.sum(rel > 1e-12)),
         "values_compared": int(rel.size),
+        "in_quantile_forest_order_of_tied_y": {
+            "max_relative_difference_inbag": float(np.max(rel_qf_order)),
+            "values_beyond_1e-12_relative_inbag": int(np.sum(rel_qf_order > 1e-12)),
+            "values_changed_by_the_order_beyond_1e-12_relative": int(
+                np.sum(np.abs(got - got_qf_order) > 1e-12 * np.abs(got_qf_order))
+            ),
+        },
         "packed_table_mb": {
             "inbag": tables_in.packed.nbytes / 1e6,
             "all_rows": tables_all.packed.nbytes / 1e6,
@@ -387,6 +405,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"real grid: {qr['values_beyond_1e-12_relative_inbag']} of {qr['values_compared']} "
             f"values beyond 1e-12 (max {qr['max_relative_difference_inbag']:.1e})"
+        )
+        o = qr["in_quantile_forest_order_of_tied_y"]
+        print(
+            "real grid, quantile-forest's order of tied y: "
+            f"{o['values_beyond_1e-12_relative_inbag']} beyond 1e-12 "
+            f"(max {o['max_relative_difference_inbag']:.1e})"
         )
     print(json.dumps(result["extrapolated_full_job_per_flux"], indent=1))
     print(json.dumps(result["membership_demo_world"]["fluxes"], indent=1))

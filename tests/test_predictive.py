@@ -277,11 +277,15 @@ def test_rows_in_morton_order_give_the_same_answer():
 
 
 # ----------------------------------------------------------------------------- the oracle
-def _oracle(n=400, trees=40, seed=3):
+def _oracle(n=400, trees=40, seed=3, y_step=None):
+    """quantile-forest's forest on synthetic records (``y`` rounded to multiples of ``y_step``
+    when given: tied values), its in-bag counts and 300 rows."""
     qf_mod = pytest.importorskip("quantile_forest")
     from sklearn.ensemble._forest import _generate_sample_indices
 
     X, y, rng = _records(n, 4, seed)
+    if y_step is not None:
+        y = np.round(y / y_step) * y_step
     qf = qf_mod.RandomForestQuantileRegressor(
         n_estimators=trees, max_features=1, min_samples_split=6, max_samples_leaf=None,
         bootstrap=True, random_state=seed, n_jobs=1,
@@ -353,6 +357,56 @@ def test_mad_equals_quantile_forest_weighted_quantile_routine():
         mad = calc_weighted_quantile(list(d[o]), list(freq[o]), [0.5], b"linear", True)[0]
         np.testing.assert_allclose(got.median[i], med, rtol=1e-9)
         np.testing.assert_allclose(got.mad[i], mad, rtol=1e-9, atol=1e-9)
+
+
+def test_quantile_forest_differs_only_in_its_order_of_tied_values():
+    """Tied y (records rounded to multiples of 10, as SRDB's are). The linear rule reads the
+    weights as frequencies, which can be below 1; then the order of records with the same y
+    decides where that value's jump lies (see the next test), and quantile-forest orders them by
+    an unstable ``np.argsort``, srgpu stably (record order). With the records passed in
+    quantile-forest's own order (its ``sorter_``), srgpu's stable order is quantile-forest's and
+    every quantile equals its to 1e-12 relative (measured: at most 2.5e-14); in the table's
+    order some differ (measured: 7 of 2100, up to 0.9 %). On the real 0.5 deg grid (SRDB v5.0
+    SR, 500 trees) the same holds: 80 of the 87 values beyond 1e-12 are this (checked with
+    exact rational weights: each library's value is the rule's exact answer in its order, and
+    no cumulative frequency equals a quantile position exactly); the other 7 are rounding
+    (docs/predictive.md, Cost)."""
+    qf_mod, qf, X, y, inbag, rows = _oracle(y_step=10.0)
+    want = qf.predict(rows, quantiles=list(LEVELS), weighted_quantile=True, weighted_leaves=True)
+    s = qf.sorter_[:, 0]
+    position = np.empty_like(s)
+    position[s] = np.arange(s.size)  # record j of quantile-forest's table is record position[j]
+    ordered = P.leaf_tables(
+        [qf], X=X[s], y=y[s], train_index=[position], membership="inbag", inbag=[inbag]
+    )
+    got = P.predictive_summary(ordered, rows, levels=LEVELS, rule="linear").quantiles
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    tables = P.leaf_tables(
+        [qf], X=X, y=y, train_index=[np.arange(y.size)], membership="inbag", inbag=[inbag]
+    )
+    ours = P.predictive_summary(tables, rows, levels=LEVELS, rule="linear").quantiles
+    assert np.sum(np.abs(ours - want) > 1e-6 * np.abs(want)) > 0  # the order mattered here
+
+
+def test_linear_rule_depends_on_the_order_of_tied_values():
+    """Values 0, 10, 10 with frequencies 1.5, then 0.5 and 1.0 in either order (S = 3): at
+    q = 0.6 the position is p = q (S - 1) + 1 = 2.2. First 0.5: the cumulative frequency of the
+    first 10 is 2.0 <= p, so the quantile is 10; first 1.0: it is 2.5 > p, so the quantile
+    interpolates from 0 by min(p - 1.5, 1) = 0.7 to 7 (quantile-forest's routine gives the
+    same two answers). Both are the rule's exact answer: no rounding is involved."""
+    from srgpu.forest import predictive_kernels as K
+
+    y = np.array([0.0, 10.0, 10.0])
+    levels = np.array([0.6])
+    out = np.empty(1)
+    for freq, want in (([1.5, 0.5, 1.0], 10.0), ([1.5, 1.0, 0.5], 7.0)):
+        w = np.array(freq) / 3.0
+        K.quantiles_of_weights(w, y, levels, K.RULE_LINEAR, 1.0, 3.0, out)
+        np.testing.assert_allclose(out[0], want, rtol=1e-14)
+    qf_fast = pytest.importorskip("quantile_forest._quantile_forest_fast")
+    for freq, want in (([1.5, 0.5, 1.0], 10.0), ([1.5, 1.0, 0.5], 7.0)):
+        got = qf_fast.calc_weighted_quantile(list(y), freq, [0.6], b"linear", True)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-14)
 
 
 # ----------------------------------------------------------------------------- engines

@@ -290,24 +290,25 @@ def _scatter(leaves, i, tree_forest, forest_scale, forest_share, packed, w):
     forest's share ``forest_share``: averaged over the forests). A member of multiplicity ``c``
     in a leaf of size ``n`` adds ``(c / n) * scale``, the same float64 division and product as
     the tables' ``member_weight`` times the scale (the division costs nothing measurable: the
-    loop waits on memory); weights are summed in tree order."""
+    loop waits on memory); weights are summed in tree order. Offsets and ranks are unsigned:
+    numba then emits no negative-index wraparound code."""
     total = 0.0
     count = 0.0
     n_trees = leaves.shape[1]
-    last = packed.shape[0] - 1
+    last = _U(packed.shape[0] - 1)
     for t in range(n_trees):
         if t + PREFETCH_TREES < n_trees:
-            ahead = leaves[i, t + PREFETCH_TREES]
+            ahead = _U(leaves[i, t + PREFETCH_TREES])
             _prefetch(packed, ahead)
-            _prefetch(packed, min(ahead + 16, last))  # a leaf may straddle two lines
-        o = leaves[i, t]
+            _prefetch(packed, min(ahead + _U(16), last))  # a leaf may straddle two lines
+        o = _U(leaves[i, t])
         r = tree_forest[t]
         sc = forest_scale[r]
-        k = np.int64(packed[o])
-        size = np.float64(packed[o + 1])
-        for j in range(o + 2, o + 2 + k):
+        k = _U(packed[o])
+        size = np.float64(packed[o + _U(1)])
+        for j in range(o + _U(2), o + _U(2) + k):
             u = packed[j]
-            w[np.int64(u & RANK_MASK)] += (np.float64(u >> RANK_BITS) / size) * sc
+            w[_U(u & RANK_MASK)] += (np.float64(u >> RANK_BITS) / size) * sc
         total += sc
         count += size * forest_share[r]
     return total, count
@@ -365,42 +366,42 @@ def _row_weights(leaves, i, tree_forest, forest_scale, forest_share, packed, w, 
 
 @njit(cache=True, nogil=True)
 def quantiles_of_weights(w, y, levels, rule, total, count, out):
-    """Quantiles at ascending ``levels`` of the discrete distribution with weights ``w`` on the
-    sorted values ``y``, written to ``out``; ``total`` is ``sum(w)``, ``count`` the frequency
-    scale of the linear rule (see :data:`RULE_LINEAR`)."""
+    """Quantiles at ascending ``levels`` of the discrete distribution with the nonzero weights
+    ``w`` on the sorted values ``y`` (both callers drop the zero weights first), written to
+    ``out``; ``total`` is ``sum(w)``, ``count`` the frequency scale of the linear rule (see
+    :data:`RULE_LINEAR`). Linear rule: the position ``p`` of the next level is computed once per
+    level; a value whose cumulative frequency stays at or below it only moves the walk on."""
     nq = levels.shape[0]
     qi = 0
     prev = -1
     c_prev = 0.0
     cum = 0.0
+    if nq == 0:
+        return
     if rule == RULE_LINEAR:
         scale = count / total
         f = count - 1.0
+        p = levels[0] * f + 1.0
         for j in range(y.shape[0]):
-            wj = w[j]
-            if wj == 0.0:
-                continue
-            cum += wj * scale
-            while qi < nq:
-                p = levels[qi] * f + 1.0
-                if p >= cum:
-                    break
-                if prev < 0:
-                    out[qi] = y[j]
-                else:
-                    frac = min(p - c_prev, 1.0)
-                    out[qi] = y[prev] + frac * (y[j] - y[prev]) if y[j] != y[prev] else y[prev]
-                qi += 1
+            cum += w[j] * scale
+            if p < cum:  # every level whose position lies before this cumulative frequency
+                while True:
+                    if prev < 0:
+                        out[qi] = y[j]
+                    else:
+                        frac = min(p - c_prev, 1.0)
+                        out[qi] = y[prev] + frac * (y[j] - y[prev]) if y[j] != y[prev] else y[prev]
+                    qi += 1
+                    if qi == nq:
+                        return
+                    p = levels[qi] * f + 1.0
+                    if p >= cum:
+                        break
             prev = j
             c_prev = cum
-            if qi == nq:
-                break
     else:
         for j in range(y.shape[0]):
-            wj = w[j]
-            if wj == 0.0:
-                continue
-            cum += wj
+            cum += w[j]
             prev = j
             while qi < nq and cum >= levels[qi] * total:
                 out[qi] = y[j]
@@ -414,9 +415,11 @@ def quantiles_of_weights(w, y, levels, rule, total, count, out):
 
 @njit(cache=True, nogil=True)
 def mad_of_weights(w, y, med, rule, total, count):
-    """The weighted median of ``|Y - med|`` under weights ``w`` on sorted ``y`` (same rule as
-    :func:`quantiles_of_weights` at level 0.5), by a walk out from ``med``: the distances come
-    in ascending order from the two sides, so nothing is sorted."""
+    """The weighted median of ``|Y - med|`` under the nonzero weights ``w`` on sorted ``y``
+    (same rule as :func:`quantiles_of_weights` at level 0.5), by a walk out from ``med``: the
+    distances come in ascending order from the two sides, so nothing is sorted. The side of the
+    next value (the left one at equal distances) is chosen without a branch: an exhausted
+    side's distance is infinite."""
     n = y.shape[0]
     # first index right of the median: y[right] > med
     a = 0
@@ -436,21 +439,14 @@ def mad_of_weights(w, y, med, rule, total, count):
     scale = count / total
     p = 0.5 * (count - 1.0) + 1.0
     target = 0.5 * total
-    while True:
-        while left >= 0 and w[left] == 0.0:
-            left -= 1
-        while right < n and w[right] == 0.0:
-            right += 1
-        if left < 0 and right >= n:
-            break
-        if right >= n or (left >= 0 and med - y[left] <= y[right] - med):
-            d = med - y[left]
-            wj = w[left]
-            left -= 1
-        else:
-            d = y[right] - med
-            wj = w[right]
-            right += 1
+    for _ in range(n):  # each step takes one value, from the side nearer to med
+        d_left = med - y[max(left, 0)] if left >= 0 else np.inf
+        d_right = y[min(right, n - 1)] - med if right < n else np.inf
+        take_left = d_left <= d_right
+        d = d_left if take_left else d_right
+        wj = w[left if take_left else right]
+        left -= np.int64(take_left)
+        right += np.int64(not take_left)
         if rule == RULE_LINEAR:
             cum += wj * scale
             if p < cum:
@@ -473,17 +469,16 @@ def mad_of_weights(w, y, med, rule, total, count):
 @njit(cache=True, nogil=True, inline="always")
 def _compact_and_clear(w, y, ys, ws, ids):
     """The values and weights of the nonzero entries of ``w`` into ``ys``, ``ws`` (in order,
-    branch-free), ``w`` zeroed on the way; returns their number. Two stores a record (weight
-    and index), then the values gathered and ``w`` cleared at the nonzero entries only (a row's
-    weights are sparse: about 1 record in 10)."""
+    branch-free), ``w`` zeroed on the way; returns their number. One store a record (its
+    index), then the weights and values gathered and ``w`` cleared at the nonzero entries only
+    (a row's weights are sparse: about 1 record in 10)."""
     k = 0
     for j in range(w.shape[0]):
-        v = w[j]
         ids[k] = j
-        ws[k] = v
-        k += v != 0.0
+        k += w[j] != 0.0
     for i in range(k):
         j = ids[i]
+        ws[i] = w[j]
         ys[i] = y[j]
         w[j] = 0.0
     return k
@@ -503,7 +498,7 @@ def _tile_setup(X, order, t0, m, T, n_features, max_depth):
     return xt, lo, hi, nan_in, rows, stack
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def summary_kernel(
     X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, tree_forest,
     forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, y, levels, half_index,
@@ -514,7 +509,8 @@ def summary_kernel(
     and ``out_mad``. The walk's "leaf values" are the leaves' offsets in ``packed``
     (``leaf_offset``; kept as ``leaf_proto``'s dtype); a row's weights (one vector per tile, in
     L1 cache) are compacted to their nonzero entries before the walks. ``honest``: out-of-bag
-    membership (:func:`_scatter_oob`; a row where it is undefined gets NaN)."""
+    membership (:func:`_scatter_oob`; a row where it is undefined gets NaN). numba's "numpy"
+    error model: no division-by-zero checks (a leaf's size, the divisor, is at least 1)."""
     n_rows, n_features = X.shape
     n_records = y.shape[0]
     n_trees = tree_offsets.shape[0] - 1
