@@ -39,6 +39,10 @@ import zarr
 from srgpu.config import EnsembleConfig
 from srgpu.errors import StoreError
 from srgpu.run.batch import batch_specs
+from srgpu.run.progress import write_progress
+from srgpu.run.safe_io import checksum_codecs
+from srgpu.run.store_layout import create_store, row_arrays
+from srgpu.run.work_store import create_work
 from srgpu.schema import OUTPUT_FLUXES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,8 +65,6 @@ def _other(slot: str) -> str:
 def keep_extension_state(store: EnsembleStore, config: EnsembleConfig) -> None:
     """At finalisation (before the work store is removed): copy the merged moments after the
     run's full batches into ``ensemble.zarr/extension`` (none when no batch was full)."""
-    from srgpu.run.store import checksum_codecs
-
     p = store.read_progress()
     n, bs = config.n_replicates, config.batch_size
     k = full_batches(n, bs)
@@ -132,8 +134,6 @@ def _read_kept(store: EnsembleStore, *, k: int, bs: int) -> dict[str, np.ndarray
 
 def _resize_rows(store: EnsembleStore, config: EnsembleConfig) -> None:
     """Every per-replicate array and the ``replicate`` coordinate to ``config``'s count."""
-    from srgpu.run.store import row_arrays
-
     n = config.n_replicates
     root = zarr.open_group(store.path, mode="r+", zarr_format=3)
     for name in row_arrays(config):
@@ -192,13 +192,13 @@ def prepare_extension(
     if k == 0 or not progress["created"]:
         # no full batch merged: the extended run is a fresh run (every replicate computed)
         store.clear()
-        store._create(config, inputs)
+        create_store(store, config, inputs)
         return
     kept = _read_kept(store, k=k, bs=bs) if progress["complete"] else None
     try:
         store.summary_path.unlink(missing_ok=True)  # the old run's numbers
         if kept is not None:
-            work = store._create_work(config=config, inputs=inputs)
+            work = create_work(store, config=config, inputs=inputs)
             for name, values in kept.items():
                 work[f"{slot}_{name}"][:] = values
         _resize_rows(store, config)
@@ -208,5 +208,5 @@ def prepare_extension(
             f"{store.out}: preparing the extension failed ({exc.strerror or exc}); "
             f"{store._retry(exc, 'to try again')}"
         ) from None
-    store._write_progress(config=config, batches_done=k, slot=slot, count=k * bs)
+    write_progress(store, config=config, batches_done=k, slot=slot, count=k * bs)
     sync_config_attrs(store, config)
