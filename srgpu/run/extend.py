@@ -39,7 +39,8 @@ import zarr
 from srgpu.config import EnsembleConfig
 from srgpu.errors import StoreError
 from srgpu.run.batch import batch_specs
-from srgpu.run.progress import write_progress
+from srgpu.run.progress import read_progress, write_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import checksum_codecs
 from srgpu.run.store_layout import create_store, row_arrays
 from srgpu.run.work_store import create_work
@@ -47,7 +48,6 @@ from srgpu.schema import OUTPUT_FLUXES
 
 if TYPE_CHECKING:  # pragma: no cover
     from srgpu.data.inputs import Inputs
-    from srgpu.run.store import EnsembleStore
 
 EXTENSION_GROUP = "extension"
 """The group of ``ensemble.zarr`` holding the merged moments an extension starts from."""
@@ -62,10 +62,10 @@ def _other(slot: str) -> str:
     return "b" if slot == "a" else "a"
 
 
-def keep_extension_state(store: EnsembleStore, config: EnsembleConfig) -> None:
+def keep_extension_state(store: RunDir, config: EnsembleConfig) -> None:
     """At finalisation (before the work store is removed): copy the merged moments after the
     run's full batches into ``ensemble.zarr/extension`` (none when no batch was full)."""
-    p = store.read_progress()
+    p = read_progress(store)
     n, bs = config.n_replicates, config.batch_size
     k = full_batches(n, bs)
     root = zarr.open_group(store.path, mode="r+", zarr_format=3)
@@ -100,7 +100,7 @@ def keep_extension_state(store: EnsembleStore, config: EnsembleConfig) -> None:
     )
 
 
-def _read_kept(store: EnsembleStore, *, k: int, bs: int) -> dict[str, np.ndarray]:
+def _read_kept(store: RunDir, *, k: int, bs: int) -> dict[str, np.ndarray]:
     """The kept moments of a finished run, checked (present, readable, finite, right count)."""
     where = store.path / EXTENSION_GROUP
     fix = "use --overwrite to compute the run again with the new count"
@@ -132,7 +132,7 @@ def _read_kept(store: EnsembleStore, *, k: int, bs: int) -> dict[str, np.ndarray
     return out
 
 
-def _resize_rows(store: EnsembleStore, config: EnsembleConfig) -> None:
+def _resize_rows(store: RunDir, config: EnsembleConfig) -> None:
     """Every per-replicate array and the ``replicate`` coordinate to ``config``'s count."""
     n = config.n_replicates
     root = zarr.open_group(store.path, mode="r+", zarr_format=3)
@@ -144,13 +144,13 @@ def _resize_rows(store: EnsembleStore, config: EnsembleConfig) -> None:
     rep[:] = np.arange(n, dtype=rep.dtype)
 
 
-def _consolidate(store: EnsembleStore) -> None:
+def _consolidate(store: RunDir) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(str(store.path), zarr_format=3)
 
 
-def sync_config_attrs(store: EnsembleStore, config: EnsembleConfig) -> None:
+def sync_config_attrs(store: RunDir, config: EnsembleConfig) -> None:
     """Give the store's attributes ``config`` (the one ``progress.json`` records) where they
     hold another: the last step of an extension, redone when a run was killed before it."""
     try:
@@ -167,7 +167,7 @@ def sync_config_attrs(store: EnsembleStore, config: EnsembleConfig) -> None:
 
 
 def prepare_extension(
-    store: EnsembleStore,
+    store: RunDir,
     progress: dict[str, Any],
     *,
     old: EnsembleConfig,

@@ -9,7 +9,6 @@ import json
 import shutil
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -18,8 +17,10 @@ import zarr
 from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs
 from srgpu.errors import StoreError
+from srgpu.run.extend import keep_extension_state
 from srgpu.run.predictive import pooled_order_statistics, pooled_predictive
 from srgpu.run.progress import read_progress, write_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import (
     atomic_write_text,
     checksum_codecs,
@@ -44,10 +45,6 @@ from srgpu.schema import (
     flux_var,
     gridded_attrs,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from srgpu.run.store import EnsembleStore
-
 
 FINAL_READ_VALUES = 1 << 24
 """The final statistics read the per-replicate rows in blocks of whole cells: a multiple of
@@ -96,7 +93,7 @@ def final_attributes(
 
 
 def write_final_results(
-    store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int
+    store: RunDir, *, config: EnsembleConfig, inputs: Inputs, cell_chunk: int
 ) -> dict:
     """Write the gridded results and ``summary.json``, mark the run complete and remove the
     work store; return the summary (see :meth:`~srgpu.run.store.EnsembleStore.finalize`)."""
@@ -178,8 +175,6 @@ def write_final_results(
         name: {"compressors": checksum_codecs()} for name in final.data_vars if name not in existing
     }
     final.to_zarr(store.path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
-    from srgpu.run.extend import keep_extension_state
-
     keep_extension_state(store, config)  # before the work store goes
     _repair_attributes(store, predictive=predictive, quantiles=quantiles)
     # the store as written: the rows as opened above, the gridded results from memory
@@ -204,7 +199,7 @@ def write_final_results(
     return strict_json(summary)
 
 
-def _pooled_statistics(store: EnsembleStore, inputs: Inputs) -> dict[str, dict[str, np.ndarray]]:
+def _pooled_statistics(store: RunDir, inputs: Inputs) -> dict[str, dict[str, np.ndarray]]:
     """Per flux, the order statistics of the pooled weights (:func:`pooled_order_statistics`)
     per cell, read from the work store chunk by chunk (bounded memory)."""
     p = read_progress(store)
@@ -253,7 +248,7 @@ def _summary(
 
 
 def _repair_attributes(
-    store: EnsembleStore,
+    store: RunDir,
     *,
     consolidate: bool = True,
     predictive: bool = False,
@@ -281,7 +276,7 @@ def _repair_attributes(
 
 
 def reopen_complete(
-    store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs
+    store: RunDir, *, config: EnsembleConfig, inputs: Inputs
 ) -> tuple[dict, list[str]]:
     """A complete store opened again: check its gridded results (readable, attributes),
     repair lost attributes, and rebuild ``summary.json`` from the store when it is missing
@@ -326,7 +321,7 @@ def reopen_complete(
     return summary, notes
 
 
-def _rebuild_summary(store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs) -> dict:
+def _rebuild_summary(store: RunDir, *, config: EnsembleConfig, inputs: Inputs) -> dict:
     """The summary of a complete store, from its gridded results."""
     ds = xr.open_zarr(store.path, consolidated=False, zarr_format=3)
     ilat, ilon = inputs.cell_ilat, inputs.cell_ilon

@@ -4,15 +4,12 @@ its fields and their JSON types, read back checked and written atomically."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from srgpu.config import EnsembleConfig
 from srgpu.errors import StoreError
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import atomic_write_text, dumps_strict, error_line
-
-if TYPE_CHECKING:  # pragma: no cover
-    from srgpu.run.store import EnsembleStore
-
 
 PROGRESS_TYPES: dict[str, tuple[type, ...]] = {
     "config_hash": (str,),
@@ -26,7 +23,7 @@ PROGRESS_TYPES: dict[str, tuple[type, ...]] = {
 """The fields of ``progress.json`` and their JSON types."""
 
 
-def read_progress(store: EnsembleStore) -> dict[str, Any] | None:
+def read_progress(store: RunDir) -> dict[str, Any] | None:
     """The progress record, its fields checked (a damaged one is a :class:`StoreError`)."""
     path = store.progress_path
     if path.is_symlink():
@@ -63,7 +60,7 @@ def read_progress(store: EnsembleStore) -> dict[str, Any] | None:
 
 
 def write_progress(
-    store: EnsembleStore,
+    store: RunDir,
     *,
     config: EnsembleConfig | None = None,
     batches_done: int,

@@ -1,14 +1,10 @@
 """An output directory opened again: create the store, resume it, extend it or refuse it
-(:func:`create_or_resume`), remove srgpu's own files and nothing else (:func:`clear`), and check
-the progress record against the arrays (:func:`verify`)."""
+(:func:`create_or_resume`) and check the progress record against the arrays (:func:`verify`)."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
@@ -18,8 +14,10 @@ from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs
 from srgpu.errors import StoreError
 from srgpu.run.batch import BatchSpec, batch_specs
+from srgpu.run.extend import prepare_extension, sync_config_attrs
 from srgpu.run.guard import check_fingerprints, input_fingerprints, written_by_srgpu
 from srgpu.run.progress import read_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import error_line, store_array, store_group
 from srgpu.run.store_layout import create_store, row_arrays
 from srgpu.schema import (
@@ -34,12 +32,9 @@ from srgpu.schema import (
     flux_var,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from srgpu.run.store import EnsembleStore
-
 
 def create_or_resume(
-    store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs, overwrite: bool
+    store: RunDir, *, config: EnsembleConfig, inputs: Inputs, overwrite: bool
 ) -> None:
     """Create the store for ``config`` in ``store.out``, or reopen a compatible one to resume
     it, or extend a run of fewer replicates; refuse anything else (see
@@ -47,7 +42,7 @@ def create_or_resume(
     store.inputs_sha = input_fingerprints(config)
     present = [p for p in store._own_paths() if p.exists() or p.is_symlink()]
     if present and overwrite:
-        clear(store)
+        store.clear()
         present = []
     if not present:
         create_store(store, config, inputs)
@@ -80,8 +75,6 @@ def create_or_resume(
                 "again, or another --out"
             )
         if counts is not None and counts[1] > counts[0]:
-            from srgpu.run.extend import prepare_extension
-
             check_fingerprints(progress["inputs"], store.inputs_sha, out=store.out)
             prepare_extension(store, progress, old=old, config=config, inputs=inputs)
             store.extended_from = counts[0]
@@ -101,16 +94,14 @@ def create_or_resume(
         )
     check_fingerprints(progress["inputs"], store.inputs_sha, out=store.out)
     if not progress["created"]:
-        clear(store)  # a run killed while creating the store: create it again
+        store.clear()  # a run killed while creating the store: create it again
         create_store(store, config, inputs)
         return
     store.resumed_from = progress["batches_done"]
-    from srgpu.run.extend import sync_config_attrs
-
     sync_config_attrs(store, config)  # an extension killed before it renamed its config
 
 
-def _legacy_hash(store: EnsembleStore, recorded: str, config: EnsembleConfig) -> str | None:
+def _legacy_hash(store: RunDir, recorded: str, config: EnsembleConfig) -> str | None:
     """``recorded`` when the store's config is in the spelling before the ``[train]`` and
     ``[predict]`` tables (``backend``, ``train_on``, ``engine``, ``[forest] trainer``) and,
     translated (:func:`srgpu.config.translate_legacy`), equals ``config``: the same run,
@@ -130,7 +121,7 @@ def _legacy_hash(store: EnsembleStore, recorded: str, config: EnsembleConfig) ->
     return recorded if same else None
 
 
-def _refuse_links(store: EnsembleStore) -> None:
+def _refuse_links(store: RunDir) -> None:
     """No symbolic link in srgpu's places: a resume would write through it."""
     for p in store._own_paths():
         if p.is_symlink():
@@ -151,49 +142,7 @@ def _refuse_links(store: EnsembleStore) -> None:
                     )
 
 
-def clear(store: EnsembleStore) -> None:
-    """Remove this run's files: only srgpu's four names inside ``out``, and only those srgpu
-    wrote (:func:`_removable`). A symbolic link in their place is removed, never followed."""
-    for p in store._own_paths():
-        if p.exists() and not p.is_symlink() and not _removable(store, p):
-            raise StoreError(
-                f"{p}: was not written by srgpu; srgpu never deletes it: move it away "
-                "yourself, or use another --out"
-            )
-    try:
-        for p in store._own_paths():
-            if p.is_symlink() or p.is_file():
-                p.unlink()
-            elif p.is_dir():
-                shutil.rmtree(p)
-    except OSError as exc:
-        raise StoreError(f"{store.out}: cannot remove the old run: {exc}") from None
-
-
-def _removable(store: EnsembleStore, p: Path) -> bool:
-    """Whether srgpu wrote ``p``: it carries srgpu's marks, or srgpu's progress record says
-    the run is in a state where srgpu writes it (a store being created may not carry its
-    marks yet; a finished run's ``summary.json`` may be damaged; a finished run has
-    removed its work store, so a ``work.zarr`` beside it is someone else's)."""
-    if written_by_srgpu(p):
-        return True
-    try:
-        prog = json.loads(store.progress_path.read_text())
-    except (OSError, ValueError):
-        prog = None
-    if not (isinstance(prog, dict) and "config_hash" in prog):
-        # a damaged progress record beside srgpu's own store is srgpu's
-        return p == store.progress_path and written_by_srgpu(store.path)
-    if p.name == "work.zarr":
-        return prog.get("complete") is not True
-    if p.name == "summary.json":
-        return prog.get("complete") is True
-    return True
-
-
-def verify(
-    store: EnsembleStore, config: EnsembleConfig, inputs: Inputs | None = None
-) -> dict[int, str]:
+def verify(store: RunDir, config: EnsembleConfig, inputs: Inputs | None = None) -> dict[int, str]:
     """Check ``progress.json`` against the arrays: ``{batch index: problem}`` for every
     finished batch whose row chunks are missing, damaged (checksum) or not finite.
 
@@ -253,7 +202,7 @@ def verify(
     return damaged
 
 
-def _check_rows(store: EnsembleStore, arr: zarr.Array, name: str, spec: BatchSpec) -> str | None:
+def _check_rows(store: RunDir, arr: zarr.Array, name: str, spec: BatchSpec) -> str | None:
     where = (
         f"{store.path.name}/{name} chunk {_chunk_key(arr.ndim, spec.index)} "
         f"(replicates {spec.start}-{spec.stop - 1})"

@@ -24,12 +24,12 @@ checksums, damaged-chunk checks), :mod:`srgpu.run.progress` (the progress record
 :mod:`srgpu.run.work_store` (the merged moments and pooled weights), :mod:`srgpu.run.resume`
 (create, resume, extend or refuse; clear; verify) and :mod:`srgpu.run.final_results` (the
 gridded results and ``summary.json``). :class:`EnsembleStore` owns a run's directory and its
-lock and calls them.
+lock and calls them; they take it as a :class:`~srgpu.run.run_dir.RunDir` (its paths and what
+opening it found), so that none of them depends on this module.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -41,27 +41,18 @@ from srgpu.run import final_results, resume, work_store
 from srgpu.run.batch import BatchResult
 from srgpu.run.guard import OutLock, check_out_dir
 from srgpu.run.progress import read_progress, write_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.stats import Moments
 from srgpu.run.store_layout import write_row_arrays
 
 
-class EnsembleStore:
+class EnsembleStore(RunDir):
     """A run's output directory. Use :meth:`open` to create or resume one (it holds the
     directory's lock until :meth:`close`)."""
 
     def __init__(self, out: Path):
-        self.out = Path(out)
-        self.path = self.out / "ensemble.zarr"
-        self.work = self.out / "work.zarr"
-        self.progress_path = self.out / "progress.json"
-        self.summary_path = self.out / "summary.json"
+        super().__init__(out)
         self.lock = OutLock(self.out)
-        self.inputs_sha: dict[str, str] = {}
-        self.resumed_from: int | None = None  # batches done when an existing run was reopened
-        # the hash recorded by a run written before the [train]/[predict] tables, when its
-        # config, translated, is this run's (see _legacy_hash)
-        self.legacy_hash: str | None = None
-        self.extended_from: int | None = None  # replicates of a finished run being extended
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -101,25 +92,6 @@ class EnsembleStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _retry(self, exc: OSError, what: str = "to resume") -> str:
-        """The fix a failed write suggests, by its cause: space, permissions, or anything else
-        (then ``--overwrite`` is the fix that always works)."""
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return f"rerun the same command {what} once there is space"
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return f"rerun the same command {what} once {self.out} is writable"
-        return (
-            f"rerun the same command {what} once the cause is fixed, or use --overwrite to "
-            "start the run again"
-        )
-
-    def _own_paths(self) -> tuple[Path, ...]:
-        return (self.path, self.work, self.progress_path, self.summary_path)
-
-    def clear(self) -> None:
-        """Remove this run's files (:func:`srgpu.run.resume.clear`)."""
-        resume.clear(self)
 
     def read_progress(self) -> dict[str, Any] | None:
         """The progress record, its fields checked (:func:`srgpu.run.progress.read_progress`)."""

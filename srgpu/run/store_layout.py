@@ -4,8 +4,6 @@ store) and the writing of a batch's rows into their arrays."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import xarray as xr
 import zarr
@@ -18,6 +16,7 @@ from srgpu.errors import StoreError
 from srgpu.grid import bounds_from_centres
 from srgpu.run.batch import BatchResult
 from srgpu.run.progress import write_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import checksum_codecs
 from srgpu.run.work_store import create_work
 from srgpu.schema import (
@@ -42,10 +41,6 @@ from srgpu.schema import (
     flux_attrs,
     flux_var,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from srgpu.run.store import EnsembleStore
-
 
 ROW_ARRAYS = (
     *(flux_var(f, "replicate_map") for f in OUTPUT_FLUXES),
@@ -93,7 +88,7 @@ def cf_coordinate_attrs(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def create_store(store: EnsembleStore, config: EnsembleConfig, inputs: Inputs) -> None:
+def create_store(store: RunDir, config: EnsembleConfig, inputs: Inputs) -> None:
     """Create ``ensemble.zarr`` (static context, site records, empty per-replicate arrays) and
     the work store, between two progress records (``"created": false``, then ``true``)."""
     # the progress record comes first, marked "created": false until every array exists,
@@ -230,9 +225,7 @@ def create_store(store: EnsembleStore, config: EnsembleConfig, inputs: Inputs) -
     write_progress(store, config=config, batches_done=0, slot=None, count=0)
 
 
-def _create_rows(
-    store: EnsembleStore, rows: dict[str, tuple], *, n_replicates: int, chunk: int
-) -> None:
+def _create_rows(store: RunDir, rows: dict[str, tuple], *, n_replicates: int, chunk: int) -> None:
     """Create the empty per-replicate arrays ``rows`` (name -> (dimensions, shape after
     ``replicate``, dtype, attributes)) in chunks of ``chunk`` replicates, straight through
     zarr (raises ``OSError``): the metadata xarray writes for such an array (NaN fill
@@ -293,7 +286,7 @@ def batch_rows(result: BatchResult) -> dict[str, tuple[tuple[str, ...], np.ndarr
     return rows
 
 
-def write_row_arrays(store: EnsembleStore, result: BatchResult) -> None:
+def write_row_arrays(store: RunDir, result: BatchResult) -> None:
     """Write a batch's replicate rows into their arrays, straight through zarr (the arrays
     exist; each batch fills whole chunks along ``replicate``): the same chunks, bit for
     bit, as an xarray region write, without opening the whole store's metadata."""

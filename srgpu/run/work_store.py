@@ -5,8 +5,6 @@ finiteness)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import zarr
 
@@ -15,12 +13,10 @@ from srgpu.data.inputs import Inputs
 from srgpu.errors import StoreError
 from srgpu.run.guard import WORK_MARK
 from srgpu.run.progress import read_progress
+from srgpu.run.run_dir import RunDir
 from srgpu.run.safe_io import checksum_codecs, error_line, store_array, store_group
 from srgpu.run.stats import Moments
 from srgpu.schema import OUTPUT_FLUXES, PREDICTIVE_FLUXES
-
-if TYPE_CHECKING:  # pragma: no cover
-    from srgpu.run.store import EnsembleStore
 
 
 def weight_names(slot: str, flux: str) -> tuple[str, str, str]:
@@ -34,7 +30,7 @@ def weight_chunk_cells(n_cells: int, n_records: int) -> int:
     return max(1, min(n_cells, (16 << 20) // (8 * max(n_records, 1))))
 
 
-def create_work(store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs) -> zarr.Group:
+def create_work(store: RunDir, *, config: EnsembleConfig, inputs: Inputs) -> zarr.Group:
     """Create the work store: both moments slots and, with ``predictive = "quantiles"``,
     both slots of the pooled weights; every array NaN (raises ``OSError``)."""
     n_rows = inputs.n_rows
@@ -77,7 +73,7 @@ def create_work(store: EnsembleStore, *, config: EnsembleConfig, inputs: Inputs)
     return grp
 
 
-def read_moments(store: EnsembleStore) -> dict[str, Moments] | None:
+def read_moments(store: RunDir) -> dict[str, Moments] | None:
     """The merged moments of the finished batches (checksums and finiteness checked)."""
     p = read_progress(store)
     if p is None or p["moments_slot"] is None:
@@ -116,7 +112,7 @@ def read_moments(store: EnsembleStore) -> dict[str, Moments] | None:
     return out
 
 
-def checked_rows(store: EnsembleStore, grp: zarr.Group, name: str, r0: int, r1: int) -> np.ndarray:
+def checked_rows(store: RunDir, grp: zarr.Group, name: str, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0 .. r1-1`` of work array ``name``, float64; a damaged (checksum) or missing
     (NaN) chunk is a :class:`StoreError`."""
     arr = store_array(grp, store.work, name)
@@ -134,7 +130,7 @@ def checked_rows(store: EnsembleStore, grp: zarr.Group, name: str, r0: int, r1: 
     return values
 
 
-def read_weights(store: EnsembleStore) -> dict | None:
+def read_weights(store: RunDir) -> dict | None:
     """The pooled predictive weights of the finished batches (``predictive =
     "quantiles"``), per flux a :class:`~srgpu.forest.predictive.WeightAccumulator`
     (checksums and finiteness checked); ``None`` before the first batch."""
@@ -162,9 +158,7 @@ def read_weights(store: EnsembleStore) -> dict | None:
     return out
 
 
-def write_slot(
-    store: EnsembleStore, slot: str, merged: dict[str, Moments], pooled: dict | None
-) -> None:
+def write_slot(store: RunDir, slot: str, merged: dict[str, Moments], pooled: dict | None) -> None:
     """Write the merged moments of the finished batches and (``predictive = "quantiles"``)
     their pooled weights into ``slot`` (raises ``OSError``)."""
     grp = zarr.open_group(store.work, mode="r+")
