@@ -122,7 +122,8 @@ def _real_flux(inputs, cfg, flux: str, *, repeats: int, tmp: Path) -> dict:
         summary_of_weights,
     )
     from srgpu.run.replicate import train_replicate
-    from srgpu.run.store import checksum_codecs, weight_chunk_cells
+    from srgpu.run.safe_io import checksum_codecs
+    from srgpu.run.work_store import weight_chunk_cells
     from srgpu.schema import PREDICTIVE_QUANTILE_LEVELS
 
     n_cells, n_years = inputs.n_cells, inputs.n_years

@@ -164,7 +164,7 @@ def open_run(
     missing). ``complete``: refuse a run that has not finished (its maps and summary are not
     written until every replicate is done). ``summary``: require ``summary.json``. ``verify``:
     read every chunk once (checksums) so that a damaged one is named
-    (:func:`srgpu.run.store.check_store_readable`) instead of failing deep inside a reader.
+    (:func:`srgpu.run.safe_io.check_store_readable`) instead of failing deep inside a reader.
     """
     out, store_path = locate_run(path)
     summary_path = out / SUMMARY_NAME
@@ -183,7 +183,7 @@ def open_run(
             expected="the summary that srgpu ensemble writes when every replicate is done",
         )
     if verify:
-        from srgpu.run.store import check_store_readable
+        from srgpu.run.safe_io import check_store_readable
 
         check_store_readable(store_path)
     ds = _open_dataset(store_path)

@@ -1,15 +1,16 @@
 """The final statistics read the per-replicate rows in large blocks and compute in ``cell_chunk``
-blocks (:func:`srgpu.run.store.final_read_cells`): any block sizes give the same bits."""
+blocks (:func:`srgpu.run.final_results.final_read_cells`): any block sizes give the same bits."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-import srgpu.run.store as store_mod
+import srgpu.run.final_results as final_mod
 from srgpu.data.inputs import prepare_inputs
 from srgpu.run.ensemble import run_ensemble
-from srgpu.run.store import EnsembleStore, final_read_cells
+from srgpu.run.final_results import final_read_cells
+from srgpu.run.store import EnsembleStore
 from tests.test_ensemble import TINY
 
 
@@ -25,7 +26,7 @@ def test_final_statistics_do_not_depend_on_block_sizes(tmp_path, monkeypatch):
     reference = run_ensemble(TINY, out=tmp_path / "ref", inputs=inputs)
     finalize = EnsembleStore.finalize
     # compute blocks of 4 cells, read blocks of 2 compute blocks (and short last ones)
-    monkeypatch.setattr(store_mod, "FINAL_READ_VALUES", TINY.n_replicates * 4 * 2)
+    monkeypatch.setattr(final_mod, "FINAL_READ_VALUES", TINY.n_replicates * 4 * 2)
     monkeypatch.setattr(
         EnsembleStore, "finalize", lambda self, **kw: finalize(self, **kw, cell_chunk=4)
     )

@@ -399,9 +399,10 @@ def _enospc_on(monkeypatch, *, name: str, nth: int):
     disk does."""
     import errno
 
-    import srgpu.run.store as store_mod
+    import srgpu.run.final_results as final_mod
+    import srgpu.run.progress as progress_mod
+    from srgpu.run.safe_io import atomic_write_text as real
 
-    real = store_mod.atomic_write_text
     seen = [0]
 
     def failing(path, text):
@@ -411,7 +412,8 @@ def _enospc_on(monkeypatch, *, name: str, nth: int):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path, text)
 
-    monkeypatch.setattr(store_mod, "atomic_write_text", failing)
+    for module in (progress_mod, final_mod):  # the writers of progress.json, summary.json
+        monkeypatch.setattr(module, "atomic_write_text", failing)
 
 
 def _enospc_on_chunk(monkeypatch, *, key: str):

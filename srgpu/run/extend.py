@@ -39,11 +39,15 @@ import zarr
 from srgpu.config import EnsembleConfig
 from srgpu.errors import StoreError
 from srgpu.run.batch import batch_specs
+from srgpu.run.progress import read_progress, write_progress
+from srgpu.run.run_dir import RunDir
+from srgpu.run.safe_io import checksum_codecs
+from srgpu.run.store_layout import create_store, row_arrays
+from srgpu.run.work_store import create_work
 from srgpu.schema import OUTPUT_FLUXES
 
 if TYPE_CHECKING:  # pragma: no cover
     from srgpu.data.inputs import Inputs
-    from srgpu.run.store import EnsembleStore
 
 EXTENSION_GROUP = "extension"
 """The group of ``ensemble.zarr`` holding the merged moments an extension starts from."""
@@ -58,12 +62,10 @@ def _other(slot: str) -> str:
     return "b" if slot == "a" else "a"
 
 
-def keep_extension_state(store: EnsembleStore, config: EnsembleConfig) -> None:
+def keep_extension_state(store: RunDir, config: EnsembleConfig) -> None:
     """At finalisation (before the work store is removed): copy the merged moments after the
     run's full batches into ``ensemble.zarr/extension`` (none when no batch was full)."""
-    from srgpu.run.store import checksum_codecs
-
-    p = store.read_progress()
+    p = read_progress(store)
     n, bs = config.n_replicates, config.batch_size
     k = full_batches(n, bs)
     root = zarr.open_group(store.path, mode="r+", zarr_format=3)
@@ -98,7 +100,7 @@ def keep_extension_state(store: EnsembleStore, config: EnsembleConfig) -> None:
     )
 
 
-def _read_kept(store: EnsembleStore, *, k: int, bs: int) -> dict[str, np.ndarray]:
+def _read_kept(store: RunDir, *, k: int, bs: int) -> dict[str, np.ndarray]:
     """The kept moments of a finished run, checked (present, readable, finite, right count)."""
     where = store.path / EXTENSION_GROUP
     fix = "use --overwrite to compute the run again with the new count"
@@ -130,10 +132,8 @@ def _read_kept(store: EnsembleStore, *, k: int, bs: int) -> dict[str, np.ndarray
     return out
 
 
-def _resize_rows(store: EnsembleStore, config: EnsembleConfig) -> None:
+def _resize_rows(store: RunDir, config: EnsembleConfig) -> None:
     """Every per-replicate array and the ``replicate`` coordinate to ``config``'s count."""
-    from srgpu.run.store import row_arrays
-
     n = config.n_replicates
     root = zarr.open_group(store.path, mode="r+", zarr_format=3)
     for name in row_arrays(config):
@@ -144,13 +144,13 @@ def _resize_rows(store: EnsembleStore, config: EnsembleConfig) -> None:
     rep[:] = np.arange(n, dtype=rep.dtype)
 
 
-def _consolidate(store: EnsembleStore) -> None:
+def _consolidate(store: RunDir) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(str(store.path), zarr_format=3)
 
 
-def sync_config_attrs(store: EnsembleStore, config: EnsembleConfig) -> None:
+def sync_config_attrs(store: RunDir, config: EnsembleConfig) -> None:
     """Give the store's attributes ``config`` (the one ``progress.json`` records) where they
     hold another: the last step of an extension, redone when a run was killed before it."""
     try:
@@ -167,7 +167,7 @@ def sync_config_attrs(store: EnsembleStore, config: EnsembleConfig) -> None:
 
 
 def prepare_extension(
-    store: EnsembleStore,
+    store: RunDir,
     progress: dict[str, Any],
     *,
     old: EnsembleConfig,
@@ -192,13 +192,13 @@ def prepare_extension(
     if k == 0 or not progress["created"]:
         # no full batch merged: the extended run is a fresh run (every replicate computed)
         store.clear()
-        store._create(config, inputs)
+        create_store(store, config, inputs)
         return
     kept = _read_kept(store, k=k, bs=bs) if progress["complete"] else None
     try:
         store.summary_path.unlink(missing_ok=True)  # the old run's numbers
         if kept is not None:
-            work = store._create_work(config=config, inputs=inputs)
+            work = create_work(store, config=config, inputs=inputs)
             for name, values in kept.items():
                 work[f"{slot}_{name}"][:] = values
         _resize_rows(store, config)
@@ -208,5 +208,5 @@ def prepare_extension(
             f"{store.out}: preparing the extension failed ({exc.strerror or exc}); "
             f"{store._retry(exc, 'to try again')}"
         ) from None
-    store._write_progress(config=config, batches_done=k, slot=slot, count=k * bs)
+    write_progress(store, config=config, batches_done=k, slot=slot, count=k * bs)
     sync_config_attrs(store, config)
