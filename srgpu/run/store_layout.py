@@ -76,9 +76,6 @@ def row_arrays(config: EnsembleConfig) -> tuple[str, ...]:
 NAN_FILL = "AAAAAAAA+H8="
 """A NaN ``_FillValue`` attribute as xarray writes it in Zarr v3 (base64 of the float64 NaN)."""
 
-OWN_NAMES = ("ensemble.zarr", "work.zarr", "progress.json", "summary.json")
-"""The only names srgpu writes (or removes) in ``OUT`` (besides its lock file)."""
-
 
 def cf_coordinate_attrs(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with :data:`COORD_ATTRS` set on the coordinates it has."""
