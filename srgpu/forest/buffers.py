@@ -5,8 +5,9 @@ the same again for the next batch: several hundred MB of node records a batch, a
 each time, because the C allocator hands such blocks back to the OS when they are freed (and
 :func:`srgpu.run.batch.release_memory` trims the rest). Fresh memory is mapped page by page on
 first write: the real-data benchmark (``benchmarks/bench_real_e2e.py``) took ~85 000 page faults
-a batch of 8 replicates in training alone, ~0.4 CPU s of kernel time (``getrusage``: a tenth of
-training), and more in the flattening. :data:`POOL` keeps the blocks instead and lends them
+a batch of 8 replicates in training alone, ~0.25-0.5 CPU s of kernel time (``getrusage``: up
+to a fifth of training), and more in the flattening; srgpu's CPU time on that benchmark fell
+by ~9 % with the pool (``docs/benchmarks.md``). :data:`POOL` keeps the blocks instead and lends them
 out again once nothing uses them any more, so later batches write into memory that is already
 mapped.
 
@@ -48,8 +49,8 @@ def _fresh_block(size: int) -> np.ndarray:
     """``size`` bytes of private anonymous memory in 4 KiB pages (``np.empty`` where mmap
     flags are missing). Not numpy's allocator: numpy advises its large blocks ``MADV_HUGEPAGE``,
     and a huge-page fault may compact memory first, which cost more kernel time than the 4 KiB
-    faults it saves (measured on the real benchmark: ~1.5 against ~0.5 CPU s a batch); a pooled
-    block is faulted once anyway."""
+    faults it saves (real data, two batches of 8 replicates: 1.5-1.8 against 0.5-1.0 CPU s of
+    system time in training); a pooled block is faulted once anyway."""
     if not _MAP_FLAGS:  # pragma: no cover - not a Unix
         return np.empty(size, dtype=np.uint8)
     return np.frombuffer(mmap.mmap(-1, size, flags=_MAP_FLAGS), dtype=np.uint8)
