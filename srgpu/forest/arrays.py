@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from srgpu.errors import InputError
+from srgpu.forest import buffers
 from srgpu.forest.protocol import batch_n_features
 
 _LEAF = -1  # scikit-learn's TREE_LEAF in children_left / children_right
@@ -212,6 +213,21 @@ def _forest_blocks(est: Any) -> list[tuple]:
     return [(fields, [t.node_count for t in trees], [t.max_depth for t in trees])]
 
 
+def _node_arrays(n_nodes: int) -> tuple[np.ndarray, ...]:
+    """Uninitialised ``feature``, ``threshold``, ``children``, ``nan_left`` and ``value`` for
+    ``n_nodes`` nodes, all in one block of :mod:`srgpu.forest.buffers` (a batch's flattened
+    forests are fresh memory otherwise, mapped page by page: the next batch reuses this one's
+    block once nothing holds its arrays). The widest fields first: every field aligned."""
+    n = n_nodes
+    block = buffers.empty((25 * n,), np.uint8)
+    value = block[: 8 * n].view(np.float64)
+    children = block[8 * n : 16 * n].view(np.int32)
+    feature = block[16 * n : 20 * n].view(np.int32)
+    threshold = block[20 * n : 24 * n].view(np.float32)
+    nan_left = block[24 * n :]
+    return feature, threshold, children, nan_left, value
+
+
 def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
     """Flatten fitted scikit-learn ``RandomForestRegressor`` objects into :class:`ForestArrays`.
 
@@ -236,11 +252,7 @@ def forest_arrays(forests: Sequence[Any]) -> ForestArrays:
     np.cumsum(sizes, out=tree_offsets[1:])
     n_nodes = int(tree_offsets[-1])
     _check_size(n_nodes)
-    feature = np.empty(n_nodes, dtype=np.int32)
-    threshold = np.empty(n_nodes, dtype=np.float32)
-    children = np.empty(2 * n_nodes, dtype=np.int32)
-    nan_left = np.empty(n_nodes, dtype=np.uint8)
-    value = np.empty(n_nodes, dtype=np.float64)
+    feature, threshold, children, nan_left, value = _node_arrays(n_nodes)
     forest_offsets = np.zeros(len(forests) + 1, dtype=np.int64)
     np.cumsum([sum(len(c) for _, c, _ in fb) for fb in blocks], out=forest_offsets[1:])
     starts = np.cumsum([0] + [len(counts) for _, counts, _ in flat])

@@ -176,9 +176,10 @@ def _introsort3(v, s, o0, n0, stk_o, stk_n, stk_d):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
+def grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split, nodes, value):
     """All trees of one forest by scikit-learn's algorithm step for step (see the module
-    docstring); same outputs as :func:`srgpu.forest.numba_train._grow_forest`."""
+    docstring); same outputs as :func:`srgpu.forest.numba_train._grow_forest`, written to the
+    given ``nodes`` and ``value`` buffers in the same way."""
     n, p = X.shape
     n_trees = rand_states.shape[0]
     n_s = boot.shape[1]
@@ -205,10 +206,8 @@ def grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
     st_impurity = np.empty(stack_size, dtype=np.float64)
     st_n_const = np.empty(stack_size, dtype=np.int64)
 
-    cap = n_trees * n_s + 2 * n_s
-    nodes = np.empty((cap, 8), dtype=np.int64)
+    cap = nodes.shape[0]  # the caller's output buffers, grown below if a tree might not fit
     fnodes = nodes.view(np.float64)
-    value = np.empty(cap, dtype=np.float64)
     tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
     max_depth = np.zeros(n_trees, dtype=np.int64)
 
@@ -411,12 +410,13 @@ def grow_forest_sorted(X, y, boot, rand_states, mtry, min_samples_split):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
+def grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split, nodes, value):
     """All trees of one forest on *units*, the distinct rows of ``X`` (``Xu`` (m, p); row ``i``
     of ``X`` is unit ``unit[i]``): rows with the same predictor values are never separated by a
     split, so a node is a set of units, each with its bootstrap count and the sums of its
     copies' y and y**2. Same outputs as :func:`grow_forest_sorted`; same trees up to rounding
-    (see the module docstring)."""
+    (see the module docstring). Output buffers ``nodes`` and ``value`` as for
+    :func:`grow_forest_sorted`."""
     m, p = Xu.shape
     n_trees = rand_states.shape[0]
     n_s = boot.shape[1]
@@ -450,10 +450,8 @@ def grow_forest_units(Xu, unit, y, boot, rand_states, mtry, min_samples_split):
     st_sum = np.empty(stack_size, dtype=np.float64)
     st_fb = np.empty((stack_size, p), dtype=np.uint8)
 
-    cap = n_trees * min(m, n_s) * 2 + 2 * m
-    nodes = np.empty((cap, 8), dtype=np.int64)
+    cap = nodes.shape[0]  # the caller's output buffers, grown below if a tree might not fit
     fnodes = nodes.view(np.float64)
-    value = np.empty(cap, dtype=np.float64)
     tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
     max_depth = np.zeros(n_trees, dtype=np.int64)
 

@@ -95,6 +95,7 @@ from numba import njit
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.tree._tree import Tree
 
+from srgpu.forest import buffers
 from srgpu.forest.numba_common import (
     M32,
     TREE_LEAF,
@@ -341,11 +342,13 @@ def _right_sums(bufs, par, f, y, cnt, k0, ee, sum_total, backward):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split):
+def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split, nodes, value):
     """All trees of one forest. Returns ``(nodes, value, tree_offsets, max_depth)``: ``nodes``
     (n_nodes, 8) int64 in the memory layout of scikit-learn's ``Tree`` nodes (left, right,
     feature, threshold, impurity, n_node_samples, weighted_n_node_samples, missing_go_to_left;
-    the float64 fields as their bits)."""
+    the float64 fields as their bits). The given ``nodes`` (cap, 8) and ``value`` (cap,) are
+    where they are written (:func:`node_capacity` rows; views of them are returned unless a
+    larger buffer was needed)."""
     n, p = X.shape
     n_trees = rand_states.shape[0]
     n_s = boot.shape[1]
@@ -390,11 +393,10 @@ def _grow_forest(X, y, boot, rand_states, mtry, min_samples_split):
     st_sq = np.empty(stack_size, dtype=np.float64)
     st_fb = np.empty((stack_size, p), dtype=np.uint8)
 
-    # outputs, grown when the next tree might not fit (at most 2 * distinct rows - 1 nodes)
-    cap = n_trees * min(n, n_s) + 2 * n
-    nodes = np.empty((cap, 8), dtype=np.int64)
+    # outputs: the caller's buffers (node_capacity rows), grown when the next tree might not
+    # fit (at most 2 * distinct rows - 1 nodes)
+    cap = nodes.shape[0]
     fnodes = nodes.view(np.float64)
-    value = np.empty(cap, dtype=np.float64)
     tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
     max_depth = np.zeros(n_trees, dtype=np.int64)
 
@@ -729,16 +731,45 @@ def tie_kind(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
     return "values", units, unit
 
 
+def node_capacity(grower: str, *, n_trees: int, n_samples: int, n_rows: int) -> int:
+    """Rows of the output buffers handed to a grower (``"sorted"``, ``"units"`` or ``"rows"``)
+    for ``n_trees`` trees on bootstraps of ``n_samples`` draws from ``n_rows`` rows (distinct
+    rows, units, for ``"units"``): room for every tree in the usual case, the grower enlarges
+    them otherwise. The same bound each grower used to allocate for itself."""
+    if grower == "sorted":
+        return n_trees * n_samples + 2 * n_samples
+    if grower == "units":
+        return n_trees * min(n_rows, n_samples) * 2 + 2 * n_rows
+    return n_trees * min(n_rows, n_samples) + 2 * n_rows
+
+
+def _node_buffers(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grower's output buffers, ``nodes`` (rows, 8) int64 and ``value`` (rows,) float64,
+    from :mod:`srgpu.forest.buffers` (memory of earlier forests that nothing uses any more:
+    already mapped, no page faults)."""
+    return buffers.empty((rows, 8), np.int64), buffers.empty((rows,), np.float64)
+
+
 def _grow_checked(X, y, boot, states, mtry, nodesize, ties, exact):
     """The grower for ``ties`` (:func:`tie_kind`'s answer) and ``exact``, on checked inputs."""
     kind, units, unit = ties
     mss = nodesize + 1
+    n_trees, n_s = states.shape[0], boot.shape[1]
     if kind != "none" and exact:
-        raw, value, offsets, depth = grow_forest_sorted(X, y, boot, states, mtry, mss)
+        cap = node_capacity("sorted", n_trees=n_trees, n_samples=n_s, n_rows=X.shape[0])
+        raw, value, offsets, depth = grow_forest_sorted(
+            X, y, boot, states, mtry, mss, *_node_buffers(cap)
+        )
     elif kind == "rows" and not exact:
-        raw, value, offsets, depth = grow_forest_units(units, unit, y, boot, states, mtry, mss)
+        cap = node_capacity("units", n_trees=n_trees, n_samples=n_s, n_rows=units.shape[0])
+        raw, value, offsets, depth = grow_forest_units(
+            units, unit, y, boot, states, mtry, mss, *_node_buffers(cap)
+        )
     else:
-        raw, value, offsets, depth = _grow_forest(X, y, boot, states, mtry, mss)
+        cap = node_capacity("rows", n_trees=n_trees, n_samples=n_s, n_rows=X.shape[0])
+        raw, value, offsets, depth = _grow_forest(
+            X, y, boot, states, mtry, mss, *_node_buffers(cap)
+        )
     return GrownTrees(
         nodes=_as_sklearn_nodes(raw),
         value=value,
@@ -872,11 +903,12 @@ def grow_tree_parts(
     exact: bool = False,
 ) -> list[GrownTrees]:
     """:func:`grow_forest`, ``chunk`` trees at a time (default: as many as keep the grower's
-    node buffer near 16 MB): one :class:`GrownTrees` per chunk, in tree order. The buffer is
-    reused from one chunk to the next, where one buffer for 500 trees would be fresh memory,
-    page-faulted at every forest (about 10 % slower); the parts stay below glibc's 32 MB mmap
-    threshold for the same reason (joined, the 500 trees of an SR forest are ~45 MB of fresh
-    memory: ~0.1 s a forest on a VM that faults pages slowly)."""
+    node buffer near 16 MB): one :class:`GrownTrees` per chunk, in tree order. Each chunk's
+    output buffers come from :mod:`srgpu.forest.buffers`, memory of earlier forests that
+    nothing holds any more (a batch's forests all live until it is flattened, so their node
+    records were fresh memory, page-faulted, at every batch: ~85 000 faults a batch of 8 real
+    replicates); joined, the 500 trees of an SR forest would be one ~45 MB block instead of
+    several that near sizes of other forests can reuse."""
     shared = boot is None
     X, y, boot, states, mtry, nodesize = _check(X, y, boot, tree_seeds, mtry, nodesize)
     if chunk is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from srgpu.config import EnsembleConfig
 from srgpu.data.inputs import Inputs, prepare_inputs
 from srgpu.errors import StoreError
+from srgpu.forest.buffers import release as release_buffers
 from srgpu.run.batch import (
     OUTPUT_FLUXES,
     BatchResult,
@@ -204,6 +205,7 @@ def run_ensemble(
         )
     finally:
         store.close()
+        release_buffers()  # the forests' reused memory (srgpu.forest.buffers), once per run
 
 
 def _run(
