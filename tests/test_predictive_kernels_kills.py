@@ -16,6 +16,7 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from srgpu.config import ForestConfig
+from srgpu.errors import InputError
 from srgpu.forest import predictive as P
 from srgpu.forest import predictive_kernels as K
 from srgpu.forest.arrays import forest_arrays
@@ -345,3 +346,27 @@ def test_mad_distance_tie_is_walked_left_first():
     s = P.summary_of_weights(np.array([[1.0, 3.0, 2.0]]), np.array([10.0, 20.0, 30.0]),
                              levels=(0.5,), counts=np.array([3.0]))  # fmt: skip
     assert s.median.tolist() == [20.0] and s.mad.tolist() == [10.0]
+
+
+def test_leaf_offsets_are_int32_while_the_packed_table_fits():
+    """The weight kernels keep leaf offsets as int32 while every word offset of the packed table
+    fits (fewer than 2**31 words), else int64. Tables of 2**31 words are 8 GiB: a broadcast view
+    stands in for them (only the size is read)."""
+    from types import SimpleNamespace
+
+    def proto(words):
+        return P._leaf_proto(SimpleNamespace(packed=np.broadcast_to(np.uint32(0), (words,))))
+
+    assert proto(2**31 - 1).dtype == np.int32 and proto(100).dtype == np.int32
+    assert proto(2**31).dtype == np.int64 and proto(3 * 2**31).dtype == np.int64
+
+
+def test_a_row_without_weight_is_refused_with_the_whole_message():
+    """Rows 1 and 3 of four have no weight: the message names the first and counts both."""
+    W = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.2, 0.8, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(InputError) as e:
+        P.summary_of_weights(W, np.array([1.0, 2.0, 3.0]), rule="inverted_cdf")
+    assert str(e.value) == (
+        "field 'weights': a row's weights sum to 0: it has no distribution "
+        "(got 'row 1 (of 2 such rows)'); expected every row with a positive total weight"
+    )
