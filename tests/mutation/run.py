@@ -62,7 +62,8 @@ reuse the engine's mutated-and-tested walk."""
 # to mutate, or any unique label with the file in "file" (two modules of one file: the fused walk
 # and the other kernels of srgpu/forest/predictive_kernels.py). Optional: "pytest_args" (a
 # narrower test selection), "strip_njit" (kernels mutated as plain Python), "env", "append" (text
-# added to the scratch copy of the file, e.g. a plain-Python stand-in for a numba intrinsic).
+# added to the scratch copy of the file, e.g. a plain-Python stand-in for a numba intrinsic),
+# "timeout" (mutmut's timeout constant and multiplier; default 20 s and 10).
 MODULES: dict[str, dict] = {
     "srgpu/run/stats.py": {
         "key": "stats",
@@ -230,7 +231,11 @@ MODULES: dict[str, dict] = {
         # the quantile regression forest's Python side: leaf tables, moments, summaries, weight
         # accumulation, quantregForest's samples, held-out calibration (kernels compiled)
         "patterns": ["srgpu.forest.predictive.*"],
-        "tests": ["tests/test_predictive.py", "tests/test_predictive_kills.py"],
+        "tests": [
+            "tests/test_predictive.py",
+            "tests/test_predictive_kills.py",
+            "tests/test_predictive_kernels_kills.py",
+        ],
     },
     "srgpu/forest/predictive_kernels.py#weights": {
         "key": "predictive_kernels",
@@ -238,19 +243,22 @@ MODULES: dict[str, dict] = {
         # the kernels that make the quantiles and MAD: leaf tables, leaves, weight scatter,
         # weighted quantiles and MAD (mutated as plain Python, on the tiny forests)
         "patterns": [f"srgpu.forest.predictive_kernels.x_{name}*" for name in _WEIGHT_KERNELS],
-        "tests": ["tests/test_predictive.py", "tests/test_predictive_kills.py"],
+        "tests": ["tests/test_predictive_kernels_kills.py", "tests/test_predictive_kills.py"],
         "strip_njit": list(_WEIGHT_KERNELS),
         "env": {"NUMBA_DISABLE_JIT": "1"},
         "append": _NO_PREFETCH,
-        # interpreted, the cases on larger forests (Morton order: 1500 rows and 130 trees; the
-        # quantile-forest oracle: 400 records, 40 trees; 500 records x 2 x 25 trees for the
-        # qrf scheme and the engines) take 10 s to minutes a mutant; the tiny forests (48
-        # records, 2 x 6 trees) reach the same kernels
+        # interpreted, every test that reaches the kernels costs each of their mutants its run
+        # time (~10 CPU s for tests/test_predictive.py and test_predictive_kills.py: 19 s a
+        # mutant on the loaded 2-core machine, over 2 hours for the 429 mutants); the focused
+        # kill tests (sklearn-grown forests of 48 records and 12 + 7 trees, leaves by sklearn's
+        # apply, weights by brute force) and the by-hand quantile cases take ~1.5 CPU s
         "pytest_args": [
             "-k",
-            "not morton and not quantile_forest and not inbag_counts and not qrf_sample_scheme"
-            " and not existing_engines and not nvforest and not many_rows and not one_row_and",
+            "kernels_kills or summary_of_weights or linear_rule or levels_at_the_ends",
         ],
+        # (constant, multiplier): a mutant's tests get (their time + 3 s) x 4 wall seconds (the
+        # default 20 s x 10 let each endless-loop mutant of the MAD walk run 200 s)
+        "timeout": (3.0, 4.0),
     },
 }
 
@@ -327,8 +335,8 @@ def _write_config(workdir: Path, file: str, spec: dict) -> None:
             # fork each mutant's worker from a clean server, not from the process that ran the
             # tests once (its numba/OpenMP threads can deadlock a forked child)
             'process_isolation = "forkserver"',
-            "timeout_multiplier = 10.0",
-            "timeout_constant = 20.0",
+            f"timeout_multiplier = {spec.get('timeout', (20.0, 10.0))[1]}",
+            f"timeout_constant = {spec.get('timeout', (20.0, 10.0))[0]}",
             "",
         ]
     )
