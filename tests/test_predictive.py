@@ -104,6 +104,17 @@ def _mad_ref(values, w, med, quantile):
     return quantile(d[o], w[o], 0.5)
 
 
+def reference_summary(ys, w, freq, rule, levels):
+    """(quantiles at ``levels``, median, MAD) of one row by the plain references: the linear
+    rule on the frequencies ``freq``, the inverted CDF on the weights ``w``."""
+    if rule == "linear":
+        quant, v = _weighted_linear, freq
+    else:
+        quant, v = _weighted_inverted, w
+    med = quant(ys, v, 0.5)
+    return [quant(ys, v, q) for q in levels], med, _mad_ref(ys, v, med, quant)
+
+
 # ----------------------------------------------------------------------------- tables
 def test_inbag_counts_replay_the_bootstrap_of_both_trainers():
     X, y, _ = _records(120, 4, 3)
@@ -198,19 +209,7 @@ def test_summary_equals_reference_on_brute_force_weights(tiny, membership, rule)
     W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows, membership)
     got = P.predictive_summary(tables, rows, levels=LEVELS, rule=rule)
     for i in range(rows.shape[0]):
-        if rule == "linear":
-            freq = W[i] * counts[i]
-
-            def quant(v, f, q):
-                return _weighted_linear(v, f, q)
-
-            want = [quant(ys, freq, q) for q in LEVELS]
-            med = quant(ys, freq, 0.5)
-            mad = _mad_ref(ys, freq, med, quant)
-        else:
-            want = [_weighted_inverted(ys, W[i], q) for q in LEVELS]
-            med = _weighted_inverted(ys, W[i], 0.5)
-            mad = _mad_ref(ys, W[i], med, _weighted_inverted)
+        want, med, mad = reference_summary(ys, W[i], W[i] * counts[i], rule, LEVELS)
         np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12)
         np.testing.assert_allclose(got.median[i], med, rtol=1e-12)
         np.testing.assert_allclose(got.mad[i], mad, rtol=1e-10, atol=1e-9)

@@ -27,6 +27,7 @@ from tests.test_predictive import (
     _records,
     _weighted_inverted,
     _weighted_linear,
+    reference_summary,
 )
 
 LEVELS = (0.0, 0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975, 1.0)
@@ -257,15 +258,7 @@ def test_quantiles_and_mad_of_random_weights_equal_reference(rule):
     levels = LEVELS[:-1]
     got = P.summary_of_weights(W, ys, levels=levels, rule=rule, counts=counts)
     for i in range(W.shape[0]):
-        if rule == "linear":
-            f = W[i] * (counts[i] / W[i].sum())
-            want = [_weighted_linear(ys, f, q) for q in levels]
-            med = _weighted_linear(ys, f, 0.5)
-            mad = _mad_ref(ys, f, med, _weighted_linear)
-        else:
-            want = [_weighted_inverted(ys, W[i], q) for q in levels]
-            med = _weighted_inverted(ys, W[i], 0.5)
-            mad = _mad_ref(ys, W[i], med, _weighted_inverted)
+        want, med, mad = reference_summary(ys, W[i], W[i] * (counts[i] / W[i].sum()), rule, levels)
         np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12, atol=1e-12)
         assert got.median[i] == pytest.approx(med, rel=1e-12, abs=1e-12)
         assert got.mad[i] == pytest.approx(mad, rel=1e-12, abs=1e-12)

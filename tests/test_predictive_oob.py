@@ -15,7 +15,7 @@ from srgpu.forest import predictive as P
 from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
 from tests import requires_nvforest
-from tests.test_predictive import LEVELS, _mad_ref, _weighted_inverted, _weighted_linear
+from tests.test_predictive import LEVELS, reference_summary
 
 
 def _brute_oob(X, y, forests, train, inbag, rows):
@@ -132,15 +132,7 @@ def test_oob_summary_equals_reference_on_brute_force_weights(tiny_oob, rule):
     counts = (brute[0][2] + brute[1][2]) / 2
     got = P.predictive_summary(tables, rows, levels=LEVELS, rule=rule)
     for i in range(rows.shape[0]):
-        if rule == "linear":
-            freq = W[i] * counts[i]
-            want = [_weighted_linear(ys, freq, q) for q in LEVELS]
-            med = _weighted_linear(ys, freq, 0.5)
-            mad = _mad_ref(ys, freq, med, _weighted_linear)
-        else:
-            want = [_weighted_inverted(ys, W[i], q) for q in LEVELS]
-            med = _weighted_inverted(ys, W[i], 0.5)
-            mad = _mad_ref(ys, W[i], med, _weighted_inverted)
+        want, med, mad = reference_summary(ys, W[i], W[i] * counts[i], rule, LEVELS)
         np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12)
         np.testing.assert_allclose(got.median[i], med, rtol=1e-12)
         np.testing.assert_allclose(got.mad[i], mad, rtol=1e-10, atol=1e-9)
