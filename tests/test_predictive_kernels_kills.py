@@ -312,6 +312,20 @@ def test_mad_and_quantile_kernels_by_hand():
     assert out.tolist() == [2.0, 5.0, 6.0]
 
 
+def test_linear_level_at_a_cumulative_frequency_below_one_step():
+    """Linear rule, weights (1/2, 1/4, 1/4) on 10, 20, 30 with count 2: frequencies 1, 1/2, 1/2,
+    cumulative 1, 3/2, 2; levels 1/4 and 1/2 at positions p = 5/4 and 3/2 (p = q (2 - 1) + 1).
+    5/4: last cumulative <= p is 1 (at 10): 10 + 1/4 x 10 = 12.5. 3/2 equals the cumulative
+    frequency at 20 exactly: 20 + 0 x 10 = 20 (not 10 + 1/2 x 10 by interpolating over 20's
+    frequency 1/2 from the previous value)."""
+    y = np.array([10.0, 20.0, 30.0])
+    w = np.array([0.5, 0.25, 0.25])
+    out = np.empty(2)
+    K.quantiles_of_weights(w, y, np.array([0.25, 0.5]), K.RULE_LINEAR, 1.0, 2.0, out)
+    assert out.tolist() == [12.5, 20.0]
+    assert [_weighted_linear(y, w * 2, q) for q in (0.25, 0.5)] == [12.5, 20.0]
+
+
 def test_mad_walk_with_any_centre_equals_reference():
     """``mad_of_weights`` called directly (on nonzero weights, as its callers pass them) on 300
     small random cases: up to 6 distinct values (multiples of 5, so that distances tie across
