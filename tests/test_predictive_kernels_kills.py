@@ -20,6 +20,7 @@ from srgpu.errors import InputError
 from srgpu.forest import predictive as P
 from srgpu.forest import predictive_kernels as K
 from srgpu.forest.arrays import forest_arrays
+from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
 from tests.test_predictive import (
     _brute_weights,
@@ -42,8 +43,10 @@ def test_build_tables_by_hand():
     multiplicity (255). Leaf 1: ranks 3 (x2, y 3) and 0 (x1, y 1): size 3, weights 2/3, 1/3,
     means 7/3 and 19/3. Leaf 4: rank TOP (x255, y 2): size 255, weight 1, means 2 and 4.
     Leaf 5: ranks 1 (x3, y -1) and 4 (x1, y 5): size 4, weights 3/4, 1/4, means 1/2 and 7.
-    Packed (uint32 words): per leaf [members, size, rank | multiplicity << 24 ...], leaves in
-    node order at word offsets 0, 4 and 7; every other node's offset is 0."""
+    Nodes 2 and 6 are reached only with multiplicity 0 (a leaf without out-of-bag records):
+    packed as [0, 0], no members. Packed (uint32 words): per reached node [members, size,
+    rank | multiplicity << 24 ...], in node order at word offsets 0, 4, 6, 9 and 13; every other
+    node's offset is 0."""
     leaf = np.array([5, 1, 4, 1, 6, 5, 2, 1], dtype=np.int64)
     rank = np.array([1, 3, TOP, 0, 9, 4, 8, 7], dtype=np.int64)
     count = np.array([3, 2, 255, 1, 0, 1, 0, 0], dtype=np.int32)
@@ -59,19 +62,21 @@ def test_build_tables_by_hand():
     assert packed.dtype == np.uint32
     assert packed.tolist() == [
         2, 3, 3 | 2 << 24, 0 | 1 << 24,
+        0, 0,
         1, 255, TOP | 255 << 24,
         2, 4, 1 | 3 << 24, 4 | 1 << 24,
+        0, 0,
     ]  # fmt: skip
-    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 0, 0, 4, 7, 0]
+    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 4, 0, 6, 9, 13]
 
 
 def test_build_tables_of_no_member():
-    """Only multiplicity-0 entries: no member anywhere, an empty packed table."""
+    """Only multiplicity-0 entries: no member anywhere; each reached node packed as [0, 0]."""
     out = K.build_tables(np.array([0, 1], dtype=np.int64), np.array([0, 1], dtype=np.int64),
                          np.zeros(2, dtype=np.int32), np.array([1.0, 2.0]), 2)  # fmt: skip
     start, members, weight, size, m1, m2, packed, offset = out
-    assert start.tolist() == [0, 0, 0] and members.size == 0 and packed.size == 0
-    assert size.tolist() == [0, 0] and m1.tolist() == [0, 0] and offset.tolist() == [0, 0]
+    assert start.tolist() == [0, 0, 0] and members.size == 0 and packed.tolist() == [0, 0, 0, 0]
+    assert size.tolist() == [0, 0] and m1.tolist() == [0, 0] and offset.tolist() == [0, 2]
 
 
 # ----------------------------------------------------------------------------- apply_rows
@@ -283,14 +288,14 @@ def test_mad_by_hand_with_whole_weights():
         assert s.median.tolist() == [20.0] and s.mad.tolist() == [10.0]
 
 
-def test_mad_kernel_skips_zero_weights_on_both_sides():
-    """``mad_of_weights`` called directly with zero weights left in (the summary kernel and
-    ``summary_of_weights`` drop them first): weights (0, 1/4, 0, 1/4, 0, 1/2, 0) on 1..7, median
-    4 (inverted CDF: the CDF reaches 1/2 at 4): distances 0 (4), 2 (2), 2 (6): MAD 2. Linear
-    rule, count 4 (frequencies 1, 1, 2): median p = 2.5 -> 4 + 0.5 x 2 = 5; distances 1 (4,
-    f 1), 1 (6, f 2), 3 (2, f 1); p = 2.5 -> 1."""
-    y = np.arange(1.0, 8.0)
-    w = np.array([0.0, 0.25, 0.0, 0.25, 0.0, 0.5, 0.0])
+def test_mad_and_quantile_kernels_by_hand():
+    """``mad_of_weights`` and ``quantiles_of_weights`` called directly on compacted weights (the
+    summary kernel and ``summary_of_weights`` drop the zero weights first; the kernels assume
+    it): weights (1/4, 1/4, 1/2) on 2, 4, 6, median 4 (inverted CDF: the CDF reaches 1/2 at 4):
+    distances 0 (4), 2 (2), 2 (6): MAD 2. Linear rule, count 4 (frequencies 1, 1, 2): median
+    p = 2.5 -> 4 + 0.5 x 2 = 5; distances 1 (4, f 1), 1 (6, f 2), 3 (2, f 1); p = 2.5 -> 1."""
+    y = np.array([2.0, 4.0, 6.0])
+    w = np.array([0.25, 0.25, 0.5])
     assert K.mad_of_weights(w, y, 4.0, K.RULE_INVERTED_CDF, 1.0, 1.0) == 2.0
     assert K.mad_of_weights(w, y, 5.0, K.RULE_LINEAR, 1.0, 4.0) == 1.0
     out = np.empty(3)
@@ -300,13 +305,28 @@ def test_mad_kernel_skips_zero_weights_on_both_sides():
     assert out.tolist() == [2.0, 5.0, 6.0]
 
 
-def test_mad_walk_with_zero_weights_and_any_centre_equals_reference():
-    """``mad_of_weights`` called directly (zero weights left in, as its walk skips them) on 300
+def test_linear_level_at_a_cumulative_frequency_below_one_step():
+    """Linear rule, weights (1/2, 1/4, 1/4) on 10, 20, 30 with count 2: frequencies 1, 1/2, 1/2,
+    cumulative 1, 3/2, 2; levels 1/4 and 1/2 at positions p = 5/4 and 3/2 (p = q (2 - 1) + 1).
+    5/4: last cumulative <= p is 1 (at 10): 10 + 1/4 x 10 = 12.5. 3/2 equals the cumulative
+    frequency at 20 exactly: 20 + 0 x 10 = 20 (not 10 + 1/2 x 10 by interpolating over 20's
+    frequency 1/2 from the previous value)."""
+    y = np.array([10.0, 20.0, 30.0])
+    w = np.array([0.5, 0.25, 0.25])
+    out = np.empty(2)
+    K.quantiles_of_weights(w, y, np.array([0.25, 0.5]), K.RULE_LINEAR, 1.0, 2.0, out)
+    assert out.tolist() == [12.5, 20.0]
+    assert [_weighted_linear(y, w * 2, q) for q in (0.25, 0.5)] == [12.5, 20.0]
+
+
+def test_mad_walk_with_any_centre_equals_reference():
+    """``mad_of_weights`` called directly (on nonzero weights, as its callers pass them) on 300
     small random cases: up to 6 distinct values (multiples of 5, so that distances tie across
-    the centre), whole weights 0-3, the centre at the reference median or at any of the values,
-    a frequency scale (linear rule) of the total, half of it or 1 (a power-of-two total: every
-    frequency exact in binary), against the plain reference (distances sorted stably in value
-    order; ties across the centre are walked left first by both). Equal, bit for bit: both sum
+    the centre), whole weights 0-3 (the zeros dropped), the centre at the reference median or
+    at any of the values, a frequency scale (linear rule) of the total, half of it or 1 (a
+    power-of-two total: every frequency exact in binary), against the plain reference
+    (distances sorted stably in value order; ties across the centre are walked left first by
+    both). Equal, bit for bit: both sum
     the same exact frequencies in the same order."""
     rng = np.random.default_rng(0)
     n_cases = 0
@@ -314,6 +334,7 @@ def test_mad_walk_with_zero_weights_and_any_centre_equals_reference():
         n = int(rng.integers(1, 7))
         y = np.sort(rng.choice(np.arange(0, 60, 5), n, replace=False)).astype(np.float64)
         w = rng.integers(0, 4, n).astype(np.float64)
+        y, w = y[w > 0], w[w > 0]  # the callers' compaction
         total = w.sum()
         if total == 0:
             continue
@@ -363,3 +384,130 @@ def test_a_row_without_weight_is_refused_with_the_whole_message():
         "field 'weights': a row's weights sum to 0: it has no distribution "
         "(got 'row 1 (of 2 such rows)'); expected every row with a positive total weight"
     )
+
+
+# ----------------------------------------------------------------------------- out-of-bag weights
+# Leaves for the by-hand out-of-bag scatter: word offset -> out-of-bag members (rank,
+# multiplicity); the leaf at offset 0 holds none (packed [0, 0], as build_tables writes it).
+_OOB_LEAVES = {0: [], 2: [(1, 1), (4, 2)], 6: [(0, 2)], 9: [(2, 1), (3, 1), (13, 1)]}
+
+
+def _oob_packed():
+    words = []
+    for off, members in sorted(_OOB_LEAVES.items()):
+        assert len(words) == off
+        words += [len(members), sum(c for _, c in members)]
+        words += [rank | c << K.RANK_BITS for rank, c in members]
+    return np.array(words, dtype=np.uint32)
+
+
+def _oob_reference(leaves, tree_forest, share, n_records):
+    """Plain loops over the leaf dictionary: each forest's trees whose leaf has >= 1 member
+    (its count ``used``) give member ``c / n_leaf x share / used``; count: the contributing
+    leaves' sizes times the share; NaN for both when a forest has no contributing tree."""
+    w = np.zeros(n_records)
+    used = [sum(1 for t, r in enumerate(tree_forest) if r == f and _OOB_LEAVES[leaves[t]])
+            for f in range(len(share))]  # fmt: skip
+    if min(used) == 0:
+        return w, np.nan, np.nan
+    total = count = 0.0
+    for t, r in enumerate(tree_forest):
+        members = _OOB_LEAVES[leaves[t]]
+        if not members:
+            continue
+        n = sum(c for _, c in members)
+        for rank, c in members:
+            w[rank] += c / n * share[r] / used[r]
+        total += share[r] / used[r]
+        count += n * share[r]
+    return w, total, count
+
+
+def test_oob_scatter_by_hand():
+    """``_scatter_oob`` (and ``_row_weights`` with ``honest``) on a hand-packed table, five
+    trees of two forests with unequal shares, rows that meet the empty leaf before and after
+    contributing trees, a row where forest 0 has no contributing tree (NaN, nothing added), a
+    record reached through several trees, the largest rank, and a dirty ``used`` scratch: the
+    weights, total and count of plain loops over the leaves."""
+    packed = _oob_packed()
+    tree_forest = np.array([0, 0, 0, 1, 1], dtype=np.int64)
+    share = np.array([0.6, 0.4])
+    rows = [[2, 0, 6, 9, 0], [0, 0, 0, 9, 2], [9, 2, 6, 2, 6], [0, 6, 0, 0, 9], [6, 6, 6, 2, 2]]
+    leaves = np.array(rows, dtype=np.int64)
+    used = np.array([7.0, 9.0])  # left over from an earlier row: reset by the kernel
+    for i, row in enumerate(rows):
+        want, want_total, want_count = _oob_reference(row, tree_forest, share, 16)
+        for f in (K._scatter_oob, K._row_weights):
+            w = np.zeros(16)
+            if f is K._scatter_oob:
+                total, count = f(leaves, i, tree_forest, share, packed, w, used)
+            else:  # forest_scale would give the all-member weights: must go unused
+                total, count = f(leaves, i, tree_forest, share * 5, share, packed, w, True, used)
+            if np.isnan(want_total):
+                assert np.isnan(total) and np.isnan(count) and not w.any()
+                continue
+            nz = np.flatnonzero(w)
+            assert nz.tolist() == np.flatnonzero(want).tolist()
+            # measured: equal to 1 ulp (the kernel divides share by used before the product)
+            np.testing.assert_allclose(w[nz], want[nz], rtol=1e-15, atol=0)
+            np.testing.assert_allclose(total, want_total, rtol=1e-15)
+            np.testing.assert_allclose(count, want_count, rtol=1e-15)
+    assert used.tolist() == [3.0, 2.0]  # the last row's contributing trees per forest
+
+
+def test_row_weights_without_honest_is_the_all_member_scatter():
+    """``_row_weights`` with ``honest`` False is ``_scatter``: every member of every tree's
+    leaf, scaled by ``forest_scale``, count by ``forest_share`` (the empty leaf left out)."""
+    packed = _oob_packed()
+    tree_forest = np.array([0, 1, 1], dtype=np.int64)
+    scale, share = np.array([0.5, 0.25]), np.array([0.3, 0.7])
+    leaves = np.array([[6, 2, 9]], dtype=np.int64)
+    w = np.zeros(16)
+    total, count = K._row_weights(leaves, 0, tree_forest, scale, share, packed, w, False,
+                                  np.zeros(2))  # fmt: skip
+    want = np.zeros(16)
+    want[0] = 0.5
+    want[1], want[4] = 0.25 / 3, 0.5 / 3
+    want[[2, 3, 13]] = 0.25 / 3
+    nz = np.flatnonzero(w)
+    assert nz.tolist() == np.flatnonzero(want).tolist()
+    np.testing.assert_allclose(w[nz], want[nz], rtol=1e-15, atol=0)
+    assert total == 1.0
+    np.testing.assert_allclose(count, 2 * 0.3 + 3 * 0.7 + 3 * 0.7, rtol=1e-15)
+
+
+def test_oob_weights_of_unequal_forests_equal_brute_force(unequal):
+    """Out-of-bag weights of forests of 12 and 7 trees (more trees than the prefetch distance):
+    tables (empty leaves packed [0, 0]) and accumulator against the brute force of
+    plain loops over scikit-learn's trees (each tree whose leaf holds >= 1 out-of-bag record
+    gives each of them 1 / their number, the forest's sum divided by its count of such trees
+    and by 2 forests); rows where a forest has no contributing tree are NaN."""
+    X, y, forests, train, inbag, rows = unequal
+    tables = P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob", inbag=inbag)
+    rank = np.empty(y.size, dtype=np.int64)
+    rank[np.argsort(y, kind="stable")] = np.arange(y.size)
+    W = np.zeros((rows.shape[0], y.size))
+    counts = np.zeros(rows.shape[0])
+    undefined = np.zeros(rows.shape[0], dtype=bool)
+    for r, forest in enumerate(forests):
+        Wr = np.zeros_like(W)
+        used = np.zeros(rows.shape[0])
+        for t, tree in enumerate(as_sklearn(forest).estimators_):
+            rec_leaf, row_leaf = tree.apply(X[train[r]]), tree.apply(rows)
+            for i in range(rows.shape[0]):
+                oob = train[r][(rec_leaf == row_leaf[i]) & (inbag[r][t] == 0)]
+                if oob.size:
+                    used[i] += 1
+                    counts[i] += oob.size / 2
+                    Wr[i, rank[oob]] += 1.0 / oob.size
+        undefined |= used == 0
+        W += Wr / np.maximum(used, 1)[:, None] / 2
+    acc = P.WeightAccumulator.zeros(n_rows=rows.shape[0], n_records=y.size)
+    acc.add(tables, rows)
+    ok = ~undefined
+    assert ok.sum() >= 5  # (all 9 rows defined here; the undefined row: the by-hand test)
+    assert np.array_equal(np.isnan(acc.totals), undefined)
+    # measured: brute force and kernel agree to 6e-17 (totals 2e-16, counts exactly)
+    np.testing.assert_allclose(acc.weights[ok], W[ok], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(acc.totals[ok], 1.0, rtol=1e-14)
+    np.testing.assert_allclose(acc.counts[ok], counts[ok], rtol=1e-13)

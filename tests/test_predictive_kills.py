@@ -505,6 +505,12 @@ def test_leaf_tables_messages_and_casts(tiny):
         "field 'inbag': in-bag membership needs the bootstrap counts of every forest;"
         " expected 2 arrays of shape (trees, n_train)"
     )
+    with pytest.raises(InputError) as e:  # one forest's counts for two forests
+        P.leaf_tables(forests, X=X, y=y, train_index=train, membership="oob", inbag=inbag[:1])
+    assert str(e.value) == (
+        "field 'inbag': out-of-bag membership needs the bootstrap counts of every forest"
+        " (got 1); expected 2 arrays of shape (trees, n_train)"
+    )
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=y[:-1], train_index=train)
     assert str(e.value) == "field 'X': X and y must be (n, p) and (n,) (got ((48, 3), (47,)))"

@@ -47,16 +47,19 @@ _WEIGHT_KERNELS = (
     "build_tables",
     "apply_rows",
     "_scatter",
+    "_scatter_oob",
+    "_row_weights",
     "quantiles_of_weights",
     "mad_of_weights",
     "_compact_and_clear",
 )
 """The kernels of ``predictive_kernels.py`` that make the numbers of the pooled weights,
-quantiles and MAD: the leaf tables, the records' leaves, the weight scatter, the weighted
-quantiles and MAD. Left out (the 2-core machine's time): the tile walks and the parallel
-drivers (``_tile_leaf``, ``_tile_all_leaves``, ``_tile_setup``, ``summary_kernel``,
-``accumulate_kernel``, ``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which
-reuse the engine's mutated-and-tested walk."""
+quantiles and MAD: the leaf tables, the records' leaves, the weight scatters (all or in-bag
+members; out-of-bag members) and the choice between them, the weighted quantiles and MAD.
+Left out (the 2-core machine's time): the tile walks and the parallel drivers (``_tile_leaf``,
+``_tile_all_leaves``, ``_tile_setup``, ``summary_kernel``, ``accumulate_kernel``,
+``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which reuse the engine's
+mutated-and-tested walk."""
 
 # entry -> the module's key, mutant-name patterns (fnmatch) and test files. The entry is the file
 # to mutate, or any unique label with the file in "file" (two modules of one file: the fused walk
