@@ -445,12 +445,19 @@ def test_nvforest_cpu_moments_equal_numba():
     """nvForest ``device="cpu"``: ``precision="double"`` agrees with the numba kernel to 1e-12
     relative; ``"single"`` (float32 leaves and sums) to 1e-5 relative on the mean and second
     moment and 1e-3 absolute per unit of SD on the SD (cancellation in E[Y^2] - E[Y]^2)."""
-    from srgpu.forest.nvforest_engine import NvForestEngine
-
     tables, rows = _sr_like_tables()
     # NaN rows left out: nvForest sends a NaN down a different child than scikit-learn's
     # missing_go_to_left for these trees (the plain mean-only engine does the same)
     rows = rows[~np.isnan(rows).any(axis=1)]
+    want, single = nvforest_cpu_moments_match_numba(tables, rows)
+    np.testing.assert_allclose(single.sd(), want.sd(), atol=1e-3 * want.sd().mean())
+
+
+def nvforest_cpu_moments_match_numba(tables, rows):
+    """Assert nvForest ``device="cpu"``'s moments equal the numba walk's: ``"double"`` to 1e-12
+    relative, ``"single"`` to 1e-5; return (numba's, single precision's)."""
+    from srgpu.forest.nvforest_engine import NvForestEngine
+
     want = P.predictive_moments(tables, rows)
     got = P.predictive_moments(
         tables, rows, engine=NvForestEngine(device="cpu", precision="double")
@@ -460,7 +467,7 @@ def test_nvforest_cpu_moments_equal_numba():
     single = P.predictive_moments(tables, rows, engine=NvForestEngine(device="cpu"))
     np.testing.assert_allclose(single.mean, want.mean, rtol=1e-5)
     np.testing.assert_allclose(single.second, want.second, rtol=1e-5)
-    np.testing.assert_allclose(single.sd(), want.sd(), atol=1e-3 * want.sd().mean())
+    return want, single
 
 
 # ----------------------------------------------------------------------------- quantregForest

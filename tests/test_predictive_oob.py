@@ -15,7 +15,7 @@ from srgpu.forest import predictive as P
 from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
 from tests import requires_nvforest
-from tests.test_predictive import LEVELS, reference_summary
+from tests.test_predictive import LEVELS, nvforest_cpu_moments_match_numba, reference_summary
 
 
 def _brute_oob(X, y, forests, train, inbag, rows):
@@ -212,15 +212,5 @@ def test_oob_moments_through_nvforest_cpu(tiny_oob):
     """nvForest ``device="cpu"`` on the three leaf-value forests (moments and the share of
     contributing trees): ``precision="double"`` equals the numba walk to 1e-12 relative,
     ``"single"`` to 1e-5 (float32 leaves and sums, then one division)."""
-    from srgpu.forest.nvforest_engine import NvForestEngine
-
     X, y, forests, train, inbag, rows, tables, brute, ys = tiny_oob
-    want = P.predictive_moments(tables, rows)
-    got = P.predictive_moments(
-        tables, rows, engine=NvForestEngine(device="cpu", precision="double")
-    )
-    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12)
-    np.testing.assert_allclose(got.second, want.second, rtol=1e-12)
-    single = P.predictive_moments(tables, rows, engine=NvForestEngine(device="cpu"))
-    np.testing.assert_allclose(single.mean, want.mean, rtol=1e-5)
-    np.testing.assert_allclose(single.second, want.second, rtol=1e-5)
+    nvforest_cpu_moments_match_numba(tables, rows)
