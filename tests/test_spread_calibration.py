@@ -151,7 +151,8 @@ def test_spread_band_covers_far_below_nominal_on_the_demo(run):
     for flux in ("SR", "HR"):
         spread = summary["calibration_spread"][flux]
         pred = summary["calibration"][flux]
-        assert set(spread) >= set(pred)  # the same keys, so the two can be compared
+        # the same keys, so the two can be compared (the band has no leaf membership)
+        assert set(spread) >= set(pred) - {"membership"} and "membership" in pred
         assert set(spread["coverage"]) == {"0.5", "0.9", "0.95"}
         assert spread["replicates"] == 24 and len(spread["pit_hist"]) == 10
         assert sum(spread["pit_hist"]) == pytest.approx(1.0)
