@@ -115,6 +115,16 @@ def reference_summary(ys, w, freq, rule, levels):
     return [quant(ys, v, q) for q in levels], med, _mad_ref(ys, v, med, quant)
 
 
+def assert_summary_equals_reference(got, ys, W, counts, rule):
+    """Every row of the summary ``got`` (at :data:`LEVELS`) against :func:`reference_summary`
+    of the brute-force weights ``W`` and member counts ``counts``."""
+    for i in range(W.shape[0]):
+        want, med, mad = reference_summary(ys, W[i], W[i] * counts[i], rule, LEVELS)
+        np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12)
+        np.testing.assert_allclose(got.median[i], med, rtol=1e-12)
+        np.testing.assert_allclose(got.mad[i], mad, rtol=1e-10, atol=1e-9)
+
+
 # ----------------------------------------------------------------------------- tables
 def test_inbag_counts_replay_the_bootstrap_of_both_trainers():
     X, y, _ = _records(120, 4, 3)
@@ -208,11 +218,7 @@ def test_summary_equals_reference_on_brute_force_weights(tiny, membership, rule)
     tables = P.leaf_tables(forests, X=X, y=y, train_index=train, membership=membership, inbag=inbag)
     W, counts, ys = _brute_weights(X, y, forests, train, inbag, rows, membership)
     got = P.predictive_summary(tables, rows, levels=LEVELS, rule=rule)
-    for i in range(rows.shape[0]):
-        want, med, mad = reference_summary(ys, W[i], W[i] * counts[i], rule, LEVELS)
-        np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12)
-        np.testing.assert_allclose(got.median[i], med, rtol=1e-12)
-        np.testing.assert_allclose(got.mad[i], mad, rtol=1e-10, atol=1e-9)
+    assert_summary_equals_reference(got, ys, W, counts, rule)
     np.testing.assert_allclose(got.quantile(0.5), got.median, rtol=1e-12)
     np.testing.assert_allclose(got.mad_scaled, 1.482602218505602 * got.mad, rtol=1e-15)
     assert (np.diff(got.quantiles, axis=1) >= 0).all()

@@ -15,7 +15,11 @@ from srgpu.forest import predictive as P
 from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
 from tests import requires_nvforest
-from tests.test_predictive import LEVELS, nvforest_cpu_moments_match_numba, reference_summary
+from tests.test_predictive import (
+    LEVELS,
+    assert_summary_equals_reference,
+    nvforest_cpu_moments_match_numba,
+)
 
 
 def _brute_oob(X, y, forests, train, inbag, rows):
@@ -131,11 +135,7 @@ def test_oob_summary_equals_reference_on_brute_force_weights(tiny_oob, rule):
     W = (brute[0][0] + brute[1][0]) / 2
     counts = (brute[0][2] + brute[1][2]) / 2
     got = P.predictive_summary(tables, rows, levels=LEVELS, rule=rule)
-    for i in range(rows.shape[0]):
-        want, med, mad = reference_summary(ys, W[i], W[i] * counts[i], rule, LEVELS)
-        np.testing.assert_allclose(got.quantiles[i], want, rtol=1e-12)
-        np.testing.assert_allclose(got.median[i], med, rtol=1e-12)
-        np.testing.assert_allclose(got.mad[i], mad, rtol=1e-10, atol=1e-9)
+    assert_summary_equals_reference(got, ys, W, counts, rule)
     # the weight accumulator's summary is the summary kernel's
     acc = P.WeightAccumulator.zeros(n_rows=rows.shape[0], n_records=y.size)
     acc.add(tables, rows)
