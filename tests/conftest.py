@@ -10,6 +10,19 @@ SRDB_V5 = SHARED_DATA / "srdb" / "srdb-data_v5.0_20200511.csv.gz"
 SRDB_2022 = SHARED_DATA / "srdb" / "srdb-data_20221009.csv.gz"
 GRIDS = SHARED_DATA / "grids"
 
+FIRST = (
+    "test_fresh_install.py",
+    "test_readme.py",
+    "test_compare_ilamb.py",
+    "test_benchmarks.py",
+)
+"""Files collected first, longest first. They build fresh virtual environments (pip installs,
+numba compiling every kernel again) or run the benchmark suite's child processes: 2-4.5 min each
+of mostly one core (``--durations``, the suite on two workers). The suite runs on two xdist
+workers, each test file on one (``-n 2 --dist loadfile``, .ci/run), and xdist hands out files in
+collection order, two to each worker first: started first, these four overlap each other and the
+rest of the suite instead of leaving one worker alone at the end."""
+
 
 @pytest.fixture(scope="session")
 def srdb_v5_path() -> Path:
@@ -26,6 +39,9 @@ def grids_dir() -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: the rest as is
+
     from tests import has_gpu
 
     if has_gpu:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,17 +40,36 @@ def offline_pip_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _filling_lock():
+    """An exclusive lock on the wheelhouse while it is filled: the suite runs on two workers
+    (.ci/run), and on a fresh machine the install tests of both may fill it at once (a reader
+    that meets a half-written file fails, fills in turn, which waits here, and retries)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(wheelhouse() / ".filling.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def fill_wheelhouse(python: Path, project: Path, *extras: str) -> None:
     """Download ``project`` (with ``extras``) and its build requirements into the wheelhouse
     with ``python``'s pip; skip the calling test when that fails (no index reachable)."""
     target = f"{project}[{','.join(extras)}]" if extras else str(project)
-    res = subprocess.run(
-        [str(python), "-m", "pip", "download", "--dest", str(wheelhouse()), target]
-        + list(BUILD_REQUIREMENTS),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    with _filling_lock():
+        res = subprocess.run(
+            [str(python), "-m", "pip", "download", "--dest", str(wheelhouse()), target]
+            + list(BUILD_REQUIREMENTS),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["pip download failed"])[-1]
         pytest.skip(f"the wheelhouse lacks packages and no index is reachable to fill it: {last}")

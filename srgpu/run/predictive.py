@@ -39,7 +39,7 @@ and row (docs/predictive.md, "Cost").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,13 +52,17 @@ from srgpu.schema import (
     flux_var,
 )
 
+if TYPE_CHECKING:
+    from srgpu.config import EnsembleConfig
+    from srgpu.data.inputs import Inputs
+
 QUANTILES_MEMORY_LIMIT_BYTES = 8_000_000_000
 """The most memory a ``predictive = "quantiles"`` run may plan for its pooled weights (a fixed
 8 GB, not the machine's free memory: the same config is accepted or refused on every machine).
 See :func:`quantiles_memory_bytes`."""
 
 
-def quantiles_memory_bytes(inputs: Any) -> int:
+def quantiles_memory_bytes(inputs: Inputs) -> int:
     """Bytes a ``predictive = "quantiles"`` run holds for its pooled weights: per flux of
     :data:`PREDICTIVE_FLUXES`, an ``(n_cells, n_records)`` float64 array twice (the running sum
     and one batch's sum being added to it) and two float64 per cell twice (totals, counts).
@@ -67,7 +71,7 @@ def quantiles_memory_bytes(inputs: Any) -> int:
     return 2 * 8 * int(inputs.n_cells) * int(per_cell)
 
 
-def check_quantiles_memory(inputs: Any, *, limit_bytes: int | None = None) -> int:
+def check_quantiles_memory(inputs: Inputs, *, limit_bytes: int | None = None) -> int:
     """The bytes of :func:`quantiles_memory_bytes`, or a :class:`ConfigError` above
     ``limit_bytes`` (default :data:`QUANTILES_MEMORY_LIMIT_BYTES`; called before anything is
     written)."""
@@ -85,7 +89,7 @@ def check_quantiles_memory(inputs: Any, *, limit_bytes: int | None = None) -> in
     return need
 
 
-def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarray]:
+def predictive_rows(trained: dict[str, list], inputs: Inputs) -> dict[str, np.ndarray]:
     """Per-replicate predictive moments ``(b, n_cells)`` and calibration ``(b, flux, metric)``
     of a batch's forests (``trained[flux]``: ``[(forest, split), ...]`` in replicate order), and
     the rows of the replicate-spread band's calibration ``(b, n_sites)``
@@ -95,11 +99,11 @@ def predictive_rows(trained: dict[str, list], inputs: Any) -> dict[str, np.ndarr
 
 def predictive_batch(
     trained: dict[str, list],
-    inputs: Any,
+    inputs: Inputs,
     *,
     pooled_over: int | None = None,
     leaf_moments: dict[str, list] | None = None,
-    config: Any = None,
+    config: EnsembleConfig | None = None,
     replicates: Sequence[int] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """:func:`predictive_rows` and, with ``pooled_over`` (the run's replicate count ``K``), the
@@ -200,7 +204,9 @@ def _check_defined(mean: np.ndarray, flux: str, replicate: int | None) -> None:
         )
 
 
-def _bag_counts(config: Any, replicates: Sequence[int] | None, i: int, flux: str, n: int):
+def _bag_counts(
+    config: EnsembleConfig, replicates: Sequence[int] | None, i: int, flux: str, n: int
+):
     """Bootstrap counts of the ``i``-th forest of a batch (replicate ``replicates[i]``)."""
     from srgpu.forest.predictive import inbag_counts
     from srgpu.run.sampling import PURPOSE_FOREST, replicate_seed
