@@ -21,7 +21,10 @@ numba compiling every kernel again) or run the benchmark suite's child processes
 of mostly one core (``--durations``, the suite on two workers). The suite runs on two xdist
 workers, each test file on one (``-n 2 --dist loadfile``, .ci/run), and xdist hands out files in
 collection order, two to each worker first: started first, these four overlap each other and the
-rest of the suite instead of leaving one worker alone at the end."""
+rest of the suite instead of leaving one worker alone at the end. ``--no-loadscope-reorder``
+keeps that order: by default xdist hands out the files with the most tests first, which put
+these (two tests each) last (a run here: the two install tests one after the other on one
+worker through the run's last 9 minutes)."""
 
 
 @pytest.fixture(scope="session")
