@@ -5,9 +5,10 @@ Three forests of 500 trees: SR and HR fitted by scikit-learn on the real draw of
 predicted on the real 0.5 deg grid's 53 806 rows, and the synthetic forest of
 :mod:`srgpu.bench.inference` on 19 000 rows. On each, in one process pinned to one core with one
 numba thread (``NUMBA_NUM_THREADS=1``): scikit-learn's ``predict`` (``n_jobs=1``), the kernel with
-the scalar partition (:func:`srgpu.forest.numba_engine.partition_rows`, the kernel before the
-vector step, code for code) and with the AVX-512 one
-(:func:`srgpu.forest.vector_split.partition_rows16`), on the same distinct rows in the same
+the scalar partition (``_predict_kernel``, with
+:func:`srgpu.forest.numba_engine.partition_rows`: the kernel before the vector step, code for
+code) and with the AVX-512 one (``_predict_kernel_avx512``, with
+:func:`srgpu.forest.vector_split.partition_rows16`), on the same distinct rows in the same
 Morton order as the engine; alternating, ``--repeats`` rounds, CPU seconds
 (``time.process_time``). The figures are the medians of the per-round ratios (a machine shared
 with other work moves whole rounds) and every result is checked equal to scikit-learn's::
@@ -72,10 +73,8 @@ def run(*, repeats: int, cpu: int | None) -> dict:
         )  # fmt: skip
         fns = {
             "sklearn_predict": lambda rf=rf, G=G: rf.predict(G),
-            "scalar_partition": lambda args=args: ne._predict_kernel(*args, ne.partition_rows),
-            "avx512_partition": lambda args=args: ne._predict_kernel(
-                *args, vector_split.partition_rows16
-            ),
+            "scalar_partition": lambda args=args: ne._predict_kernel(*args),
+            "avx512_partition": lambda args=args: ne._predict_kernel_avx512(*args),
         }
         ref = rf.predict(G)
         identical = {}

@@ -261,65 +261,96 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(X[first]), inverse.astype(np.int64).ravel()
 
 
-@njit(parallel=True, cache=True, fastmath=False)
-def _predict_kernel(
+@njit(cache=True, fastmath=False, inline="always")
+def _predict_tile(
     X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
-    max_depth, tile_size, partition,
+    max_depth, tile_size, tile, out, partition,
 ):  # fmt: skip
-    """Forest means of every forest for every row of ``X`` (float32, C order), shape
-    ``(n_forests, n_rows)``. Tiles are made of the rows ``order[t0:t0 + tile_size]`` and results go
-    back to those rows. Parallel over tiles; each tile runs all forests. ``partition``: the walk's
-    partition of a node's rows (:func:`partition_rows` or
+    """Tile number ``tile`` of :func:`_predict_kernel`: its rows' forest means into ``out``,
+    walked with ``partition`` (:func:`partition_rows` or
     :func:`~srgpu.forest.vector_split.partition_rows16`; the same result)."""
     n_rows, n_features = X.shape
     n_forests = forest_offsets.shape[0] - 1
-    out = np.empty((n_forests, n_rows), dtype=np.float64)
     T = tile_size
-    n_tiles = (n_rows + T - 1) // T
-    for tile in prange(n_tiles):
-        t0 = tile * T
-        m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        for i in range(m):
-            row = order[t0 + i]
-            for f in range(n_features):
-                xt[f * T + i] = X[row, f]
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
+    t0 = tile * T
+    m = min(T, n_rows - t0)
+    xt = np.empty(n_features * T, dtype=np.float32)
+    for i in range(m):
+        row = order[t0 + i]
         for f in range(n_features):
-            a = np.float32(np.inf)
-            b = np.float32(-np.inf)
-            for i in range(m):
-                v = xt[f * T + i]
-                if v != v:
-                    nan_in[f] = True
-                else:
-                    a = min(a, v)
-                    b = max(b, v)
-            if nan_in[f]:  # NaN may go either way: never skip on this feature (a comparison
-                a = np.float32(np.nan)  # with NaN is false, even against a threshold of +inf,
-                b = np.float32(np.nan)  # scikit-learn's "missing values go right" split)
-            lo[f] = a
-            hi[f] = b
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
-        acc = np.empty(T, dtype=np.float64)
-        leaf_value = np.empty(2, dtype=np.float64)
-        tmp = np.empty(T + 16, dtype=np.uint32)
-        for r in range(n_forests):
-            acc[:] = 0.0
-            for t in range(forest_offsets[r], forest_offsets[r + 1]):
-                _walk(
-                    xt, _U(T), _U(m), feature, threshold, children, nan_left, value,
-                    _U(tree_offsets[t]), acc, rows, stack, lo, hi, nan_in, leaf_value, tmp,
-                    partition,
-                )  # fmt: skip
-            n_trees = forest_offsets[r + 1] - forest_offsets[r]
-            for i in range(m):
-                out[r, order[t0 + i]] = acc[i] / n_trees
+            xt[f * T + i] = X[row, f]
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    for f in range(n_features):
+        a = np.float32(np.inf)
+        b = np.float32(-np.inf)
+        for i in range(m):
+            v = xt[f * T + i]
+            if v != v:
+                nan_in[f] = True
+            else:
+                a = min(a, v)
+                b = max(b, v)
+        if nan_in[f]:  # NaN may go either way: never skip on this feature (a comparison
+            a = np.float32(np.nan)  # with NaN is false, even against a threshold of +inf,
+            b = np.float32(np.nan)  # scikit-learn's "missing values go right" split)
+        lo[f] = a
+        hi[f] = b
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    acc = np.empty(T, dtype=np.float64)
+    leaf_value = np.empty(2, dtype=np.float64)
+    tmp = np.empty(T + 16, dtype=np.uint32)
+    for r in range(n_forests):
+        acc[:] = 0.0
+        for t in range(forest_offsets[r], forest_offsets[r + 1]):
+            _walk(
+                xt, _U(T), _U(m), feature, threshold, children, nan_left, value,
+                _U(tree_offsets[t]), acc, rows, stack, lo, hi, nan_in, leaf_value, tmp, partition,
+            )  # fmt: skip
+        n_trees = forest_offsets[r + 1] - forest_offsets[r]
+        for i in range(m):
+            out[r, order[t0 + i]] = acc[i] / n_trees
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _predict_kernel(
+    X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
+    max_depth, tile_size,
+):  # fmt: skip
+    """Forest means of every forest for every row of ``X`` (float32, C order), shape
+    ``(n_forests, n_rows)``. Tiles are made of the rows ``order[t0:t0 + tile_size]`` and results go
+    back to those rows. Parallel over tiles; each tile runs all forests. The scalar partition;
+    :func:`_predict_kernel_avx512` is the same with the vector one (two kernels, not one taking
+    the partition as an argument: numba's cache does not find a kernel again across processes
+    when a function is among its argument types)."""
+    n_forests = forest_offsets.shape[0] - 1
+    out = np.empty((n_forests, X.shape[0]), dtype=np.float64)
+    for tile in prange((X.shape[0] + tile_size - 1) // tile_size):
+        _predict_tile(
+            X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
+            max_depth, tile_size, tile, out, partition_rows,
+        )  # fmt: skip
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _predict_kernel_avx512(
+    X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
+    max_depth, tile_size,
+):  # fmt: skip
+    """:func:`_predict_kernel` with the AVX-512 partition
+    (:func:`~srgpu.forest.vector_split.partition_rows16`); the same result bit for bit."""
+    n_forests = forest_offsets.shape[0] - 1
+    out = np.empty((n_forests, X.shape[0]), dtype=np.float64)
+    for tile in prange((X.shape[0] + tile_size - 1) // tile_size):
+        _predict_tile(
+            X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
+            max_depth, tile_size, tile, out, partition_rows16,
+        )  # fmt: skip
     return out
 
 
@@ -404,14 +435,14 @@ class NumbaCompiledForests:
         )
         n = _check_threads(threads if threads is not None else self.threads)
         tile = tile_rows(X.shape[0], n if n is not None else numba.get_num_threads())
-        split = partition_rows16 if vector_split.usable() else partition_rows
+        kernel = _predict_kernel_avx512 if vector_split.usable() else _predict_kernel
         if n is None:
-            out = _predict_kernel(*args, tile, split)
+            out = kernel(*args, tile)
         else:
             previous = numba.get_num_threads()
             numba.set_num_threads(n)
             try:
-                out = _predict_kernel(*args, tile, split)
+                out = kernel(*args, tile)
             finally:
                 numba.set_num_threads(previous)
         return out if inverse is None else out[:, inverse]
