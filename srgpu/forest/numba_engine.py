@@ -15,7 +15,7 @@ mispredicted, load-bound step. A leaf adds its value to the accumulator of each 
 node whose two children are leaves does that directly (the value picked by the comparison), with
 no list to write. Subtrees no row reaches are never visited. On a CPU with AVX-512 the partition
 takes 16 rows a step instead (gather, compare, two *compress* instructions:
-:mod:`srgpu.forest.vector_split`): 1.22x and 1.27x faster walks on the real SR and HR forests.
+:mod:`srgpu.forest.vector_split`): 1.24x and 1.31x faster walks on the real SR and HR forests.
 Rows go to the same children, so the result is the same bit for bit.
 
 The tile's **bounding box** (per-feature minimum and maximum, computed once per tile) skips
@@ -451,7 +451,7 @@ class NumbaCompiledForests:
 class NumbaEngine:
     """The CPU inference engine (``name = "numba"``): bit-identical to scikit-learn's
     ``predict`` with ``n_jobs=1``, about 7x faster per core on the inference benchmark's forest
-    and 4.7-4.9x on forests fitted on the real data, with the AVX-512 partition (see
+    and 4.8-5.0x on forests fitted on the real data, with the AVX-512 partition (see
     ``docs/performance.md`` and ``docs/benchmarks.md``).
 
     ``threads``: default number of threads of ``predict`` (``None``: numba's setting).
