@@ -124,6 +124,14 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
+        "inference on the real 0.5° grid (53 806 rows), numba kernel vs scikit-learn `predict`, "
+        "SR forest fitted on the real draw (bit-identical)",
+        "walk-2*.json",
+        _get("figures", "real SR", "avx512_vs_sklearn_median_of_ratios"),
+        "{:.2f}×",
+        "1 thread vs 1",
+    ),
+    Figure(
         "inference, numba kernel on all cores vs scikit-learn `predict`",
         "inference-*.json",
         _get("speedup_vs_sklearn_predict_1thread", "numba_2threads"),

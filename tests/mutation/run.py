@@ -182,12 +182,18 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/forest/numba_engine.py": {
         "key": "forest_leaf_sum",
+        # the walk (_walk: the body; _walk_tile: its scalar entry point), the scalar partition
+        # and the scalar kernel (_predict_tile: a tile's body); the AVX-512 partition
+        # (srgpu/forest/vector_split.py) and its kernel _predict_kernel_avx512 cannot run as
+        # Python, so they are not mutated here
         "patterns": [
-            "srgpu.forest.numba_engine.x__walk_tile*",
-            "srgpu.forest.numba_engine.x__predict_kernel*",
+            "srgpu.forest.numba_engine.x__walk*",
+            "srgpu.forest.numba_engine.x_partition_rows*",
+            "srgpu.forest.numba_engine.x__predict_tile*",
+            "srgpu.forest.numba_engine.x__predict_kernel__mutmut*",
         ],
         "tests": ["tests/test_leaf_sum.py"],
-        "strip_njit": ["_walk_tile", "_predict_kernel"],
+        "strip_njit": ["partition_rows", "_walk", "_walk_tile", "_predict_tile", "_predict_kernel"],
         "env": {"NUMBA_DISABLE_JIT": "1"},
     },
     "srgpu/calibration.py": {
