@@ -9,9 +9,11 @@ import pytest
 from srgpu.config import ForestConfig
 from srgpu.errors import InputError
 from srgpu.forest import predictive as P
+from srgpu.forest import vector_split
 from srgpu.forest.fused import fuse
 from srgpu.forest.numba_engine import NumbaEngine
 from srgpu.forest.train import fit_forest
+from tests.test_leaf_sum import _rows_at_thresholds
 
 MOMENTS_RTOL = 1e-13
 """Tolerance of the fused moments against :func:`predictive_moments`. Both add the same leaf
@@ -73,6 +75,39 @@ def test_fused_mean_is_the_engine_and_moments_are_predictive_moments(case):
         alone = P.predictive_moments(t, rows)
         np.testing.assert_allclose(m1[r], alone.mean[0], rtol=MOMENTS_RTOL, atol=0)
         np.testing.assert_allclose(m2[r], alone.second[0], rtol=MOMENTS_RTOL, atol=0)
+
+
+@pytest.mark.skipif(
+    not vector_split.usable(), reason="no AVX-512 (or NUMBA_DISABLE_JIT, or LLVM < 19)"
+)
+@pytest.mark.parametrize("membership", ["all", "oob"])
+def test_vector_partition_walks_equal_the_scalar_ones(monkeypatch, membership):
+    """The fused walk, the moments walk and the out-of-bag walk (fused kernel with the
+    "contributes" indicator) with the AVX-512 partition give the scalar partition's results bit
+    for bit: on 500 repeated, NaN-holding rows at the split thresholds (the ordered path:
+    3 x 50 trees is over ORDER_MIN_TREES) and on 40 rows in their given order."""
+    forests, per_forest, joint, rows = _case(
+        n_records=400, p=5, trees=50, n_rows=3000, seed=5, membership=membership, nan=True
+    )
+    rows[1000:1500] = _rows_at_thresholds(forests, 5, np.random.default_rng(6))[:500]
+    compiled = NumbaEngine(threads=1).compile(forests)
+    fused = fuse(compiled, [t.moments for t in per_forest])
+    got = {}
+    for vector in (True, False):
+        monkeypatch.setattr(vector_split, "usable", lambda v=vector: v)
+        got[vector] = [
+            (*fused.predict_moments(q), *_pair(P.predictive_moments(joint, q)))
+            for q in (rows, rows[:40])
+        ]
+    for v, s in zip(got[True], got[False], strict=True):
+        for a, b in zip(v, s, strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[True][0][0], compiled.predict(rows))
+    assert np.isfinite(got[True][0][3]).mean() > 0.5  # moments computed, not all NaN
+
+
+def _pair(moments):
+    return moments.mean, moments.second
 
 
 def test_fuse_checks_alignment():

@@ -443,7 +443,7 @@ def predictive_moments(
         return PredictiveMoments(mean=empty, second=empty.copy())
     if tables.honest:
         share, m1, m2 = _run(
-            K.fused_kernel, threads, X, order, *_tree_args(a)[:4], tables.contributes,
+            K.fused_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.contributes,
             tables.moments, a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)),
             tile,
         )  # fmt: skip
@@ -451,7 +451,7 @@ def predictive_moments(
             share, m1, m2 = share[:, inverse], m1[:, inverse], m2[:, inverse]
         return _per_contributing_tree(share, m1, m2)
     m1, m2 = _run(
-        K.moments_kernel, threads, X, order, *_tree_args(a)[:4], tables.moments,
+        K.moments_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.moments,
         a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
     )  # fmt: skip
     if inverse is not None:

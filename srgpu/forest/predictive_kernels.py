@@ -9,10 +9,16 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
 * :func:`moments_kernel`: per row and forest, the tree means of two leaf values (the leaf mean
   of y and of y**2 under the chosen leaf membership): conditional mean and second moment, in
   one walk per tree and tile that adds both values where the engine's walk adds one
-  (:func:`_walk_tile2`, the engine's walk with a second accumulator).
+  (:func:`_walk_tile2`, the engine's walk with a second accumulator, on the engine's partition
+  functions).
 * :func:`fused_kernel`: the same two moments **and** the forest mean (the engine's sum, bit for
   bit) in one walk (:func:`_walk_tile3`, three accumulators): what a run uses
   (:mod:`srgpu.forest.fused`), so that the grid is walked once per forest, not twice.
+* Both come in two kernels, as the engine's: the scalar partition
+  (:func:`~srgpu.forest.numba_engine.partition_rows`) and the AVX-512 one
+  (:func:`~srgpu.forest.vector_split.partition_rows16`, ``*_avx512``), chosen by
+  :func:`fused_walk_kernel` / :func:`moments_walk_kernel` as the engine chooses
+  (:func:`srgpu.forest.vector_split.usable`); the same results bit for bit.
 * :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
   every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
   weight vector per thread, reset after each row: memory ``O(threads x records)``.
@@ -39,7 +45,9 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from srgpu.forest.numba_engine import _walk_tile
+from srgpu.forest import vector_split
+from srgpu.forest.numba_engine import _walk_tile, partition_rows
+from srgpu.forest.vector_split import partition_rows16
 
 RULE_LINEAR = 0
 """quantile-forest's weighted quantile (``interpolation="linear"``): the weights are frequencies
@@ -135,11 +143,13 @@ def _tile_leaf(xt, T, m, feature, threshold, children, nan_left, node_ids, root,
 @njit(cache=True, fastmath=False, boundscheck=False, inline="always")
 def _walk_tile2(
     xt, tile, m, feature, threshold, children, nan_left, values, root, acc1, acc2, rows, stack,
-    lo, hi, nan_in, leaf_value,
+    lo, hi, nan_in, leaf_value, tmp, partition,
 ):  # fmt: skip
-    """:func:`srgpu.forest.numba_engine._walk_tile` with two leaf values: the same partitioned
-    walk (same bounding-box skips, same partitions), adding ``values[leaf, 0]`` to ``acc1`` and
-    ``values[leaf, 1]`` to ``acc2`` for every row reaching the leaf. ``leaf_value``: four
+    """:func:`srgpu.forest.numba_engine._walk` with two leaf values: the same partitioned walk
+    (same bounding-box skips, the same ``partition`` of a node's rows with its scratch ``tmp``:
+    :func:`~srgpu.forest.numba_engine.partition_rows` or
+    :func:`~srgpu.forest.vector_split.partition_rows16`), adding ``values[leaf, 0]`` to ``acc1``
+    and ``values[leaf, 1]`` to ``acc2`` for every row reaching the leaf. ``leaf_value``: four
     float64 of scratch."""
     one = _U(1)
     stack[0, 0] = root
@@ -192,25 +202,7 @@ def _walk_tile2(
                         acc2[r] += leaf_value[_U(2) + go]
                 break
             d = s + tile if s < _U(2) * tile else s - tile
-            nl = d
-            nr = d + (e - s) - one
-            if nan_right:
-                for i in range(s, e):
-                    r = rows[i]
-                    x = xt[col + _U(r)]
-                    go = _U((x > t) | (x != x))
-                    rows[nl] = r
-                    rows[nr] = r
-                    nl += one - go
-                    nr -= go
-            else:
-                for i in range(s, e):
-                    r = rows[i]
-                    go = _U(xt[col + _U(r)] > t)
-                    rows[nl] = r
-                    rows[nr] = r
-                    nl += one - go
-                    nr -= go
+            nl = partition(xt, col, t, nan_right, rows, s, e, d, tmp)
             end = d + (e - s)
             if nl < end:
                 stack[sp, 0] = right
@@ -224,6 +216,44 @@ def _walk_tile2(
             e = nl
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def _moments_tile(
+    X, order, feature, threshold, children, nan_left, moments, tree_offsets, forest_offsets,
+    max_depth, T, tile, out1, out2, partition,
+):  # fmt: skip
+    """Tile number ``tile`` of :func:`moments_kernel`, walked with ``partition``."""
+    n_rows, n_features = X.shape
+    n_forests = forest_offsets.shape[0] - 1
+    t0 = tile * T
+    m = min(T, n_rows - t0)
+    xt = np.empty(n_features * T, dtype=np.float32)
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    acc1 = np.empty(T, dtype=np.float64)
+    acc2 = np.empty(T, dtype=np.float64)
+    scratch = np.empty(4, dtype=np.float64)
+    tmp = np.empty(T + 16, dtype=np.uint32)
+    for r in range(n_forests):
+        acc1[:] = 0.0
+        acc2[:] = 0.0
+        for t in range(forest_offsets[r], forest_offsets[r + 1]):
+            _walk_tile2(
+                xt, _U(T), _U(m), feature, threshold, children, nan_left, moments,
+                _U(tree_offsets[t]), acc1, acc2, rows, stack, lo, hi, nan_in, scratch, tmp,
+                partition,
+            )  # fmt: skip
+        n_trees = forest_offsets[r + 1] - forest_offsets[r]
+        for i in range(m):
+            out1[r, order[t0 + i]] = acc1[i] / n_trees
+            out2[r, order[t0 + i]] = acc2[i] / n_trees
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def moments_kernel(
     X, order, feature, threshold, children, nan_left, moments, tree_offsets, forest_offsets,
@@ -231,40 +261,37 @@ def moments_kernel(
 ):  # fmt: skip
     """Tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (side by side: one cache line per
     leaf) at the leaf each row reaches, per forest: two ``(n_forests, n_rows)`` float64 arrays
-    (sums in tree order, divided by the number of trees, as the mean-only kernel does)."""
-    n_rows, n_features = X.shape
+    (sums in tree order, divided by the number of trees, as the mean-only kernel does). The
+    scalar partition; :func:`moments_kernel_avx512` is the same with the vector one (two kernels,
+    as the engine's: :func:`srgpu.forest.numba_engine._predict_kernel`)."""
+    n_rows = X.shape[0]
     n_forests = forest_offsets.shape[0] - 1
     out1 = np.empty((n_forests, n_rows), dtype=np.float64)
     out2 = np.empty((n_forests, n_rows), dtype=np.float64)
-    T = tile_size
-    n_tiles = (n_rows + T - 1) // T
-    for tile in prange(n_tiles):
-        t0 = tile * T
-        m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
-        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
-        acc1 = np.empty(T, dtype=np.float64)
-        acc2 = np.empty(T, dtype=np.float64)
-        scratch = np.empty(4, dtype=np.float64)
-        for r in range(n_forests):
-            acc1[:] = 0.0
-            acc2[:] = 0.0
-            for t in range(forest_offsets[r], forest_offsets[r + 1]):
-                _walk_tile2(
-                    xt, _U(T), _U(m), feature, threshold, children, nan_left, moments,
-                    _U(tree_offsets[t]), acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
-                )  # fmt: skip
-            n_trees = forest_offsets[r + 1] - forest_offsets[r]
-            for i in range(m):
-                out1[r, order[t0 + i]] = acc1[i] / n_trees
-                out2[r, order[t0 + i]] = acc2[i] / n_trees
+    for tile in prange((n_rows + tile_size - 1) // tile_size):
+        _moments_tile(
+            X, order, feature, threshold, children, nan_left, moments, tree_offsets,
+            forest_offsets, max_depth, tile_size, tile, out1, out2, partition_rows,
+        )  # fmt: skip
+    return out1, out2
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def moments_kernel_avx512(
+    X, order, feature, threshold, children, nan_left, moments, tree_offsets, forest_offsets,
+    max_depth, tile_size,
+):  # fmt: skip
+    """:func:`moments_kernel` with the AVX-512 partition
+    (:func:`~srgpu.forest.vector_split.partition_rows16`); the same result bit for bit."""
+    n_rows = X.shape[0]
+    n_forests = forest_offsets.shape[0] - 1
+    out1 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out2 = np.empty((n_forests, n_rows), dtype=np.float64)
+    for tile in prange((n_rows + tile_size - 1) // tile_size):
+        _moments_tile(
+            X, order, feature, threshold, children, nan_left, moments, tree_offsets,
+            forest_offsets, max_depth, tile_size, tile, out1, out2, partition_rows16,
+        )  # fmt: skip
     return out1, out2
 
 
@@ -718,12 +745,13 @@ def build_tables(leaf_of, rank_of, count_of, y_of, n_nodes):
 @njit(cache=True, fastmath=False, boundscheck=False, inline="always")
 def _walk_tile3(
     xt, tile, m, feature, threshold, children, nan_left, value, moments, root, acc0, acc1, acc2,
-    rows, stack, lo, hi, nan_in, leaf_value,
+    rows, stack, lo, hi, nan_in, leaf_value, tmp, partition,
 ):  # fmt: skip
-    """:func:`srgpu.forest.numba_engine._walk_tile` with three leaf values: the same partitioned
-    walk, adding ``value[leaf]`` (the tree's own leaf value) to ``acc0`` exactly as the engine
-    adds it (one float64 add per row and tree, in tree order: the forest mean is the engine's bit
-    for bit), and ``moments[leaf, 0]``, ``moments[leaf, 1]`` (the leaf means of y and y**2) to
+    """:func:`srgpu.forest.numba_engine._walk` with three leaf values: the same partitioned walk
+    (the same ``partition`` with its scratch ``tmp``, as :func:`_walk_tile2`), adding
+    ``value[leaf]`` (the tree's own leaf value) to ``acc0`` exactly as the engine adds it (one
+    float64 add per row and tree, in tree order: the forest mean is the engine's bit for bit),
+    and ``moments[leaf, 0]``, ``moments[leaf, 1]`` (the leaf means of y and y**2) to
     ``acc1``, ``acc2``. ``leaf_value``: six float64 of scratch."""
     one = _U(1)
     two = _U(2)
@@ -784,25 +812,7 @@ def _walk_tile3(
                         acc2[r] += leaf_value[four + go]
                 break
             d = s + tile if s < two * tile else s - tile
-            nl = d
-            nr = d + (e - s) - one
-            if nan_right:
-                for i in range(s, e):
-                    r = rows[i]
-                    x = xt[col + _U(r)]
-                    go = _U((x > t) | (x != x))
-                    rows[nl] = r
-                    rows[nr] = r
-                    nl += one - go
-                    nr -= go
-            else:
-                for i in range(s, e):
-                    r = rows[i]
-                    go = _U(xt[col + _U(r)] > t)
-                    rows[nl] = r
-                    rows[nr] = r
-                    nl += one - go
-                    nr -= go
+            nl = partition(xt, col, t, nan_right, rows, s, e, d, tmp)
             end = d + (e - s)
             if nl < end:
                 stack[sp, 0] = right
@@ -816,6 +826,48 @@ def _walk_tile3(
             e = nl
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def _fused_tile(
+    X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+    forest_offsets, max_depth, T, tile, out0, out1, out2, partition,
+):  # fmt: skip
+    """Tile number ``tile`` of :func:`fused_kernel`, walked with ``partition``."""
+    n_rows, n_features = X.shape
+    n_forests = forest_offsets.shape[0] - 1
+    t0 = tile * T
+    m = min(T, n_rows - t0)
+    xt = np.empty(n_features * T, dtype=np.float32)
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    acc0 = np.empty(T, dtype=np.float64)
+    acc1 = np.empty(T, dtype=np.float64)
+    acc2 = np.empty(T, dtype=np.float64)
+    scratch = np.empty(6, dtype=np.float64)
+    tmp = np.empty(T + 16, dtype=np.uint32)
+    for r in range(n_forests):
+        acc0[:] = 0.0
+        acc1[:] = 0.0
+        acc2[:] = 0.0
+        for t in range(forest_offsets[r], forest_offsets[r + 1]):
+            _walk_tile3(
+                xt, _U(T), _U(m), feature, threshold, children, nan_left, value, moments,
+                _U(tree_offsets[t]), acc0, acc1, acc2, rows, stack, lo, hi, nan_in, scratch, tmp,
+                partition,
+            )  # fmt: skip
+        n_trees = forest_offsets[r + 1] - forest_offsets[r]
+        for i in range(m):
+            row = order[t0 + i]
+            out0[r, row] = acc0[i] / n_trees
+            out1[r, row] = acc1[i] / n_trees
+            out2[r, row] = acc2[i] / n_trees
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def fused_kernel(
     X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
@@ -825,43 +877,47 @@ def fused_kernel(
     ``value``, summed and divided as :func:`srgpu.forest.numba_engine._predict_kernel` does:
     the same bits) and the tree means of ``moments[:, 0]`` and ``moments[:, 1]`` (conditional
     mean and second moment, as :func:`moments_kernel`): three ``(n_forests, n_rows)`` float64
-    arrays."""
-    n_rows, n_features = X.shape
+    arrays. The scalar partition; :func:`fused_kernel_avx512` is the same with the vector one."""
+    n_rows = X.shape[0]
     n_forests = forest_offsets.shape[0] - 1
     out0 = np.empty((n_forests, n_rows), dtype=np.float64)
     out1 = np.empty((n_forests, n_rows), dtype=np.float64)
     out2 = np.empty((n_forests, n_rows), dtype=np.float64)
-    T = tile_size
-    n_tiles = (n_rows + T - 1) // T
-    for tile in prange(n_tiles):
-        t0 = tile * T
-        m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
-        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
-        acc0 = np.empty(T, dtype=np.float64)
-        acc1 = np.empty(T, dtype=np.float64)
-        acc2 = np.empty(T, dtype=np.float64)
-        scratch = np.empty(6, dtype=np.float64)
-        for r in range(n_forests):
-            acc0[:] = 0.0
-            acc1[:] = 0.0
-            acc2[:] = 0.0
-            for t in range(forest_offsets[r], forest_offsets[r + 1]):
-                _walk_tile3(
-                    xt, _U(T), _U(m), feature, threshold, children, nan_left, value, moments,
-                    _U(tree_offsets[t]), acc0, acc1, acc2, rows, stack, lo, hi, nan_in, scratch,
-                )  # fmt: skip
-            n_trees = forest_offsets[r + 1] - forest_offsets[r]
-            for i in range(m):
-                row = order[t0 + i]
-                out0[r, row] = acc0[i] / n_trees
-                out1[r, row] = acc1[i] / n_trees
-                out2[r, row] = acc2[i] / n_trees
+    for tile in prange((n_rows + tile_size - 1) // tile_size):
+        _fused_tile(
+            X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+            forest_offsets, max_depth, tile_size, tile, out0, out1, out2, partition_rows,
+        )  # fmt: skip
     return out0, out1, out2
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def fused_kernel_avx512(
+    X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+    forest_offsets, max_depth, tile_size,
+):  # fmt: skip
+    """:func:`fused_kernel` with the AVX-512 partition
+    (:func:`~srgpu.forest.vector_split.partition_rows16`); the same results bit for bit."""
+    n_rows = X.shape[0]
+    n_forests = forest_offsets.shape[0] - 1
+    out0 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out1 = np.empty((n_forests, n_rows), dtype=np.float64)
+    out2 = np.empty((n_forests, n_rows), dtype=np.float64)
+    for tile in prange((n_rows + tile_size - 1) // tile_size):
+        _fused_tile(
+            X, order, feature, threshold, children, nan_left, value, moments, tree_offsets,
+            forest_offsets, max_depth, tile_size, tile, out0, out1, out2, partition_rows16,
+        )  # fmt: skip
+    return out0, out1, out2
+
+
+def fused_walk_kernel():
+    """:func:`fused_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
+    :func:`fused_kernel` (the engine's choice of partition)."""
+    return fused_kernel_avx512 if vector_split.usable() else fused_kernel
+
+
+def moments_walk_kernel():
+    """:func:`moments_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
+    :func:`moments_kernel`."""
+    return moments_kernel_avx512 if vector_split.usable() else moments_kernel

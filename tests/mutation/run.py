@@ -228,10 +228,11 @@ MODULES: dict[str, dict] = {
         "patterns": [
             "srgpu.forest.predictive_kernels.x__walk_tile3*",
             "srgpu.forest.predictive_kernels.x_fused_kernel*",
+            "srgpu.forest.predictive_kernels.x__fused_tile*",
             "srgpu.forest.predictive_kernels.x__load_tile*",
         ],
         "tests": ["tests/test_fused_walk_kills.py"],
-        "strip_njit": ["_walk_tile3", "fused_kernel", "_load_tile"],
+        "strip_njit": ["_walk_tile3", "_fused_tile", "fused_kernel", "_load_tile"],
         "env": {"NUMBA_DISABLE_JIT": "1"},
         "append": _NO_PREFETCH,
     },
