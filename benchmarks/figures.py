@@ -72,14 +72,15 @@ FIGURES: tuple[Figure, ...] = (
         "1 thread vs 1",
     ),
     Figure(
-        "end to end on the real data vs a plain scikit-learn script, 32 replicates, measured",
+        "end to end on the real data vs a plain scikit-learn script, 32 replicates, measured "
+        "(a CPU with AVX-512: the vector row partition)",
         "real-e2e-*.json",
         _get("speedup_srgpu_vs_sklearn_script_per_core"),
         "{:.2f}×",
         "1 thread vs 1 (CPU time)",
     ),
     Figure(
-        "end to end on the real data, per replicate (fixed costs apart)",
+        "end to end on the real data, per replicate (fixed costs apart; AVX-512 CPU)",
         "real-e2e-*.json",
         _get("model", "speedup_per_replicate"),
         "{:.2f}×",
