@@ -21,8 +21,11 @@ from benchmarks.common import (
 )
 
 
-def measure(*, replicates: int, batch_size: int, trees: int, n_cells: int) -> dict:
-    """Child target: one ensemble run; returns what it ran (the parent adds peak RSS)."""
+def measure(
+    *, replicates: int, batch_size: int, trees: int, n_cells: int, predictive: str | None = None
+) -> dict:
+    """Child target: one ensemble run (``predictive``: the config's setting, default the
+    config's own default); returns what it ran (the parent adds peak RSS)."""
     from srgpu.config import EnsembleConfig, ForestConfig, PredictConfig
     from srgpu.run.ensemble import run_ensemble
 
@@ -32,6 +35,7 @@ def measure(*, replicates: int, batch_size: int, trees: int, n_cells: int) -> di
         batch_size=batch_size,
         forest=ForestConfig(trees=trees),
         predict=PredictConfig(engine="numba"),
+        **({} if predictive is None else {"predictive": predictive}),
     )
     with tempfile.TemporaryDirectory(prefix="srgpu-mem-") as out:
         run_ensemble(cfg, out=out, inputs=inputs)
@@ -67,6 +71,17 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         )
         print(f"{r:5d} replicates x 500 trees (tiny grid): peak RSS {res['peak_rss_mb']:.0f} MiB")
         forest_points.append({"replicates": r, "peak_rss_mb": res["peak_rss_mb"]})
+    # the same batch of 500-tree forests without and with the predictive moments (the config's
+    # default "moments" keeps each forest's leaf tables and two moment forests for the batch)
+    by_predictive = {
+        p: run_child(
+            "benchmarks.bench_memory:measure",
+            {"replicates": batch_size, "batch_size": batch_size, "trees": 500, "n_cells": 200,
+             "predictive": p},
+        )["peak_rss_mb"]
+        for p in ("none", "moments")
+    }  # fmt: skip
+    print(f"batch of 500-tree forests, predictive none / moments: {by_predictive} MiB")
     per_row_mb = (min(peaks) - forests[trees]) / points[0]["rows"]
     full_mb = max(p["peak_rss_mb"] for p in forest_points) + per_row_mb * JOB_ROWS
     return {
@@ -85,6 +100,7 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         "growth_mb_per_replicate": (peaks[-1] - peaks[0]) / (replicates[-1] - replicates[0]),
         "batch_of_forests_peak_rss_mb": {str(t): v for t, v in forests.items()},
         "forests_500_trees_vs_replicates": forest_points,
+        "batch_of_500_tree_forests_peak_rss_mb_by_predictive": by_predictive,
         "rows_mb_per_million": per_row_mb * 1e6,
         "full_job_peak_rss_mb_estimate": full_mb,
         "full_job_estimate": "500-tree batch of 8 on a tiny grid + measured MiB per row x 1.9 M "

@@ -332,10 +332,12 @@ def release_memory() -> None:
     64 replicates in batches of 8 x 500 trees peaked at 2.06 GB without, 1.24 GB with a trim
     after each batch, whose resident set then stays at ~0.5-0.6 GB). The numba grower's forests
     are a few large arrays per forest instead; the trim is kept (it costs nothing) and memory
-    stays flat with them too (8-256 replicates: 1256-1303 MiB, ``benchmarks/bench_memory.py``,
-    measured before :mod:`srgpu.forest.buffers`). Those arrays now live in that module's pool,
+    stays flat with them too. Those arrays now live in :mod:`srgpu.forest.buffers`' pool,
     which the trim does not touch: a batch's blocks are kept for the next batch (no fresh pages
-    to fault) and dropped when ``run_ensemble`` ends.
+    to fault) and dropped when ``run_ensemble`` ends. Measured with the pool
+    (``benchmarks/bench_memory.py``, docs/benchmarks.md "Scaling"): 8-256 replicates of
+    500-tree forests in batches of 8, 1949-2008 MiB with the default predictive moments (1187
+    MiB for one batch without them).
     """
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
