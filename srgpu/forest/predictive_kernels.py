@@ -226,15 +226,7 @@ def _moments_tile(
     n_forests = forest_offsets.shape[0] - 1
     t0 = tile * T
     m = min(T, n_rows - t0)
-    xt = np.empty(n_features * T, dtype=np.float32)
-    lo = np.empty(n_features, dtype=np.float32)
-    hi = np.empty(n_features, dtype=np.float32)
-    nan_in = np.zeros(n_features, dtype=np.bool_)
-    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-    rows = np.empty(3 * T, dtype=np.uint32)
-    for i in range(T):
-        rows[i] = i
-    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
     acc1 = np.empty(T, dtype=np.float64)
     acc2 = np.empty(T, dtype=np.float64)
     scratch = np.empty(4, dtype=np.float64)
@@ -836,15 +828,7 @@ def _fused_tile(
     n_forests = forest_offsets.shape[0] - 1
     t0 = tile * T
     m = min(T, n_rows - t0)
-    xt = np.empty(n_features * T, dtype=np.float32)
-    lo = np.empty(n_features, dtype=np.float32)
-    hi = np.empty(n_features, dtype=np.float32)
-    nan_in = np.zeros(n_features, dtype=np.bool_)
-    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-    rows = np.empty(3 * T, dtype=np.uint32)
-    for i in range(T):
-        rows[i] = i
-    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
     acc0 = np.empty(T, dtype=np.float64)
     acc1 = np.empty(T, dtype=np.float64)
     acc2 = np.empty(T, dtype=np.float64)
