@@ -32,7 +32,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def kernel(*, flux: str, n_rows: int, trees: int, seed: int, repeats: int) -> dict:
     """Mean only, separate moments walk and fused walk on one replicate's forest."""
     from benchmarks.bench_predictive import _replicate
+    from benchmarks.common import interleaved_cpu_s
     from srgpu.forest import predictive as P
     from srgpu.forest.fused import fuse
     from srgpu.forest.numba_engine import NumbaEngine
@@ -60,12 +60,7 @@ def kernel(*, flux: str, n_rows: int, trees: int, seed: int, repeats: int) -> di
         "moments_walk": lambda: P.predictive_moments(tables, rows, threads=1),
         "fused": lambda: fused.predict_moments(rows, threads=1),
     }
-    each: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):  # interleaved: one of each per round
-        for name, fn in fns.items():
-            t = time.process_time()
-            fn()
-            each[name].append(time.process_time() - t)
+    each = interleaved_cpu_s(fns, repeats=repeats)
     times = {k: min(v) for k, v in each.items()}
     paired = np.array(each["fused"]) / np.array(each["mean_only"])
     rel = max(float(np.max(np.abs(a - b) / np.abs(b))) for a, b in ((f1, pm.mean), (f2, pm.second)))

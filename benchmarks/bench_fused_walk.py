@@ -24,23 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine_info, write_result
+from benchmarks.common import interleaved_cpu_s, load_average, machine_info, write_result
 
 
 def _forests() -> dict:
-    from sklearn.ensemble import RandomForestRegressor
-
-    from benchmarks.real_data import real_inputs, training_table
+    from benchmarks.real_data import real_forest, real_inputs
     from srgpu.forest.predictive import leaf_tables
 
     out = {}
     inputs, config = real_inputs()
     for flux in ("SR", "HR"):
-        X, y = training_table(inputs, config, replicate=0, flux=flux)
-        rf = RandomForestRegressor(
-            n_estimators=500, max_features=2, min_samples_split=config.forest.nodesize + 1,
-            bootstrap=True, random_state=0, n_jobs=1,
-        ).fit(X, y)  # fmt: skip
+        rf, X, y = real_forest(inputs, config, flux=flux)
         tables = leaf_tables([rf], X=X, y=y, train_index=[np.arange(len(y))])
         G = np.asarray(inputs.grid_X[flux], dtype=np.float32)
         out[f"real {flux}"] = (rf, tables.moments, G)
@@ -57,10 +51,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     machine = machine_info()
-    try:
-        load_start = list(os.getloadavg())
-    except OSError:
-        load_start = None
+    load_start = load_average()
     forests = _forests()
     figures = {}
     for name, (rf, moments, G) in forests.items():
@@ -88,12 +79,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             ),
             "fused_mean_equals_sklearn": bool(np.array_equal(mean, rf.predict(G))),
         }
-        times = {k: [] for k in fns}
-        for _ in range(repeats):
-            for k, fn in fns.items():
-                t = time.process_time()
-                fn()
-                times[k].append(time.process_time() - t)
+        times = interleaved_cpu_s(fns, repeats=repeats)
         t = {k: np.asarray(v) for k, v in times.items()}
         figures[name] = {
             "grid_rows": int(G.shape[0]),
@@ -113,10 +99,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             "checks": checks,
         }
         print(name, {k: v for k, v in figures[name].items() if "ratios" in k or k == "checks"})
-    try:
-        load_end = list(os.getloadavg())
-    except OSError:
-        load_end = None
+    load_end = load_average()
     return {
         "benchmark": "fused-walk",
         "date": time.strftime("%Y-%m-%d"),

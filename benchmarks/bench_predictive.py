@@ -43,6 +43,7 @@ from benchmarks.common import (
     SR_RECORDS,
     TREES,
     _response,
+    interleaved_cpu_s,
     machine_info,
 )
 from srgpu.config import ForestConfig
@@ -55,13 +56,7 @@ SHAPES = {"SR": (SR_RECORDS, 5), "HR": (HR_RECORDS, 7)}
 
 def _best_of(fns: dict, *, repeats: int) -> dict[str, float]:
     """Interleaved best-of-``repeats`` CPU time of each callable."""
-    best = {k: float("inf") for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.process_time()
-            fn()
-            best[name] = min(best[name], time.process_time() - t)
-    return best
+    return {k: min(v) for k, v in interleaved_cpu_s(fns, repeats=repeats).items()}
 
 
 def _records(flux: str, seed: int) -> tuple[np.ndarray, np.ndarray]:

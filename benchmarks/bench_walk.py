@@ -25,23 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine_info, write_result
+from benchmarks.common import interleaved_cpu_s, load_average, machine_info, write_result
 
 
 def _forests() -> dict:
     from sklearn.ensemble import RandomForestRegressor
 
-    from benchmarks.real_data import real_inputs, training_table
+    from benchmarks.real_data import real_forest, real_inputs
     from srgpu.bench.inference import N_PRED, _data
 
     out = {}
     inputs, config = real_inputs()
     for flux in ("SR", "HR"):
-        X, y = training_table(inputs, config, replicate=0, flux=flux)
-        rf = RandomForestRegressor(
-            n_estimators=500, max_features=2, min_samples_split=config.forest.nodesize + 1,
-            bootstrap=True, random_state=0, n_jobs=1,
-        ).fit(X, y)  # fmt: skip
+        rf, _, _ = real_forest(inputs, config, flux=flux)
         out[f"real {flux}"] = (rf, np.asarray(inputs.grid_X[flux], dtype=np.float32))
     X, y, Xp = _data(seed=0, n_rows=19_000)
     rf = RandomForestRegressor(
@@ -82,12 +78,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             out = fns[k]()[0]
             out = out if plan.inverse is None else out[plan.inverse]
             identical[k] = bool(np.array_equal(out, ref))
-        times = {k: [] for k in fns}
-        for _ in range(repeats):
-            for k, fn in fns.items():
-                t = time.process_time()
-                fn()
-                times[k].append(time.process_time() - t)
+        times = interleaved_cpu_s(fns, repeats=repeats)
         t = {k: np.asarray(v) for k, v in times.items()}
         figures[name] = {
             "grid_rows": int(G.shape[0]),
@@ -112,10 +103,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             "bit_identical_to_sklearn": identical,
         }
         print(name, {k: round(v, 3) for k, v in figures[name].items() if "ratios" in k})
-    try:
-        load_end = list(os.getloadavg())
-    except OSError:
-        load_end = None
+    load_end = load_average()
     return {
         "benchmark": "walk",
         "date": time.strftime("%Y-%m-%d"),

@@ -75,6 +75,20 @@ def training_table(inputs, config, *, replicate: int, flux: str) -> tuple[np.nda
     return X, y
 
 
+def real_forest(inputs, config, *, flux: str, trees: int = 500, replicate: int = 0):
+    """``(forest, X, y)``: a scikit-learn ``RandomForestRegressor`` of ``trees`` trees
+    (``max_features=2``, ``min_samples_split = nodesize + 1``, bootstrap, ``random_state=0``,
+    one job) fitted on replicate ``replicate``'s training draw of ``flux``, and that draw."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    X, y = training_table(inputs, config, replicate=replicate, flux=flux)
+    rf = RandomForestRegressor(
+        n_estimators=trees, max_features=2, min_samples_split=config.forest.nodesize + 1,
+        bootstrap=True, random_state=0, n_jobs=1,
+    ).fit(X, y)  # fmt: skip
+    return rf, X, y
+
+
 def distinct_values(X: np.ndarray) -> list[int]:
     """Distinct values per column of ``X``."""
     return [int(np.unique(X[:, j]).size) for j in range(X.shape[1])]

@@ -254,6 +254,27 @@ def _child_main(argv: list[str]) -> None:
     Path(out).write_text(json.dumps(result, default=_json_default))
 
 
+def interleaved_cpu_s(fns: dict, *, repeats: int) -> dict[str, list[float]]:
+    """CPU seconds (``time.process_time``) of each callable in ``fns``, ``repeats`` rounds of one
+    call each in turn: a machine shared with other work then moves whole rounds, which the
+    callers' best-of or median-of-paired-ratios figures see through."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.process_time()
+            fn()
+            times[name].append(time.process_time() - t)
+    return times
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (``None`` where the OS has none)."""
+    try:
+        return list(os.getloadavg())
+    except (OSError, AttributeError):
+        return None
+
+
 def warm_numba() -> None:
     """Compile (or load from cache) the numba grower and kernel so that timings exclude the JIT."""
     from srgpu.config import ForestConfig
