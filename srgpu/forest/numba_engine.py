@@ -261,6 +261,53 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(X[first]), inverse.astype(np.int64).ravel()
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in):
+    """Copy rows ``order[t0:t0 + m]`` of ``X`` feature-major into ``xt`` (``T`` rows a feature)
+    and compute the tile's bounding box ``lo``/``hi`` per feature; a feature with a NaN in the
+    tile gets ``nan_in[f]`` and a NaN box: never skipped (a comparison with NaN is false, even
+    against a threshold of +inf, scikit-learn's "missing values go right" split)."""
+    n_features = X.shape[1]
+    for i in range(m):
+        row = order[t0 + i]
+        for f in range(n_features):
+            xt[f * T + i] = X[row, f]
+    for f in range(n_features):
+        a = np.float32(np.inf)
+        b = np.float32(-np.inf)
+        nan_in[f] = False
+        for i in range(m):
+            v = xt[f * T + i]
+            if v != v:
+                nan_in[f] = True
+            else:
+                a = min(a, v)
+                b = max(b, v)
+        if nan_in[f]:
+            a = np.float32(np.nan)
+            b = np.float32(np.nan)
+        lo[f] = a
+        hi[f] = b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_setup(X, order, t0, m, T, n_features, max_depth):
+    """A tile's walk state, the same for every kernel that walks tiles (this engine's and the
+    predictive ones): ``xt``, ``lo``, ``hi``, ``nan_in`` of :func:`_load_tile`, the row list
+    ``rows`` (3 x ``T``, the first third ``0 .. T``) and the right-child ``stack`` of
+    :func:`_walk`."""
+    xt = np.empty(n_features * T, dtype=np.float32)
+    lo = np.empty(n_features, dtype=np.float32)
+    hi = np.empty(n_features, dtype=np.float32)
+    nan_in = np.zeros(n_features, dtype=np.bool_)
+    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
+    rows = np.empty(3 * T, dtype=np.uint32)
+    for i in range(T):
+        rows[i] = i
+    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    return xt, lo, hi, nan_in, rows, stack
+
+
 @njit(cache=True, fastmath=False, inline="always")
 def _predict_tile(
     X, order, feature, threshold, children, nan_left, value, tree_offsets, forest_offsets,
@@ -274,33 +321,7 @@ def _predict_tile(
     T = tile_size
     t0 = tile * T
     m = min(T, n_rows - t0)
-    xt = np.empty(n_features * T, dtype=np.float32)
-    for i in range(m):
-        row = order[t0 + i]
-        for f in range(n_features):
-            xt[f * T + i] = X[row, f]
-    lo = np.empty(n_features, dtype=np.float32)
-    hi = np.empty(n_features, dtype=np.float32)
-    nan_in = np.zeros(n_features, dtype=np.bool_)
-    for f in range(n_features):
-        a = np.float32(np.inf)
-        b = np.float32(-np.inf)
-        for i in range(m):
-            v = xt[f * T + i]
-            if v != v:
-                nan_in[f] = True
-            else:
-                a = min(a, v)
-                b = max(b, v)
-        if nan_in[f]:  # NaN may go either way: never skip on this feature (a comparison
-            a = np.float32(np.nan)  # with NaN is false, even against a threshold of +inf,
-            b = np.float32(np.nan)  # scikit-learn's "missing values go right" split)
-        lo[f] = a
-        hi[f] = b
-    rows = np.empty(3 * T, dtype=np.uint32)
-    for i in range(T):
-        rows[i] = i
-    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
     acc = np.empty(T, dtype=np.float64)
     leaf_value = np.empty(2, dtype=np.float64)
     tmp = np.empty(T + 16, dtype=np.uint32)

@@ -46,7 +46,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from srgpu.forest import vector_split
-from srgpu.forest.numba_engine import _walk_tile, partition_rows
+from srgpu.forest.numba_engine import _load_tile, _tile_setup, _walk_tile, partition_rows
 from srgpu.forest.vector_split import partition_rows16
 
 RULE_LINEAR = 0
@@ -98,33 +98,6 @@ def _prefetch(typingctx, arr, idx):
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in):
-    """Copy rows ``order[t0:t0 + m]`` of ``X`` feature-major into ``xt`` and compute the tile's
-    bounding box (NaN features: NaN box, never skipped), as the mean-only kernel does."""
-    n_features = X.shape[1]
-    for i in range(m):
-        row = order[t0 + i]
-        for f in range(n_features):
-            xt[f * T + i] = X[row, f]
-    for f in range(n_features):
-        a = np.float32(np.inf)
-        b = np.float32(-np.inf)
-        nan_in[f] = False
-        for i in range(m):
-            v = xt[f * T + i]
-            if v != v:
-                nan_in[f] = True
-            else:
-                a = min(a, v)
-                b = max(b, v)
-        if nan_in[f]:
-            a = np.float32(np.nan)
-            b = np.float32(np.nan)
-        lo[f] = a
-        hi[f] = b
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -501,20 +474,6 @@ def _compact_and_clear(w, y, ys, ws, ids):
         ys[i] = y[j]
         w[j] = 0.0
     return k
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _tile_setup(X, order, t0, m, T, n_features, max_depth):
-    xt = np.empty(n_features * T, dtype=np.float32)
-    lo = np.empty(n_features, dtype=np.float32)
-    hi = np.empty(n_features, dtype=np.float32)
-    nan_in = np.zeros(n_features, dtype=np.bool_)
-    _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-    rows = np.empty(3 * T, dtype=np.uint32)
-    for i in range(T):
-        rows[i] = i
-    stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
-    return xt, lo, hi, nan_in, rows, stack
 
 
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")

@@ -57,7 +57,7 @@ _WEIGHT_KERNELS = (
 quantiles and MAD: the leaf tables, the records' leaves, the weight scatters (all or in-bag
 members; out-of-bag members) and the choice between them, the weighted quantiles and MAD.
 Left out (the 2-core machine's time): the tile walks and the parallel drivers (``_tile_leaf``,
-``_tile_all_leaves``, ``_tile_setup``, ``summary_kernel``, ``accumulate_kernel``,
+``_tile_all_leaves``, ``summary_kernel``, ``accumulate_kernel``,
 ``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which reuse the engine's
 mutated-and-tested walk."""
 
@@ -183,17 +183,23 @@ MODULES: dict[str, dict] = {
     "srgpu/forest/numba_engine.py": {
         "key": "forest_leaf_sum",
         # the walk (_walk: the body; _walk_tile: its scalar entry point), the scalar partition
-        # and the scalar kernel (_predict_tile: a tile's body); the AVX-512 partition
+        # and the scalar kernel (_predict_tile: a tile's body, _load_tile / _tile_setup: its
+        # state, shared with the predictive kernels); the AVX-512 partition
         # (srgpu/forest/vector_split.py) and its kernel _predict_kernel_avx512 cannot run as
         # Python, so they are not mutated here
         "patterns": [
             "srgpu.forest.numba_engine.x__walk*",
             "srgpu.forest.numba_engine.x_partition_rows*",
             "srgpu.forest.numba_engine.x__predict_tile*",
+            "srgpu.forest.numba_engine.x__load_tile*",
+            "srgpu.forest.numba_engine.x__tile_setup*",
             "srgpu.forest.numba_engine.x__predict_kernel__mutmut*",
         ],
         "tests": ["tests/test_leaf_sum.py"],
-        "strip_njit": ["partition_rows", "_walk", "_walk_tile", "_predict_tile", "_predict_kernel"],
+        "strip_njit": [
+            *("partition_rows", "_walk", "_walk_tile", "_load_tile", "_tile_setup"),
+            *("_predict_tile", "_predict_kernel"),
+        ],
         "env": {"NUMBA_DISABLE_JIT": "1"},
     },
     "srgpu/calibration.py": {
@@ -223,16 +229,15 @@ MODULES: dict[str, dict] = {
     "srgpu/forest/predictive_kernels.py#fused": {
         "key": "fused_walk",
         "file": "srgpu/forest/predictive_kernels.py",
-        # the walk that gives the forest mean and the two predictive moments (and the tile
-        # loader that every kernel of the file shares), mutated as plain Python
+        # the walk that gives the forest mean and the two predictive moments, mutated as plain
+        # Python (the tile loader it shares is the engine's, mutated with forest_leaf_sum)
         "patterns": [
             "srgpu.forest.predictive_kernels.x__walk_tile3*",
             "srgpu.forest.predictive_kernels.x_fused_kernel*",
             "srgpu.forest.predictive_kernels.x__fused_tile*",
-            "srgpu.forest.predictive_kernels.x__load_tile*",
         ],
         "tests": ["tests/test_fused_walk_kills.py"],
-        "strip_njit": ["_walk_tile3", "_fused_tile", "fused_kernel", "_load_tile"],
+        "strip_njit": ["_walk_tile3", "_fused_tile", "fused_kernel"],
         "env": {"NUMBA_DISABLE_JIT": "1"},
         "append": _NO_PREFETCH,
     },
