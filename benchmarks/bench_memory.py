@@ -53,35 +53,32 @@ def run(*, fraction: float = 0.25, trees: int = 20, replicates=(8, 16, 32, 64), 
         print(f"{r:5d} replicates: peak RSS {res['peak_rss_mb']:.0f} MiB, {res['process_s']:.0f} s")
         points.append(res)
     peaks = [p["peak_rss_mb"] for p in points]
-    # one batch of full-size forests (500 trees) against tiny ones, on a tiny grid: the memory
-    # a batch of forests holds, added once whatever the replicate count
-    forests = {
-        t: run_child(
+
+    def tiny_grid(replicates: int, trees: int, **kw) -> float:
+        """Peak RSS (MiB) of a run of ``replicates`` on a 200-cell grid."""
+        return run_child(
             "benchmarks.bench_memory:measure",
-            {"replicates": batch_size, "batch_size": batch_size, "trees": t, "n_cells": 200},
-        )["peak_rss_mb"]
-        for t in (trees, 500)
-    }
+            {"replicates": replicates, "batch_size": batch_size, "trees": trees, "n_cells": 200,
+             **kw},
+        )["peak_rss_mb"]  # fmt: skip
+
     # full-size forests over many batches on a tiny grid: heap fragmentation would show here
     forest_points = []
     for r in (batch_size, 4 * batch_size, 8 * batch_size, 32 * batch_size):
-        res = run_child(
-            "benchmarks.bench_memory:measure",
-            {"replicates": r, "batch_size": batch_size, "trees": 500, "n_cells": 200},
-        )
-        print(f"{r:5d} replicates x 500 trees (tiny grid): peak RSS {res['peak_rss_mb']:.0f} MiB")
-        forest_points.append({"replicates": r, "peak_rss_mb": res["peak_rss_mb"]})
-    # the same batch of 500-tree forests without and with the predictive moments (the config's
-    # default "moments" keeps each forest's leaf tables and two moment forests for the batch)
-    by_predictive = {
-        p: run_child(
-            "benchmarks.bench_memory:measure",
-            {"replicates": batch_size, "batch_size": batch_size, "trees": 500, "n_cells": 200,
-             "predictive": p},
-        )["peak_rss_mb"]
-        for p in ("none", "moments")
-    }  # fmt: skip
-    print(f"batch of 500-tree forests, predictive none / moments: {by_predictive} MiB")
+        peak = tiny_grid(r, 500)
+        print(f"{r:5d} replicates x 500 trees (tiny grid): peak RSS {peak:.0f} MiB")
+        forest_points.append({"replicates": r, "peak_rss_mb": peak})
+    # one batch of full-size forests (500 trees, the first point above) against tiny ones, on a
+    # tiny grid: the memory a batch of forests holds, added once whatever the replicate count
+    forests = {trees: tiny_grid(batch_size, trees), 500: forest_points[0]["peak_rss_mb"]}
+    # that batch of 500-tree forests without and with the predictive moments (the config's
+    # default, "moments", which the points above ran: each forest's leaf tables and two moment
+    # forests are kept for the batch)
+    from srgpu.config import EnsembleConfig
+
+    default = EnsembleConfig().predictive
+    by_predictive = {"none": tiny_grid(batch_size, 500, predictive="none"), default: forests[500]}
+    print(f"batch of 500-tree forests by predictive setting: {by_predictive} MiB")
     per_row_mb = (min(peaks) - forests[trees]) / points[0]["rows"]
     full_mb = max(p["peak_rss_mb"] for p in forest_points) + per_row_mb * JOB_ROWS
     return {
