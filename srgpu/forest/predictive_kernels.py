@@ -46,7 +46,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from srgpu.forest import vector_split
-from srgpu.forest.numba_engine import _load_tile, _tile_setup, _walk_tile, partition_rows
+from srgpu.forest.numba_engine import _tile_setup, _walk_tile, partition_rows
 from srgpu.forest.vector_split import partition_rows16
 
 RULE_LINEAR = 0
@@ -590,15 +590,7 @@ def leaf_values_kernel(
     for tile in prange(n_tiles):
         t0 = tile * T
         m = min(T, n_rows - t0)
-        xt = np.empty(n_features * T, dtype=np.float32)
-        lo = np.empty(n_features, dtype=np.float32)
-        hi = np.empty(n_features, dtype=np.float32)
-        nan_in = np.zeros(n_features, dtype=np.bool_)
-        _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in)
-        rows = np.empty(3 * T, dtype=np.uint32)
-        for i in range(T):
-            rows[i] = i
-        stack = np.empty((max_depth + 2, 3), dtype=np.uint64)
+        xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
         leaf = np.empty(T, dtype=np.float64)
         scratch = np.empty(2, dtype=np.float64)
         for t in range(n_trees):
