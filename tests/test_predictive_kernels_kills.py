@@ -44,14 +44,16 @@ def test_build_tables_by_hand():
     means 7/3 and 19/3. Leaf 4: rank TOP (x255, y 2): size 255, weight 1, means 2 and 4.
     Leaf 5: ranks 1 (x3, y -1) and 4 (x1, y 5): size 4, weights 3/4, 1/4, means 1/2 and 7.
     Nodes 2 and 6 are reached only with multiplicity 0 (a leaf without out-of-bag records):
-    packed as [0, 0], no members. Packed (uint32 words): per reached node [members, size,
-    rank | multiplicity << 24 ...], in node order at word offsets 0, 4, 6, 9 and 13; every other
-    node's offset is 0."""
+    packed as [0, 0], no members. Packed (uint32 words): per reached node [chunks, size,
+    rank | multiplicity << 24 ..., padding to a chunk of 4: rank = position in the chunk,
+    multiplicity 0], in node order at word offsets 0, 6, 8, 14 and 20 (untagged: one chunk or
+    none); every other node's offset is 0."""
     leaf = np.array([5, 1, 4, 1, 6, 5, 2, 1], dtype=np.int64)
     rank = np.array([1, 3, TOP, 0, 9, 4, 8, 7], dtype=np.int64)
     count = np.array([3, 2, 255, 1, 0, 1, 0, 0], dtype=np.int32)
     y = np.array([-1.0, 3.0, 2.0, 1.0, 50.0, 5.0, 60.0, 70.0])
-    start, members, weight, size, m1, m2, packed, offset = K.build_tables(leaf, rank, count, y, 7)
+    out = K.build_tables(leaf, rank, count, y, 7, TOP + 1)
+    start, members, weight, size, m1, m2, packed, offset = out
     assert start.tolist() == [0, 0, 2, 2, 2, 3, 5, 5]
     assert members.dtype == np.int32 and members.tolist() == [3, 0, TOP, 1, 4]
     assert weight.dtype == np.float64
@@ -61,19 +63,38 @@ def test_build_tables_by_hand():
     np.testing.assert_allclose(m2, [0, 19 / 3, 0, 0, 4, 7, 0], rtol=1e-15)
     assert packed.dtype == np.uint32
     assert packed.tolist() == [
-        2, 3, 3 | 2 << 24, 0 | 1 << 24,
+        1, 3, 3 | 2 << 24, 0 | 1 << 24, 2, 3,
         0, 0,
-        1, 255, TOP | 255 << 24,
-        2, 4, 1 | 3 << 24, 4 | 1 << 24,
+        1, 255, TOP | 255 << 24, 1, 2, 3,
+        1, 4, 1 | 3 << 24, 4 | 1 << 24, 2, 3,
         0, 0,
     ]  # fmt: skip
-    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 4, 0, 6, 9, 13]
+    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 6, 0, 8, 14, 20]
+
+
+def test_build_tables_chunks_tags_and_padding():
+    """A leaf of 5 members takes two chunks (3 padding words) and its offset is tagged (+1);
+    a leaf of exactly 4 members takes one chunk, no padding, untagged; with 2 records the
+    padding's ranks stay below 2 (position 2 and 3 in the chunk become rank 0)."""
+    leaf = np.array([0] * 5 + [1] * 4, dtype=np.int64)
+    rank = np.array([4, 3, 2, 1, 0, 0, 1, 2, 3], dtype=np.int64)
+    count = np.ones(9, dtype=np.int32)
+    y = np.arange(9, dtype=np.float64)
+    packed, offset = K.build_tables(leaf, rank, count, y, 2, 5)[6:]
+    one = 1 << 24
+    assert packed.tolist() == [
+        2, 5, 4 | one, 3 | one, 2 | one, 1 | one, 0 | one, 1, 2, 3,
+        1, 4, 0 | one, 1 | one, 2 | one, 3 | one,
+    ]  # fmt: skip
+    assert offset.tolist() == [1, 10]
+    packed, offset = K.build_tables(leaf[:1], rank[3:4], count[:1], y[:1], 1, 2)[6:]
+    assert packed.tolist() == [1, 1, 1 | one, 1, 0, 0] and offset.tolist() == [0]
 
 
 def test_build_tables_of_no_member():
     """Only multiplicity-0 entries: no member anywhere; each reached node packed as [0, 0]."""
     out = K.build_tables(np.array([0, 1], dtype=np.int64), np.array([0, 1], dtype=np.int64),
-                         np.zeros(2, dtype=np.int32), np.array([1.0, 2.0]), 2)  # fmt: skip
+                         np.zeros(2, dtype=np.int32), np.array([1.0, 2.0]), 2, 2)  # fmt: skip
     start, members, weight, size, m1, m2, packed, offset = out
     assert start.tolist() == [0, 0, 0] and members.size == 0 and packed.tolist() == [0, 0, 0, 0]
     assert size.tolist() == [0, 0] and m1.tolist() == [0, 0] and offset.tolist() == [0, 2]
@@ -387,18 +408,28 @@ def test_a_row_without_weight_is_refused_with_the_whole_message():
 
 
 # ----------------------------------------------------------------------------- out-of-bag weights
-# Leaves for the by-hand out-of-bag scatter: word offset -> out-of-bag members (rank,
-# multiplicity); the leaf at offset 0 holds none (packed [0, 0], as build_tables writes it).
-_OOB_LEAVES = {0: [], 2: [(1, 1), (4, 2)], 6: [(0, 2)], 9: [(2, 1), (3, 1), (13, 1)]}
+# Leaves for the by-hand out-of-bag scatter: leaf -> out-of-bag members (rank,
+# multiplicity); leaf 0 holds none (packed [0, 0], as build_tables writes it), leaf 4 takes two
+# chunks (a tagged offset). Packed as build_tables packs (_oob_packed); the kernels' leaf lists
+# hold the leaves' tagged offsets (_OOB_OFFSET).
+_OOB_LEAVES = {
+    0: [], 1: [(1, 1), (4, 2)], 2: [(0, 2)], 3: [(2, 1), (3, 1), (13, 1)],
+    4: [(5, 1), (6, 3), (7, 1), (8, 1), (11, 2), (3, 1)],
+}  # fmt: skip
 
 
 def _oob_packed():
-    words = []
-    for off, members in sorted(_OOB_LEAVES.items()):
-        assert len(words) == off
-        words += [len(members), sum(c for _, c in members)]
+    words, offsets = [], {}
+    for leaf, members in sorted(_OOB_LEAVES.items()):
+        chunks = -(-len(members) // K.CHUNK)
+        offsets[leaf] = len(words) + (chunks > 1)
+        words += [chunks, sum(c for _, c in members)]
         words += [rank | c << K.RANK_BITS for rank, c in members]
-    return np.array(words, dtype=np.uint32)
+        words += [q % K.CHUNK for q in range(len(members), K.CHUNK * chunks)]
+    return np.array(words, dtype=np.uint32), offsets
+
+
+_OOB_OFFSET = _oob_packed()[1]
 
 
 def _oob_reference(leaves, tree_forest, share, n_records):
@@ -429,11 +460,11 @@ def test_oob_scatter_by_hand():
     contributing trees, a row where forest 0 has no contributing tree (NaN, nothing added), a
     record reached through several trees, the largest rank, and a dirty ``used`` scratch: the
     weights, total and count of plain loops over the leaves."""
-    packed = _oob_packed()
+    packed = _oob_packed()[0]
     tree_forest = np.array([0, 0, 0, 1, 1], dtype=np.int64)
     share = np.array([0.6, 0.4])
-    rows = [[2, 0, 6, 9, 0], [0, 0, 0, 9, 2], [9, 2, 6, 2, 6], [0, 6, 0, 0, 9], [6, 6, 6, 2, 2]]
-    leaves = np.array(rows, dtype=np.int64)
+    rows = [[1, 0, 2, 3, 0], [0, 0, 0, 3, 1], [3, 1, 2, 4, 2], [0, 2, 0, 0, 4], [2, 4, 2, 1, 1]]
+    leaves = np.array([[_OOB_OFFSET[x] for x in row] for row in rows], dtype=np.int64)
     used = np.array([7.0, 9.0])  # left over from an earlier row: reset by the kernel
     for i, row in enumerate(rows):
         want, want_total, want_count = _oob_reference(row, tree_forest, share, 16)
@@ -457,11 +488,11 @@ def test_oob_scatter_by_hand():
 
 def test_row_weights_without_honest_is_the_all_member_scatter():
     """``_row_weights`` with ``honest`` False is ``_scatter``: every member of every tree's
-    leaf, scaled by ``forest_scale``, count by ``forest_share`` (the empty leaf left out)."""
-    packed = _oob_packed()
-    tree_forest = np.array([0, 1, 1], dtype=np.int64)
+    leaf (one of them in two chunks), scaled by ``forest_scale``, count by ``forest_share``."""
+    packed = _oob_packed()[0]
+    tree_forest = np.array([0, 1, 1, 1], dtype=np.int64)
     scale, share = np.array([0.5, 0.25]), np.array([0.3, 0.7])
-    leaves = np.array([[6, 2, 9]], dtype=np.int64)
+    leaves = np.array([[_OOB_OFFSET[x] for x in (2, 1, 3, 4)]], dtype=np.int64)
     w = np.zeros(16)
     total, count = K._row_weights(leaves, 0, tree_forest, scale, share, packed, w, False,
                                   np.zeros(2))  # fmt: skip
@@ -469,11 +500,13 @@ def test_row_weights_without_honest_is_the_all_member_scatter():
     want[0] = 0.5
     want[1], want[4] = 0.25 / 3, 0.5 / 3
     want[[2, 3, 13]] = 0.25 / 3
+    want[[5, 7, 8, 3]] += 0.25 / 9  # leaf 4 (size 9, two chunks): rank 3 in two leaves
+    want[6], want[11] = 0.75 / 9, 0.5 / 9
     nz = np.flatnonzero(w)
     assert nz.tolist() == np.flatnonzero(want).tolist()
     np.testing.assert_allclose(w[nz], want[nz], rtol=1e-15, atol=0)
-    assert total == 1.0
-    np.testing.assert_allclose(count, 2 * 0.3 + 3 * 0.7 + 3 * 0.7, rtol=1e-15)
+    assert total == 1.25
+    np.testing.assert_allclose(count, 2 * 0.3 + 3 * 0.7 + 3 * 0.7 + 9 * 0.7, rtol=1e-15)
 
 
 def test_oob_weights_of_unequal_forests_equal_brute_force(unequal):

@@ -57,11 +57,13 @@ def test_packed_table_holds_every_member_once(forest_130, membership):
     )  # fmt: skip
     assert t.packed.dtype == np.uint32
     leaves = np.nonzero(t.leaf_start[1:] > t.leaf_start[:-1])[0]
-    n_members = 0
+    n_words = 0
     for k in leaves:
-        o = int(t.leaf_offset[k])
-        m = int(t.packed[o])
-        assert m == t.leaf_start[k + 1] - t.leaf_start[k]
+        tagged = int(t.leaf_offset[k])
+        o = tagged & ~1
+        m = int(t.leaf_start[k + 1] - t.leaf_start[k])
+        chunks = int(t.packed[o])
+        assert chunks == -(-m // K.CHUNK) and tagged - o == (chunks > 1)
         assert t.packed[o + 1] == t.leaf_size[k]
         words = t.packed[o + 2 : o + 2 + m]
         ranks = words & K.RANK_MASK
@@ -71,8 +73,12 @@ def test_packed_table_holds_every_member_once(forest_130, membership):
             mult / t.leaf_size[k], t.member_weight[t.leaf_start[k] : t.leaf_start[k + 1]]
         )
         assert mult.sum() == t.leaf_size[k] and mult.min() >= 1
-        n_members += m
-    assert t.packed.size == 2 * leaves.size + n_members
+        padding = t.packed[o + 2 + m : o + 2 + K.CHUNK * chunks]
+        assert (padding >> K.RANK_BITS == 0).all()  # multiplicity 0: adds zeros
+        assert ((padding & K.RANK_MASK) < y.size).all()
+        n_words += 2 + K.CHUNK * chunks
+    assert t.packed.size == n_words
+    assert (np.bincount(t.leaf_start[leaves + 1] - t.leaf_start[leaves]) > 0)[[1, 5]].all()
 
 
 @pytest.mark.parametrize("membership", ["all", "inbag"])

@@ -115,10 +115,11 @@ class LeafTables:
     ``n_nodes + 1``), ``members`` (int32 rank of each member record in ``y_sorted``),
     ``member_weight`` (multiplicity / leaf size). ``y_sorted``: the flux's record values in
     ascending order (all records, trained on or not); ``record_rank[i]``: position of record
-    ``i`` in ``y_sorted``. ``packed``: per leaf, its member count, its size and one uint32 per
-    member (rank and multiplicity) in one uint32 array
+    ``i`` in ``y_sorted``. ``packed``: per leaf, its count of member chunks, its size and one
+    uint32 per member (rank and multiplicity), padded to whole chunks, in one uint32 array
     (:func:`~srgpu.forest.predictive_kernels.build_tables`); ``leaf_offset`` (per node): the
-    leaf's word offset in it (what the weight kernels' tree walk returns). ``forests``: the
+    leaf's word offset in it, tagged in its lowest bit where the leaf has more than one chunk
+    (what the weight kernels' tree walk returns). ``forests``: the
     fitted forests (for the engines that load them).
     """
 
@@ -274,6 +275,16 @@ def leaf_tables(
                     value=counts.shape,
                     expected=f"{leaves.shape}, counts at most {K.MAX_MULTIPLICITY}",
                 )
+            in_bag = np.bincount(leaves.ravel(), weights=counts.ravel(), minlength=arrays.n_nodes)
+            empty = np.unique(leaves[in_bag[leaves] == 0])
+            if empty.size:  # every leaf of a tree holds a record of the sample it was grown on
+                raise InputError(
+                    "bootstrap counts do not match the forest: leaves that no in-bag record "
+                    "reaches",
+                    field=f"inbag[{r}]",
+                    value=f"{empty.size} leaves (node {int(empty[0])}, ...)",
+                    expected="the in-bag counts the forest was grown on",
+                )
             if membership == "oob":
                 # out-of-bag records once each; the in-bag ones (0) still mark their leaves as
                 # reached, packed empty where no out-of-bag record joins them
@@ -284,7 +295,7 @@ def leaf_tables(
         y_of.append(np.broadcast_to(y[idx], leaves.shape).ravel())
     leaf_start, members, member_weight, leaf_size, m1, m2, packed, offset = K.build_tables(
         np.concatenate(leaf_of), np.concatenate(rank_of), np.concatenate(count_of),
-        np.concatenate(y_of), arrays.n_nodes,
+        np.concatenate(y_of), arrays.n_nodes, y.shape[0],
     )  # fmt: skip
     return LeafTables(
         arrays=arrays,
@@ -540,7 +551,7 @@ def predictive_summary(
     proto = _leaf_proto(tables)
     if n_rows:
         _run(
-            K.summary_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            K.summary_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale, forest_share,
             int(a.tree_depth.max(initial=0)), _summary_tile(n_trees, proto.itemsize), proto,
             tables.packed, tables.y_sorted, walk, half, code, q, mad, tables.honest,
@@ -630,7 +641,7 @@ class WeightAccumulator:
             order = np.arange(X.shape[0], dtype=np.int64)
         proto = _leaf_proto(tables)
         _run(
-            K.accumulate_kernel, threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            K.accumulate_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale * share, forest_share * share,
             int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest), proto.itemsize),
             proto, tables.packed, dest, self.weights, self.totals, self.counts,
@@ -763,7 +774,7 @@ def qrf_sample_summary(
     vals = np.empty((X.shape[0], n_trees))
     if X.shape[0]:
         _run(
-            K.leaf_values_kernel, threads, X, order, *_tree_args(a), tree_offsets,
+            K.leaf_values_walk_kernel(), threads, X, order, *_tree_args(a), tree_offsets,
             int(a.tree_depth.max(initial=0)), _summary_tile(n_trees),
             np.ascontiguousarray(leaf_values, dtype=np.float64), vals,
         )  # fmt: skip
