@@ -192,7 +192,8 @@ def test_ordered_walk_equals_sklearn(monkeypatch):
     Q[rng.random(Q.shape) < 0.01] = np.nan
     Q = Q[rng.permutation(len(Q))]
     calls = []
-    monkeypatch.setattr(numba_engine, "row_order", lambda X: calls.append(len(X)) or row_order(X))
+    keys = numba_engine.morton_keys
+    monkeypatch.setattr(numba_engine, "morton_keys", lambda X: calls.append(len(X)) or keys(X))
     got = NumbaEngine().compile(forests).predict(Q)
     assert calls == [len(Q)]  # the ordered path ran
     assert np.array_equal(got, _reference(forests, Q))

@@ -45,8 +45,8 @@ def test_build_tables_by_hand():
     Leaf 5: ranks 1 (x3, y -1) and 4 (x1, y 5): size 4, weights 3/4, 1/4, means 1/2 and 7.
     Nodes 2 and 6 are reached only with multiplicity 0 (a leaf without out-of-bag records):
     packed as [0, 0], no members. Packed (uint32 words): per reached node [chunks, size,
-    rank | multiplicity << 24 ..., padding to a chunk of 4: rank = position in the chunk,
-    multiplicity 0], in node order at word offsets 0, 6, 8, 14 and 20 (untagged: one chunk or
+    rank | multiplicity << 24 ..., padding to a chunk of 6: rank = position in the chunk,
+    multiplicity 0], in node order at word offsets 0, 8, 10, 18 and 26 (untagged: one chunk or
     none); every other node's offset is 0."""
     leaf = np.array([5, 1, 4, 1, 6, 5, 2, 1], dtype=np.int64)
     rank = np.array([1, 3, TOP, 0, 9, 4, 8, 7], dtype=np.int64)
@@ -62,33 +62,35 @@ def test_build_tables_by_hand():
     np.testing.assert_allclose(m1, [0, 7 / 3, 0, 0, 2, 0.5, 0], rtol=1e-15)
     np.testing.assert_allclose(m2, [0, 19 / 3, 0, 0, 4, 7, 0], rtol=1e-15)
     assert packed.dtype == np.uint32
+    assert K.CHUNK == 6
     assert packed.tolist() == [
-        1, 3, 3 | 2 << 24, 0 | 1 << 24, 2, 3,
+        1, 3, 3 | 2 << 24, 0 | 1 << 24, 2, 3, 4, 5,
         0, 0,
-        1, 255, TOP | 255 << 24, 1, 2, 3,
-        1, 4, 1 | 3 << 24, 4 | 1 << 24, 2, 3,
+        1, 255, TOP | 255 << 24, 1, 2, 3, 4, 5,
+        1, 4, 1 | 3 << 24, 4 | 1 << 24, 2, 3, 4, 5,
         0, 0,
     ]  # fmt: skip
-    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 6, 0, 8, 14, 20]
+    assert offset.dtype == np.float64 and offset.tolist() == [0, 0, 8, 0, 10, 18, 26]
 
 
 def test_build_tables_chunks_tags_and_padding():
-    """A leaf of 5 members takes two chunks (3 padding words) and its offset is tagged (+1);
-    a leaf of exactly 4 members takes one chunk, no padding, untagged; with 2 records the
-    padding's ranks stay below 2 (position 2 and 3 in the chunk become rank 0)."""
-    leaf = np.array([0] * 5 + [1] * 4, dtype=np.int64)
-    rank = np.array([4, 3, 2, 1, 0, 0, 1, 2, 3], dtype=np.int64)
-    count = np.ones(9, dtype=np.int32)
-    y = np.arange(9, dtype=np.float64)
-    packed, offset = K.build_tables(leaf, rank, count, y, 2, 5)[6:]
+    """A leaf of 7 members takes two chunks of 6 (5 padding words) and its offset is tagged
+    (+1); a leaf of exactly 6 members takes one chunk, no padding, untagged; with 2 records the
+    padding's ranks stay below 2 (positions 2 to 5 in the chunk become rank 0)."""
+    assert K.CHUNK == 6
+    leaf = np.array([0] * 7 + [1] * 6, dtype=np.int64)
+    rank = np.array([6, 5, 4, 3, 2, 1, 0, 0, 1, 2, 3, 4, 5], dtype=np.int64)
+    count = np.ones(13, dtype=np.int32)
+    y = np.arange(13, dtype=np.float64)
+    packed, offset = K.build_tables(leaf, rank, count, y, 2, 7)[6:]
     one = 1 << 24
     assert packed.tolist() == [
-        2, 5, 4 | one, 3 | one, 2 | one, 1 | one, 0 | one, 1, 2, 3,
-        1, 4, 0 | one, 1 | one, 2 | one, 3 | one,
+        2, 7, *(r | one for r in (6, 5, 4, 3, 2, 1, 0)), 1, 2, 3, 4, 5,
+        1, 6, *(r | one for r in (0, 1, 2, 3, 4, 5)),
     ]  # fmt: skip
-    assert offset.tolist() == [1, 10]
-    packed, offset = K.build_tables(leaf[:1], rank[3:4], count[:1], y[:1], 1, 2)[6:]
-    assert packed.tolist() == [1, 1, 1 | one, 1, 0, 0] and offset.tolist() == [0]
+    assert offset.tolist() == [1, 14]
+    packed, offset = K.build_tables(leaf[:1], rank[5:6], count[:1], y[:1], 1, 2)[6:]
+    assert packed.tolist() == [1, 1, 1 | one, 1, 0, 0, 0, 0] and offset.tolist() == [0]
 
 
 def test_build_tables_of_no_member():
@@ -414,7 +416,7 @@ def test_a_row_without_weight_is_refused_with_the_whole_message():
 # hold the leaves' tagged offsets (_OOB_OFFSET).
 _OOB_LEAVES = {
     0: [], 1: [(1, 1), (4, 2)], 2: [(0, 2)], 3: [(2, 1), (3, 1), (13, 1)],
-    4: [(5, 1), (6, 3), (7, 1), (8, 1), (11, 2), (3, 1)],
+    4: [(5, 1), (6, 3), (7, 1), (8, 1), (11, 2), (3, 1), (9, 1)],
 }  # fmt: skip
 
 
@@ -500,13 +502,13 @@ def test_row_weights_without_honest_is_the_all_member_scatter():
     want[0] = 0.5
     want[1], want[4] = 0.25 / 3, 0.5 / 3
     want[[2, 3, 13]] = 0.25 / 3
-    want[[5, 7, 8, 3]] += 0.25 / 9  # leaf 4 (size 9, two chunks): rank 3 in two leaves
-    want[6], want[11] = 0.75 / 9, 0.5 / 9
+    want[[5, 7, 8, 3, 9]] += 0.25 / 10  # leaf 4 (size 10, two chunks): rank 3 in two leaves
+    want[6], want[11] = 0.75 / 10, 0.5 / 10
     nz = np.flatnonzero(w)
     assert nz.tolist() == np.flatnonzero(want).tolist()
     np.testing.assert_allclose(w[nz], want[nz], rtol=1e-15, atol=0)
     assert total == 1.25
-    np.testing.assert_allclose(count, 2 * 0.3 + 3 * 0.7 + 3 * 0.7 + 9 * 0.7, rtol=1e-15)
+    np.testing.assert_allclose(count, 2 * 0.3 + 3 * 0.7 + 3 * 0.7 + 10 * 0.7, rtol=1e-15)
 
 
 def test_oob_weights_of_unequal_forests_equal_brute_force(unequal):

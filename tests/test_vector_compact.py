@@ -11,7 +11,7 @@ from numba import njit
 from srgpu.forest import predictive as P
 from srgpu.forest import vector_split
 from srgpu.forest.predictive_kernels import COMPACT_ROOM, _compact_and_clear
-from srgpu.forest.vector_compact import compact_and_clear8
+from srgpu.forest.vector_compact import compact_and_clear16
 from tests.test_fused import _case
 from tests.test_leaf_sum import _rows_at_thresholds
 
@@ -27,7 +27,7 @@ def _scalar(w, y, ys, ws, ids):
 
 @njit(cache=False)
 def _vector(w, y, ys, ws, ids):
-    return compact_and_clear8(w, y, ys, ws, ids)
+    return compact_and_clear16(w, y, ys, ws, ids)
 
 
 def _weights(n: int, density: float, rng) -> np.ndarray:
@@ -40,9 +40,9 @@ def _weights(n: int, density: float, rng) -> np.ndarray:
 @pytest.mark.parametrize("n", [*range(0, 35), 63, 64, 65, 2945])
 @pytest.mark.parametrize("density", [0.0, 0.07, 0.5, 1.0])
 def test_compaction_equals_the_scalar_loop(n, density):
-    """Every tail length (n mod 8), empty and full blocks: the same count, weights and values
-    in the same order; the weights are all cleared; nothing is written past the room the
-    vector stores need."""
+    """Every tail length (n mod 16), empty and full blocks: the same count, weights and values
+    in the same order; the weights are all cleared; nothing is written past the lists' ``k``
+    entries, nor past the room the vector stores of record numbers need."""
     rng = np.random.default_rng(n * 7 + int(density * 100))
     w = _weights(n, density, rng)
     if n > 5 and density > 0:
@@ -51,17 +51,20 @@ def test_compaction_equals_the_scalar_loop(n, density):
     got, want = {}, {}
     for fn, out in ((_vector, got), (_scalar, want)):
         wc = w.copy()
-        ys = np.full(n + COMPACT_ROOM + 4, 7.0)
-        ws = np.full(n + COMPACT_ROOM + 4, 7.0)
-        k = fn(wc, y, ys, ws, np.empty(n, dtype=np.int64))
-        room = n + COMPACT_ROOM
-        out.update(k=k, ws=ws[:k], ys=ys[:k], w=wc, tail=(ys[room:], ws[room:]))
+        ys = np.full(n + 4, 7.0)
+        ws = np.full(n + 4, 7.0)
+        ids = np.full(n + COMPACT_ROOM + 4, -7, dtype=np.int32)
+        k = fn(wc, y, ys, ws, ids)
+        out.update(k=k, ws=ws[:k], ys=ys[:k], w=wc, tail=(ys[k:], ws[k:]),
+                   ids_tail=ids[n + COMPACT_ROOM :])  # fmt: skip
     assert got["k"] == want["k"] == np.sum((w != 0) | np.isnan(w))
     np.testing.assert_array_equal(got["ws"], want["ws"])
     np.testing.assert_array_equal(got["ys"], want["ys"])
     assert not np.any(got["w"]) and not np.any(want["w"])
-    for part in got["tail"]:
-        np.testing.assert_array_equal(part, 7.0)
+    for out in (got, want):
+        for part in out["tail"]:
+            np.testing.assert_array_equal(part, 7.0)
+        np.testing.assert_array_equal(out["ids_tail"], -7)
 
 
 @needs_avx512

@@ -199,53 +199,70 @@ ORDER_MIN_TREES = 128
 order: ordering costs ~0.3 us a row, about what it saves on ~100 trees."""
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, boundscheck=False)
 def _morton_codes(X, edges, bits):
     """Z-order key of each row of ``X``: feature ``f``'s quantile bin (the number of the
     ``2**bits - 1`` sorted ``edges[f]`` not above the value, by a branch-free binary search; NaN:
     the last bin) for the first ``edges.shape[0]`` features, their ``bits`` bits interleaved most
-    significant first, feature 0 first."""
+    significant first, feature 0 first: bit ``b`` of feature ``f``'s bin lands at bit
+    ``b * use + use - 1 - f`` of the key (``use`` features). Feature by feature, the bin's bits
+    spread ``use`` apart by one lookup in a table (on the real grid's 53 806 rows 8.2 ms
+    against 10.7 ms row by row with a loop over the key's bits; the same keys)."""
     n = X.shape[0]
     use = edges.shape[0]
-    out = np.empty(n, dtype=np.uint64)
-    q = np.empty(use, dtype=np.int64)
-    for i in range(n):
-        for f in range(use):
+    spread = np.zeros(1 << bits, dtype=np.uint64)
+    for v in range(1 << bits):
+        for b in range(bits):
+            if (v >> b) & 1:
+                spread[v] |= np.uint64(1) << np.uint64(b * use)
+    out = np.zeros(n, dtype=np.uint64)
+    one = np.uint64(1)
+    last = np.uint64((1 << bits) - 1)
+    for f in range(use):
+        e = edges[f].copy()
+        shift = np.uint64(use - 1 - f)
+        for i in range(n):
             v = X[i, f]
-            pos = 0
-            step = 1 << (bits - 1)
-            while step > 0:
-                pos += step * (edges[f, pos + step - 1] <= v)
-                step >>= 1
-            q[f] = pos if v == v else (1 << bits) - 1
-        code = np.uint64(0)
-        for b in range(bits - 1, -1, -1):
-            for f in range(use):
-                code = (code << np.uint64(1)) | np.uint64((q[f] >> b) & 1)
-        out[i] = code
+            pos = np.uint64(0)
+            step = np.uint64(1 << (bits - 1))
+            while step > np.uint64(0):
+                pos += step * np.uint64(e[pos + step - one] <= v)
+                step >>= one
+            out[i] |= spread[pos if v == v else last] << shift
     return out
 
 
-def row_order(X: np.ndarray) -> np.ndarray:
-    """A permutation of the rows of ``X`` (n, p) that keeps neighbours in predictor space close.
+def morton_keys(X: np.ndarray) -> np.ndarray:
+    """The key of each row of ``X`` (n, p) that :func:`row_order` sorts by.
 
     Each feature is replaced by its quantile bin (``bits = min(64 // p, 8)`` bits; edges from a
     sorted strided sample of at most 8192 rows, so the order does not depend on units or skew;
-    NaN goes to the last bin), and rows are sorted by the Morton (Z-order) interleaving of those
-    bins (at most the first 64 features take part). Stable, so ties keep their input order;
-    deterministic.
-    """
+    NaN goes to the last bin), and the bins are interleaved into a Morton (Z-order) key (at most
+    the first 64 features take part). Equal rows get equal keys."""
     n, p = X.shape
     use = min(p, 64)
     bits = max(min(64 // use, 8), 1)
     levels = 1 << bits
     sample = np.sort(X[:: max(n // 8192, 1), :use], axis=0)  # NaN sorts last
     edges = np.ascontiguousarray(sample[(np.arange(1, levels) * sample.shape[0]) // levels].T)
-    return np.argsort(_morton_codes(X, edges, bits), kind="stable")
+    return _morton_codes(X, edges, bits)
+
+
+def row_order(X: np.ndarray) -> np.ndarray:
+    """A permutation of the rows of ``X`` (n, p) that keeps neighbours in predictor space close:
+    the rows sorted by :func:`morton_keys`. Stable, so ties keep their input order;
+    deterministic."""
+    return np.argsort(morton_keys(X), kind="stable")
 
 
 DISTINCT_MIN_SHARE = 0.05
 """Rows are deduplicated before the walk when at least this share of them are repeats."""
+
+
+def few_repeats(n_distinct: int, n_rows: int) -> bool:
+    """Whether ``n_distinct`` distinct rows of ``n_rows`` leave fewer than
+    :data:`DISTINCT_MIN_SHARE` of them repeats: then rows are not deduplicated."""
+    return n_distinct > (1.0 - DISTINCT_MIN_SHARE) * n_rows
 
 
 def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -256,7 +273,7 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     X = np.ascontiguousarray(X)
     keys = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    if first.shape[0] > (1.0 - DISTINCT_MIN_SHARE) * X.shape[0]:
+    if few_repeats(first.shape[0], X.shape[0]):
         return X, None
     return np.ascontiguousarray(X[first]), inverse.astype(np.int64).ravel()
 

@@ -47,7 +47,7 @@ from numba.extending import intrinsic
 
 from srgpu.forest import vector_split
 from srgpu.forest.numba_engine import _tile_setup, _walk, partition_rows
-from srgpu.forest.vector_compact import LANES, compact_and_clear8
+from srgpu.forest.vector_compact import LANES, compact_and_clear16
 from srgpu.forest.vector_split import partition_rows16
 
 RULE_LINEAR = 0
@@ -79,20 +79,21 @@ RANK_MASK = np.uint32((1 << RANK_BITS) - 1)
 MAX_MULTIPLICITY = (1 << (32 - RANK_BITS)) - 1
 """Largest multiplicity of a member in a leaf the packed table can hold (255)."""
 
-CHUNK = 4
+CHUNK = 6
 """A leaf's members are packed in chunks of this many words (the last one padded with members
 of multiplicity 0, which add exact zeros), so that the weight scatter adds a whole chunk without
-a data-dependent loop: 68 % of the real SR forests' leaves fit one chunk. A leaf's offset in the
-walk's leaf values carries a tag in its lowest bit (offsets are even: a leaf takes
-``2 + CHUNK * chunks`` words): set where the leaf has more than one chunk, so that the scatter
-knows from the row's leaf list, not from the table, whether to loop. Measured on the real grid's
-SR rows (one thread, AMD EPYC, AVX-512 kernel): 10.52 -> 9.62 µs a row; chunks of 2: 9.88,
-of 6: 10.34; untagged chunks of 4 (the loop count read from the table): 10.00; one member at
-a time (the previous table): 10.52."""
+a data-dependent loop: ~85 % of the real SR forests' leaves fit one chunk (68 % fit 4, 92 % 8).
+A leaf's offset in the walk's leaf values carries a tag in its lowest bit (offsets are even: a
+leaf takes ``2 + CHUNK * chunks`` words): set where the leaf has more than one chunk, so that
+the scatter knows from the row's leaf list, not from the table, whether to loop. Measured on
+the real grid's SR rows (one thread, AMD EPYC, AVX-512 kernel, one division a leaf): chunks of
+4: 8.78 µs a row, 5: 8.16, 6: 8.20-8.40, 7: 8.47, 8: 8.74; one member at a time (the previous
+table, a division a member): 10.52. The table is larger: 8.3 MB against 5.5 MB for a 500-tree
+SR forest with in-bag membership."""
 
 COMPACT_ROOM = LANES
-"""Entries of room past the last record in the compacted lists of :func:`summary_kernel` (the
-vector compaction stores 8 lanes at a time)."""
+"""Entries of room past the last record in the list of record numbers of
+:func:`summary_kernel`'s compaction (the vector compaction stores 16 lanes at a time)."""
 
 
 @intrinsic
@@ -525,7 +526,7 @@ def _summary_tile(
 ):  # fmt: skip
     """Tile number ``tile`` of :func:`summary_kernel`, walked with ``partition`` and its weights
     compacted by ``compact`` (:func:`_compact_and_clear` or
-    :func:`~srgpu.forest.vector_compact.compact_and_clear8`: the same lists)."""
+    :func:`~srgpu.forest.vector_compact.compact_and_clear16`: the same lists)."""
     n_rows, n_features = X.shape
     n_records = y.shape[0]
     n_trees = tree_offsets.shape[0] - 1
@@ -542,9 +543,9 @@ def _summary_tile(
         leaf, rows, stack, lo, hi, nan_in, scratch, tmp, partition,
     )  # fmt: skip
     w = np.zeros(n_records, dtype=np.float64)
-    ys = np.empty(n_records + COMPACT_ROOM, dtype=np.float64)
-    ws = np.empty(n_records + COMPACT_ROOM, dtype=np.float64)
-    ids = np.empty(n_records, dtype=np.int64)
+    ys = np.empty(n_records, dtype=np.float64)
+    ws = np.empty(n_records, dtype=np.float64)
+    ids = np.empty(n_records + COMPACT_ROOM, dtype=np.int32)
     qrow = np.empty(levels.shape[0], dtype=np.float64)
     used = np.empty(forest_share.shape[0], dtype=np.float64)
     for i in range(m):
@@ -596,13 +597,13 @@ def summary_kernel_avx512(
 ):  # fmt: skip
     """:func:`summary_kernel` with the AVX-512 partition
     (:func:`~srgpu.forest.vector_split.partition_rows16`) and compaction
-    (:func:`~srgpu.forest.vector_compact.compact_and_clear8`); the same results bit for bit."""
+    (:func:`~srgpu.forest.vector_compact.compact_and_clear16`); the same results bit for bit."""
     for tile in prange((X.shape[0] + tile_size - 1) // tile_size):
         _summary_tile(
             X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets,
             tree_forest, forest_scale, forest_share, max_depth, tile_size, leaf_proto, packed, y,
             levels, half_index, rule, out_q, out_mad, honest, tile, partition_rows16,
-            compact_and_clear8,
+            compact_and_clear16,
         )  # fmt: skip
 
 

