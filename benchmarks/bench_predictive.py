@@ -11,7 +11,9 @@ Five measurements, written as one JSON with machine info::
 2. **Exact quantiles vs quantile-forest**, one thread: ``RandomForestQuantileRegressor.predict(
    quantiles=..., weighted_quantile=True, weighted_leaves=True)`` against
    :func:`~srgpu.forest.predictive.predictive_summary` on quantile-forest's own trees and rows
-   (in-bag membership: the same numbers, checked), plus the all-rows membership. Target: 20x.
+   (in-bag membership: the same numbers, checked), plus the all-rows membership, and the
+   in-bag path once more with the scalar row partition and compaction (what a CPU without
+   AVX-512 runs; :func:`srgpu.forest.vector_split.usable`). Target: 20x.
    Twice: on random rows of paper-shaped synthetic records, and (with ``--real``, the default
    when the data are there) on the real 0.5 deg grid's SR rows with quantile-forest fitted on
    the real SRDB SR training draw of replicate 0 (:mod:`benchmarks.real_data`).
@@ -28,6 +30,7 @@ quantile-forest with ``n_jobs=1``), best of N, the contenders interleaved. The m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -48,6 +51,7 @@ from benchmarks.common import (
 )
 from srgpu.config import ForestConfig
 from srgpu.forest import predictive as P
+from srgpu.forest import vector_split
 from srgpu.forest.numba_engine import NumbaEngine
 from srgpu.forest.train import fit_forest
 
@@ -129,6 +133,17 @@ def _quantile_forest(X: np.ndarray, y: np.ndarray, *, trees: int, seed: int):
     return qf, inbag
 
 
+@contextlib.contextmanager
+def _scalar_kernels():
+    """The kernels a CPU without AVX-512 runs (scalar row partition and compaction), here."""
+    usable = vector_split.usable
+    vector_split.usable = lambda: False
+    try:
+        yield
+    finally:
+        vector_split.usable = usable
+
+
 def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
     """srgpu's exact quantiles (in-bag and all-rows membership) against quantile-forest's
     ``predict`` on the same trees and rows: CPU times, agreement."""
@@ -153,6 +168,9 @@ def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
     )
     got_qf_order = P.predictive_summary(tables_qf_order, rows, threads=1).quantiles
     rel_qf_order = np.abs(got_qf_order - want) / np.abs(want)
+    P.predictive_summary(tables_in, rows[:100], threads=1)  # compiled before the timing
+    with _scalar_kernels():
+        P.predictive_summary(tables_in, rows[:100], threads=1)
     times = _best_of(
         {
             "quantile_forest": lambda: qf.predict(
@@ -160,6 +178,9 @@ def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
             ),
             "srgpu_inbag": lambda: P.predictive_summary(tables_in, rows, threads=1),
             "srgpu_all_rows": lambda: P.predictive_summary(tables_all, rows, threads=1),
+            "srgpu_inbag_scalar": _scalar_kernels()(
+                lambda: P.predictive_summary(tables_in, rows, threads=1)
+            ),
         },
         repeats=repeats,
     )
@@ -171,6 +192,9 @@ def _against_quantile_forest(qf, inbag, X, y, rows, *, repeats: int) -> dict:
         "rows": n_rows,
         "levels": levels,
         "outputs": "srgpu: the levels, median and MAD; quantile-forest: the levels",
+        "avx512": vector_split.usable(),
+        "srgpu_inbag_scalar": "the in-bag path with the scalar row partition and compaction "
+        "(what a CPU without AVX-512 runs), the same numbers",
         "max_relative_difference_inbag": float(np.max(rel)),
         "values_beyond_1e-12_relative_inbag": int(np.sum(rel > 1e-12)),
         "values_compared": int(rel.size),
