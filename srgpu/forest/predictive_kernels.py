@@ -1,9 +1,9 @@
 """numba kernels of the predictive distribution (:mod:`srgpu.forest.predictive`).
 
 The kernels share one way of finding leaves: a tile of rows is pushed down each tree by the
-inference engine's partitioned walk (:func:`srgpu.forest.numba_engine._walk_tile`, reused as it
-is) with "leaf values" equal to the node numbers, so that the accumulator of a row holds the
-number of the leaf it reached (node numbers are exact in float64). One traversal per tree and
+inference engine's partitioned walk (:func:`srgpu.forest.numba_engine._walk`, reused as it is)
+with "leaf values" equal to the node numbers or the leaves' offsets in a table, so that the
+accumulator of a row holds the leaf it reached (exact in float64). One traversal per tree and
 tile, the same bounding-box skips and Morton row order as the mean-only engine.
 
 * :func:`moments_kernel`: per row and forest, the tree means of two leaf values (the leaf mean
@@ -14,18 +14,22 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
 * :func:`fused_kernel`: the same two moments **and** the forest mean (the engine's sum, bit for
   bit) in one walk (:func:`_walk_tile3`, three accumulators): what a run uses
   (:mod:`srgpu.forest.fused`), so that the grid is walked once per forest, not twice.
-* Both come in two kernels, as the engine's: the scalar partition
-  (:func:`~srgpu.forest.numba_engine.partition_rows`) and the AVX-512 one
-  (:func:`~srgpu.forest.vector_split.partition_rows16`, ``*_avx512``), chosen by
-  :func:`fused_walk_kernel` / :func:`moments_walk_kernel` as the engine chooses
-  (:func:`srgpu.forest.vector_split.usable`); the same results bit for bit.
 * :func:`summary_kernel`: per row, the Meinshausen weights over the records (sorted by y) of
   every forest of the batch, pooled as an equal mixture, then quantiles, median and MAD; one
-  weight vector per thread, reset after each row: memory ``O(threads x records)``.
+  weight vector per thread, reset after each row: memory ``O(threads x records)``. The weights
+  come from the packed leaf table (:func:`build_tables`: members in chunks of :data:`CHUNK`),
+  and are compacted to the nonzero ones before the order statistics.
 * :func:`accumulate_kernel`: the same weights added into a caller's ``(rows, records)`` matrix
   (pooling across batches; the brute-force tests).
 * :func:`leaf_values_kernel`: per row and tree, the value kept in the leaf the row reaches
   (quantregForest 1.3-7's one-value-per-leaf scheme).
+* Every kernel comes in two, as the engine's: the scalar partition
+  (:func:`~srgpu.forest.numba_engine.partition_rows`) and the AVX-512 one
+  (:func:`~srgpu.forest.vector_split.partition_rows16`, ``*_avx512``; for the summary also the
+  AVX-512 compaction, :func:`~srgpu.forest.vector_compact.compact_and_clear16`), chosen by
+  :func:`fused_walk_kernel`, :func:`moments_walk_kernel`, :func:`summary_walk_kernel`,
+  :func:`accumulate_walk_kernel`, :func:`leaf_values_walk_kernel` as the engine chooses
+  (:func:`srgpu.forest.vector_split.usable`); the same results bit for bit.
 
 Weights: tree ``t`` of forest ``r`` gives record ``i`` in the leaf the row reaches the weight
 ``c_i / n_leaf * scale_r`` with ``c_i`` the record's multiplicity in the leaf (1 for
