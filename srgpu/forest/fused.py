@@ -9,7 +9,7 @@ one partitioned walk of each tree per tile
 row and tree where the engine makes one, on the engine's tiles, bounding-box skips, distinct
 rows and Morton order, and with the engine's partition: ``fused_kernel_avx512`` (the AVX-512
 one) where :func:`srgpu.forest.vector_split.usable`, as
-:func:`~srgpu.forest.predictive_kernels.fused_walk_kernel` chooses. The forest mean is the
+:func:`~srgpu.forest.predictive_kernels.walk_kernel` chooses. The forest mean is the
 engine's bit for bit (the same leaf values added in the same tree order into a float64
 accumulator from 0, divided by the same tree count); the moments are
 :func:`~srgpu.forest.predictive.predictive_moments`' (the same sums; tested).
@@ -42,7 +42,7 @@ from srgpu.forest.numba_engine import (
     tile_rows,
 )
 from srgpu.forest.predictive import _prepare_rows, _run, _tree_args
-from srgpu.forest.predictive_kernels import fused_walk_kernel
+from srgpu.forest.predictive_kernels import walk_kernel
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +75,7 @@ class FusedForests:
         n = _check_threads(threads if threads is not None else self.threads)
         tile = tile_rows(X.shape[0], n if n is not None else numba.get_num_threads())
         out = _run(
-            fused_walk_kernel(), n, X, order, *_tree_args(a)[:4], a.value, self.moments,
+            walk_kernel("fused"), n, X, order, *_tree_args(a)[:4], a.value, self.moments,
             a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
         )  # fmt: skip
         if inverse is not None:

@@ -454,7 +454,7 @@ def predictive_moments(
         return PredictiveMoments(mean=empty, second=empty.copy())
     if tables.honest:
         share, m1, m2 = _run(
-            K.fused_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.contributes,
+            K.walk_kernel("fused"), threads, X, order, *_tree_args(a)[:4], tables.contributes,
             tables.moments, a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)),
             tile,
         )  # fmt: skip
@@ -462,7 +462,7 @@ def predictive_moments(
             share, m1, m2 = share[:, inverse], m1[:, inverse], m2[:, inverse]
         return _per_contributing_tree(share, m1, m2)
     m1, m2 = _run(
-        K.moments_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.moments,
+        K.walk_kernel("moments"), threads, X, order, *_tree_args(a)[:4], tables.moments,
         a.tree_offsets, a.forest_offsets, int(a.tree_depth.max(initial=0)), tile,
     )  # fmt: skip
     if inverse is not None:
@@ -551,7 +551,7 @@ def predictive_summary(
     proto = _leaf_proto(tables)
     if n_rows:
         _run(
-            K.summary_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            K.walk_kernel("summary"), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale, forest_share,
             int(a.tree_depth.max(initial=0)), _summary_tile(n_trees, proto.itemsize), proto,
             tables.packed, tables.y_sorted, walk, half, code, q, mad, tables.honest,
@@ -641,7 +641,7 @@ class WeightAccumulator:
             order = np.arange(X.shape[0], dtype=np.int64)
         proto = _leaf_proto(tables)
         _run(
-            K.accumulate_walk_kernel(), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
+            K.walk_kernel("accumulate"), threads, X, order, *_tree_args(a)[:4], tables.leaf_offset,
             tree_offsets, tree_forest, forest_scale * share, forest_share * share,
             int(a.tree_depth.max(initial=0)), _summary_tile(len(tree_forest), proto.itemsize),
             proto, tables.packed, dest, self.weights, self.totals, self.counts,
@@ -774,7 +774,7 @@ def qrf_sample_summary(
     vals = np.empty((X.shape[0], n_trees))
     if X.shape[0]:
         _run(
-            K.leaf_values_walk_kernel(), threads, X, order, *_tree_args(a), tree_offsets,
+            K.walk_kernel("leaf_values"), threads, X, order, *_tree_args(a), tree_offsets,
             int(a.tree_depth.max(initial=0)), _summary_tile(n_trees),
             np.ascontiguousarray(leaf_values, dtype=np.float64), vals,
         )  # fmt: skip

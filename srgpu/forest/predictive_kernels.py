@@ -27,9 +27,8 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
   (:func:`~srgpu.forest.numba_engine.partition_rows`) and the AVX-512 one
   (:func:`~srgpu.forest.vector_split.partition_rows16`, ``*_avx512``; for the summary also the
   AVX-512 compaction, :func:`~srgpu.forest.vector_compact.compact_and_clear16`), chosen by
-  :func:`fused_walk_kernel`, :func:`moments_walk_kernel`, :func:`summary_walk_kernel`,
-  :func:`accumulate_walk_kernel`, :func:`leaf_values_walk_kernel` as the engine chooses
-  (:func:`srgpu.forest.vector_split.usable`); the same results bit for bit.
+  :func:`walk_kernel` as the engine chooses (:func:`srgpu.forest.vector_split.usable`); the
+  same results bit for bit.
 
 Weights: tree ``t`` of forest ``r`` gives record ``i`` in the leaf the row reaches the weight
 ``c_i / n_leaf * scale_r`` with ``c_i`` the record's multiplicity in the leaf (1 for
@@ -282,18 +281,29 @@ def moments_kernel_avx512(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tile_all_leaves(xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets,
-                     leaves, leaf, rows, stack, lo, hi, nan_in, scratch, tmp,
-                     partition):  # fmt: skip
-    """``leaves[i, t]``: ``node_ids`` of the leaf row ``i`` of the tile reaches in tree ``t``
-    (all trees; row-major, so that a row's leaves are read contiguously)."""
-    for t in range(tree_offsets.shape[0] - 1):
+def _tile_all_leaves(X, order, feature, threshold, children, nan_left, node_ids, tree_offsets,
+                     max_depth, T, tile, leaf_proto, partition):  # fmt: skip
+    """The rows of tile number ``tile`` (``order[t0:t0 + m]``) and ``leaves[i, t]``: ``node_ids``
+    of the leaf row ``i`` of the tile reaches in tree ``t`` (all trees; row-major, so that a
+    row's leaves are read contiguously; ``leaf_proto``'s dtype), walked with ``partition``.
+    Returns ``(t0, m, leaves)``."""
+    n_rows, n_features = X.shape
+    n_trees = tree_offsets.shape[0] - 1
+    t0 = tile * T
+    m = min(T, n_rows - t0)
+    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
+    leaf = np.empty(T, dtype=np.float64)
+    scratch = np.empty(2, dtype=np.float64)
+    tmp = np.empty(T + 16, dtype=np.uint32)
+    leaves = np.empty((T, n_trees), dtype=leaf_proto.dtype)
+    for t in range(n_trees):
         _tile_leaf(
             xt, T, m, feature, threshold, children, nan_left, node_ids, tree_offsets[t], leaf,
             rows, stack, lo, hi, nan_in, scratch, tmp, partition,
         )  # fmt: skip
         for i in range(m):
             leaves[i, t] = np.int64(leaf[i])
+    return t0, m, leaves
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -531,20 +541,10 @@ def _summary_tile(
     """Tile number ``tile`` of :func:`summary_kernel`, walked with ``partition`` and its weights
     compacted by ``compact`` (:func:`_compact_and_clear` or
     :func:`~srgpu.forest.vector_compact.compact_and_clear16`: the same lists)."""
-    n_rows, n_features = X.shape
     n_records = y.shape[0]
-    n_trees = tree_offsets.shape[0] - 1
-    T = tile_size
-    t0 = tile * T
-    m = min(T, n_rows - t0)
-    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
-    leaf = np.empty(T, dtype=np.float64)
-    scratch = np.empty(2, dtype=np.float64)
-    tmp = np.empty(T + 16, dtype=np.uint32)
-    leaves = np.empty((T, n_trees), dtype=leaf_proto.dtype)
-    _tile_all_leaves(
-        xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
-        leaf, rows, stack, lo, hi, nan_in, scratch, tmp, partition,
+    t0, m, leaves = _tile_all_leaves(
+        X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, max_depth,
+        tile_size, tile, leaf_proto, partition,
     )  # fmt: skip
     w = np.zeros(n_records, dtype=np.float64)
     ys = np.empty(n_records, dtype=np.float64)
@@ -618,19 +618,9 @@ def _accumulate_tile(
     counts, stream, honest, tile, partition,
 ):  # fmt: skip
     """Tile number ``tile`` of :func:`accumulate_kernel`, walked with ``partition``."""
-    n_rows, n_features = X.shape
-    n_trees = tree_offsets.shape[0] - 1
-    T = tile_size
-    t0 = tile * T
-    m = min(T, n_rows - t0)
-    xt, lo, hi, nan_in, rows, stack = _tile_setup(X, order, t0, m, T, n_features, max_depth)
-    leaf = np.empty(T, dtype=np.float64)
-    scratch = np.empty(2, dtype=np.float64)
-    tmp = np.empty(T + 16, dtype=np.uint32)
-    leaves = np.empty((T, n_trees), dtype=leaf_proto.dtype)
-    _tile_all_leaves(
-        xt, T, m, feature, threshold, children, nan_left, leaf_offset, tree_offsets, leaves,
-        leaf, rows, stack, lo, hi, nan_in, scratch, tmp, partition,
+    t0, m, leaves = _tile_all_leaves(
+        X, order, feature, threshold, children, nan_left, leaf_offset, tree_offsets, max_depth,
+        tile_size, tile, leaf_proto, partition,
     )  # fmt: skip
     w = np.empty(W.shape[1], dtype=np.float64)
     used = np.empty(forest_share.shape[0], dtype=np.float64)
@@ -992,31 +982,19 @@ def fused_kernel_avx512(
     return out0, out1, out2
 
 
-def fused_walk_kernel():
-    """:func:`fused_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
-    :func:`fused_kernel` (the engine's choice of partition)."""
-    return fused_kernel_avx512 if vector_split.usable() else fused_kernel
+KERNELS = {
+    "fused": (fused_kernel, fused_kernel_avx512),
+    "moments": (moments_kernel, moments_kernel_avx512),
+    "summary": (summary_kernel, summary_kernel_avx512),
+    "accumulate": (accumulate_kernel, accumulate_kernel_avx512),
+    "leaf_values": (leaf_values_kernel, leaf_values_kernel_avx512),
+}
+"""Each kernel's two compiled forms: (scalar, AVX-512), the same results bit for bit."""
 
 
-def moments_walk_kernel():
-    """:func:`moments_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
-    :func:`moments_kernel`."""
-    return moments_kernel_avx512 if vector_split.usable() else moments_kernel
-
-
-def summary_walk_kernel():
-    """:func:`summary_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
-    :func:`summary_kernel`."""
-    return summary_kernel_avx512 if vector_split.usable() else summary_kernel
-
-
-def accumulate_walk_kernel():
-    """:func:`accumulate_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
-    :func:`accumulate_kernel`."""
-    return accumulate_kernel_avx512 if vector_split.usable() else accumulate_kernel
-
-
-def leaf_values_walk_kernel():
-    """:func:`leaf_values_kernel_avx512` where :func:`srgpu.forest.vector_split.usable`, else
-    :func:`leaf_values_kernel`."""
-    return leaf_values_kernel_avx512 if vector_split.usable() else leaf_values_kernel
+def walk_kernel(name: str):
+    """The form of kernel ``name`` (a key of :data:`KERNELS`) this CPU runs: the AVX-512 one
+    where :func:`srgpu.forest.vector_split.usable`, else the scalar one (the engine's choice of
+    partition)."""
+    scalar, avx512 = KERNELS[name]
+    return avx512 if vector_split.usable() else scalar
