@@ -14,6 +14,7 @@ from srgpu import calibration as C
 from srgpu.config import ForestConfig
 from srgpu.errors import ConfigError, InputError
 from srgpu.forest import predictive as P
+from srgpu.forest.grown import as_sklearn
 from srgpu.forest.train import fit_forest
 from tests.test_predictive import (
     _brute_weights,
@@ -76,6 +77,16 @@ def test_leaf_tables_errors_name_field_value_and_expectation(tiny):
         "field 'inbag[1]': bootstrap counts do not match the forest (got (6, 35)); "
         "expected (6, 36), counts at most 255"
     )
+    for membership in ("inbag", "oob"):  # counts that leave a grown leaf without in-bag rows
+        holed = [inbag[0], inbag[1].copy()]
+        leaves = as_sklearn(forests[1]).estimators_[2].apply(X[train[1]])
+        holed[1][2, leaves == leaves[0]] = 0
+        with pytest.raises(InputError) as e:
+            P.leaf_tables(forests, X=X, y=y, train_index=train, membership=membership,
+                          inbag=holed)  # fmt: skip
+        assert e.value.field == "inbag[1]" and str(e.value.value).startswith("1 leaves (node ")
+        assert "no in-bag record reaches" in str(e.value)
+        assert e.value.expected == "the in-bag counts the forest was grown on"
     with pytest.raises(InputError) as e:
         P.leaf_tables(forests, X=X, y=y[:-1], train_index=train)
     assert e.value.field == "X" and e.value.value == ((48, 3), (47,))
