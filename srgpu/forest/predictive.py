@@ -282,7 +282,8 @@ def leaf_tables(
                     "bootstrap counts do not match the forest: leaves that no in-bag record "
                     "reaches",
                     field=f"inbag[{r}]",
-                    value=f"{empty.size} leaves (node {int(empty[0])}, ...)",
+                    value=f"leaf node {int(empty[0])}"
+                    + (f" and {empty.size - 1} more" if empty.size > 1 else ""),
                     expected="the in-bag counts the forest was grown on",
                 )
             if membership == "oob":
