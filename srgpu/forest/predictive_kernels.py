@@ -31,7 +31,7 @@ tile, the same bounding-box skips and Morton row order as the mean-only engine.
   same results bit for bit.
 
 Weights: tree ``t`` of forest ``r`` gives record ``i`` in the leaf the row reaches the weight
-``c_i / n_leaf * scale_r`` with ``c_i`` the record's multiplicity in the leaf (1 for
+``c_i * (scale_r / n_leaf)`` with ``c_i`` the record's multiplicity in the leaf (1 for
 all-rows membership, its bootstrap count for in-bag membership), ``n_leaf = sum c_i`` and
 ``scale_r = 1 / (trees_r * n_forests)``: the weights of one row sum to 1. Out-of-bag membership
 (``honest``, :func:`_scatter_oob`): trees whose leaf holds no member are skipped and
