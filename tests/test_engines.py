@@ -9,7 +9,7 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from srgpu.errors import BackendError, ConfigError, InputError
-from srgpu.forest import numba_engine
+from srgpu.forest import numba_engine, row_plans
 from srgpu.forest.arrays import float32_floor, forest_arrays
 from srgpu.forest.engines import get_engine
 from srgpu.forest.numba_engine import (
@@ -17,10 +17,10 @@ from srgpu.forest.numba_engine import (
     ORDER_MIN_TREES,
     TILE,
     NumbaEngine,
-    row_order,
     tile_rows,
 )
 from srgpu.forest.protocol import CompiledForests, InferenceEngine
+from srgpu.forest.row_plans import row_order
 from srgpu.forest.sklearn_engine import SklearnEngine
 from tests import requires_nvforest
 
@@ -192,8 +192,8 @@ def test_ordered_walk_equals_sklearn(monkeypatch):
     Q[rng.random(Q.shape) < 0.01] = np.nan
     Q = Q[rng.permutation(len(Q))]
     calls = []
-    keys = numba_engine.morton_keys
-    monkeypatch.setattr(numba_engine, "morton_keys", lambda X: calls.append(len(X)) or keys(X))
+    keys = row_plans.morton_keys
+    monkeypatch.setattr(row_plans, "morton_keys", lambda X: calls.append(len(X)) or keys(X))
     got = NumbaEngine().compile(forests).predict(Q)
     assert calls == [len(Q)]  # the ordered path ran
     assert np.array_equal(got, _reference(forests, Q))
@@ -254,15 +254,15 @@ def test_repeated_rows_are_walked_once(monkeypatch):
     Q = np.tile(cells, (31, 1))
     Q[-1, 0] = -0.0 if Q[-1, 0] == 0 else Q[-1, 0] + 1  # one row differs from its copies
     walked = []
-    monkeypatch.setattr(numba_engine, "row_order", lambda X: walked.append(len(X)) or row_order(X))
+    monkeypatch.setattr(row_plans, "row_order", lambda X: walked.append(len(X)) or row_order(X))
     got = NumbaEngine().compile(forests).predict(Q)
     assert walked == [301]
     assert np.array_equal(got, _reference(forests, Q))
-    U, inverse = numba_engine.distinct_rows(Q.astype(np.float32))
+    U, inverse = row_plans.distinct_rows(Q.astype(np.float32))
     assert len(U) == 301 and np.array_equal(U[inverse], Q.astype(np.float32), equal_nan=True)
     few = rng.normal(size=(2000, 5)).astype(np.float32)
     few[:50] = few[50:100]  # 2.5 % repeats: not worth a copy
-    same, none = numba_engine.distinct_rows(few)
+    same, none = row_plans.distinct_rows(few)
     assert none is None and same is few
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
-from srgpu.forest import numba_engine
-from srgpu.forest.numba_engine import ORDER_MIN_ROWS, ORDER_MIN_TREES, NumbaEngine, row_order
-from srgpu.forest.row_plans import RowPlans, plan_rows
+from srgpu.forest import row_plans
+from srgpu.forest.numba_engine import ORDER_MIN_ROWS, ORDER_MIN_TREES, NumbaEngine
+from srgpu.forest.row_plans import RowPlans, plan_rows, row_order
 
 
 def _forests(n_forests=2):
@@ -36,8 +36,8 @@ def test_plans_are_computed_once_and_change_no_bit(monkeypatch):
         "tiled": np.stack([f.predict(tiled) for f in forests]),
     }
     walked = []
-    keys = numba_engine.morton_keys
-    monkeypatch.setattr(numba_engine, "morton_keys", lambda X: walked.append(len(X)) or keys(X))
+    keys = row_plans.morton_keys
+    monkeypatch.setattr(row_plans, "morton_keys", lambda X: walked.append(len(X)) or keys(X))
     plans = RowPlans()
     for _ in range(3):  # three batches of one run
         assert np.array_equal(compiled.predict(grid, plans=plans), reference["grid"])
@@ -94,7 +94,7 @@ def test_morton_keys_are_their_definition(p):
     sample = np.sort(X[:: max(n // 8192, 1), :use], axis=0)
     edges = np.ascontiguousarray(sample[(np.arange(1, levels) * sample.shape[0]) // levels].T)
     want = _reference_keys(X, edges, bits)
-    np.testing.assert_array_equal(numba_engine.morton_keys(X), want)
+    np.testing.assert_array_equal(row_plans.morton_keys(X), want)
     np.testing.assert_array_equal(row_order(X), np.argsort(want, kind="stable"))
 
 
@@ -112,7 +112,7 @@ def test_plan_is_distinct_rows_in_row_order(repeats):
     X[200:390, 2] = -0.0
     X[200:390, [0, 1, 3, 4]] = X[10:200, [0, 1, 3, 4]]
     plan = plan_rows(X)
-    rows, inverse = numba_engine.distinct_rows(X)
+    rows, inverse = row_plans.distinct_rows(X)
     assert (plan.inverse is None) == (inverse is None) == (repeats < 0.05)
     np.testing.assert_array_equal(plan.rows.view(np.uint32), rows.view(np.uint32))
     if inverse is not None:

@@ -21,7 +21,8 @@ Rows go to the same children, so the result is the same bit for bit.
 The tile's **bounding box** (per-feature minimum and maximum, computed once per tile) skips
 whole levels: at a node whose threshold lies outside the box on its feature, every row of the
 tile goes the same way, so the kernel moves to that child without touching the rows. Rows are
-visited in a locality-preserving order (:func:`row_order`: a Morton / Z-order curve over
+visited in a locality-preserving order (:func:`~srgpu.forest.row_plans.row_order`: a Morton /
+Z-order curve over
 per-feature rank quantiles), so a tile covers a compact region of predictor space: it skips
 more levels and reaches fewer leaves. Each row's result is written back to its own position;
 only the order of work changes.
@@ -199,85 +200,6 @@ ORDER_MIN_TREES = 128
 order: ordering costs ~0.3 us a row, about what it saves on ~100 trees."""
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
-def _morton_codes(X, edges, bits):
-    """Z-order key of each row of ``X``: feature ``f``'s quantile bin (the number of the
-    ``2**bits - 1`` sorted ``edges[f]`` not above the value, by a branch-free binary search; NaN:
-    the last bin) for the first ``edges.shape[0]`` features, their ``bits`` bits interleaved most
-    significant first, feature 0 first: bit ``b`` of feature ``f``'s bin lands at bit
-    ``b * use + use - 1 - f`` of the key (``use`` features). Feature by feature, the bin's bits
-    spread ``use`` apart by one lookup in a table (on the real grid's 53 806 rows 8.2 ms
-    against 10.7 ms row by row with a loop over the key's bits; the same keys)."""
-    n = X.shape[0]
-    use = edges.shape[0]
-    spread = np.zeros(1 << bits, dtype=np.uint64)
-    for v in range(1 << bits):
-        for b in range(bits):
-            if (v >> b) & 1:
-                spread[v] |= np.uint64(1) << np.uint64(b * use)
-    out = np.zeros(n, dtype=np.uint64)
-    one = np.uint64(1)
-    last = np.uint64((1 << bits) - 1)
-    for f in range(use):
-        e = edges[f].copy()
-        shift = np.uint64(use - 1 - f)
-        for i in range(n):
-            v = X[i, f]
-            pos = np.uint64(0)
-            step = np.uint64(1 << (bits - 1))
-            while step > np.uint64(0):
-                pos += step * np.uint64(e[pos + step - one] <= v)
-                step >>= one
-            out[i] |= spread[pos if v == v else last] << shift
-    return out
-
-
-def morton_keys(X: np.ndarray) -> np.ndarray:
-    """The key of each row of ``X`` (n, p) that :func:`row_order` sorts by.
-
-    Each feature is replaced by its quantile bin (``bits = min(64 // p, 8)`` bits; edges from a
-    sorted strided sample of at most 8192 rows, so the order does not depend on units or skew;
-    NaN goes to the last bin), and the bins are interleaved into a Morton (Z-order) key (at most
-    the first 64 features take part). Equal rows get equal keys."""
-    n, p = X.shape
-    use = min(p, 64)
-    bits = max(min(64 // use, 8), 1)
-    levels = 1 << bits
-    sample = np.sort(X[:: max(n // 8192, 1), :use], axis=0)  # NaN sorts last
-    edges = np.ascontiguousarray(sample[(np.arange(1, levels) * sample.shape[0]) // levels].T)
-    return _morton_codes(X, edges, bits)
-
-
-def row_order(X: np.ndarray) -> np.ndarray:
-    """A permutation of the rows of ``X`` (n, p) that keeps neighbours in predictor space close:
-    the rows sorted by :func:`morton_keys`. Stable, so ties keep their input order;
-    deterministic."""
-    return np.argsort(morton_keys(X), kind="stable")
-
-
-DISTINCT_MIN_SHARE = 0.05
-"""Rows are deduplicated before the walk when at least this share of them are repeats."""
-
-
-def few_repeats(n_distinct: int, n_rows: int) -> bool:
-    """Whether ``n_distinct`` distinct rows of ``n_rows`` leave fewer than
-    :data:`DISTINCT_MIN_SHARE` of them repeats: then rows are not deduplicated."""
-    return n_distinct > (1.0 - DISTINCT_MIN_SHARE) * n_rows
-
-
-def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(U, inverse)`` with ``U[inverse] == X`` (rows compared byte for byte, so equal rows get
-    equal predictions by construction), or ``(X, None)`` when fewer than
-    :data:`DISTINCT_MIN_SHARE` of the rows are repeats. A grid whose predictors repeat (a static
-    field tiled over the years of a yearly grid) is then walked once per distinct row."""
-    X = np.ascontiguousarray(X)
-    keys = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    if few_repeats(first.shape[0], X.shape[0]):
-        return X, None
-    return np.ascontiguousarray(X[first]), inverse.astype(np.int64).ravel()
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _load_tile(X, order, t0, m, T, xt, lo, hi, nan_in):
     """Copy rows ``order[t0:t0 + m]`` of ``X`` feature-major into ``xt`` (``T`` rows a feature)
@@ -424,10 +346,12 @@ class NumbaCompiledForests:
         ``X`` (n_rows, n_features) is cast to float32 as scikit-learn does. ``threads`` (or the
         engine's default) caps numba's threads for this call; ``None`` uses numba's current
         setting (all cores unless changed). Calls with at least ``ORDER_MIN_ROWS`` rows and
-        ``ORDER_MIN_TREES`` trees walk each distinct row once (:func:`distinct_rows`) in Morton
-        order (:func:`row_order`); the result is the same bit for bit. ``plans``: a cache of
-        that order held by the caller (:class:`~srgpu.forest.row_plans.RowPlans`), for rows
-        predicted again and again (an ensemble's grid); the same result.
+        ``ORDER_MIN_TREES`` trees walk each distinct row once
+        (:func:`~srgpu.forest.row_plans.distinct_rows`) in Morton order
+        (:func:`~srgpu.forest.row_plans.row_order`); the result is the same bit for bit.
+        ``plans``: a cache of that order held by the caller
+        (:class:`~srgpu.forest.row_plans.RowPlans`), for rows predicted again and again (an
+        ensemble's grid); the same result.
         """
         return self._predict(X, self.arrays.forest_offsets, threads, plans)
 

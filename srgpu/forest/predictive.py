@@ -85,11 +85,10 @@ from srgpu.forest.numba_engine import (
     ORDER_MIN_ROWS,
     ORDER_MIN_TREES,
     _check_threads,
-    row_order,
     tile_rows,
 )
 from srgpu.forest.protocol import check_rows
-from srgpu.forest.row_plans import plan_rows
+from srgpu.forest.row_plans import plan_rows, row_order
 
 MEMBERSHIPS = PREDICTIVE_MEMBERSHIPS  # the config's choices (srgpu.config)
 QUANTILE_RULES = ("linear", "inverted_cdf")
