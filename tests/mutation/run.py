@@ -48,6 +48,7 @@ _WEIGHT_KERNELS = (
     "apply_rows",
     "_scatter",
     "_scatter_oob",
+    "_add_leaf",
     "_row_weights",
     "quantiles_of_weights",
     "mad_of_weights",
@@ -55,7 +56,11 @@ _WEIGHT_KERNELS = (
 )
 """The kernels of ``predictive_kernels.py`` that make the numbers of the pooled weights,
 quantiles and MAD: the leaf tables, the records' leaves, the weight scatters (all or in-bag
-members; out-of-bag members) and the choice between them, the weighted quantiles and MAD.
+members; out-of-bag members), the leaf's adds they share (``_add_leaf``: its chunks of members,
+the tagged offset) and the choice between them, the weighted quantiles and MAD, the scalar
+compaction. Not mutated: the AVX-512 compaction (``srgpu/forest/vector_compact.py``), an LLVM
+intrinsic that cannot run as Python (``tests/test_vector_compact.py`` compares it with the
+scalar one where it compiles).
 Left out (the 2-core machine's time): the tile walks and the parallel drivers (``_tile_leaf``,
 ``_tile_all_leaves``, ``summary_kernel``, ``accumulate_kernel``,
 ``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which reuse the engine's
