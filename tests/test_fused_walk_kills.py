@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numba import njit
 
 from srgpu.errors import InputError
 from srgpu.forest import predictive_kernels as K
 from srgpu.forest.fused import FusedForests, fuse
-from srgpu.forest.numba_engine import (
-    MIN_TILE,
-    ORDER_MIN_ROWS,
-    ORDER_MIN_TREES,
-    NumbaEngine,
-    partition_rows,
-)
+from srgpu.forest.numba_engine import MIN_TILE, ORDER_MIN_ROWS, ORDER_MIN_TREES, NumbaEngine
 from srgpu.forest.predictive import _tree_args
-from tests.test_leaf_sum import _forest, _rows_at_thresholds, _sklearn_forest_means
+from tests.test_leaf_sum import (
+    _forest,
+    _partition_checking_scratch,
+    _partition_refusing,
+    _rows_at_thresholds,
+    _sklearn_forest_means,
+)
 
 MOMENTS_RTOL = 1e-15
 """The kernel and the brute force below add the same float64 table entries in the same tree
@@ -132,26 +131,10 @@ def test_fused_walk_one_row_short_of_a_tile_and_two_threads(forests):
         np.testing.assert_array_equal(u, v)
 
 
-@njit(cache=False)
-def _partition_checking_scratch(xt, col, t, nan_right, rows, s, e, d, tmp):
-    """The scalar partition, after checking the scratch list that the tile hands to every
-    partition against the vector partition's contract (``partition_rows16``, which cannot run
-    interpreted): uint32 row numbers, room for ``e - s + 16`` of them."""
-    if tmp.itemsize != 4 or tmp.shape[0] < e - s + np.uint64(16):
-        raise ValueError("scratch list too small or not uint32")
-    return partition_rows(xt, col, t, nan_right, rows, s, e, d, tmp)
-
-
-@njit(cache=False)
-def _partition_refusing(xt, col, t, nan_right, rows, s, e, d, tmp):
-    if e >= s:  # always (a return of d's type for numba's typing)
-        raise ValueError("partitioned")
-    return d
-
-
 def test_fused_tile_hands_the_partition_a_scratch_list_it_can_use(forests):
     """``_fused_tile`` called tile by tile (tiles of 64 rows: two full ones and a partial one)
-    with a partition that checks its scratch list (see :func:`_partition_checking_scratch`)
+    with a partition that checks its scratch list (``tests/test_leaf_sum.py``'s
+    ``_partition_checking_scratch``)
     and then partitions as the scalar one: the three outputs of ``fused_kernel``, bit for
     bit. A partition that refuses every call shows that these rows reach it."""
     rng = np.random.default_rng(13)
