@@ -12,8 +12,8 @@ tests about them, then writes the module's counts into ``tests/mutation/results.
 Equivalent mutants (a mutation that cannot change any result) are listed with the reason in
 ``tests/mutation/equivalent.json``; they are counted as ``equivalent``, not as survivors.
 
-The numba kernel (``forest_leaf_sum``) is mutated as plain Python: the scratch copy drops the
-``@njit`` decorators of the two kernel functions (mutmut does not mutate decorated functions)
+The numba kernels are mutated as plain Python: the scratch copy drops the ``@njit`` decorators
+of the functions named in ``strip_njit`` (mutmut does not mutate decorated functions)
 and the run sets ``NUMBA_DISABLE_JIT=1``; the tests about the leaf sum use small forests so the
 interpreted kernel finishes quickly.
 """
@@ -187,7 +187,8 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/forest/numba_engine.py": {
         "key": "forest_leaf_sum",
-        # the walk (_walk: the body; _walk_tile: its scalar entry point), the scalar partition
+        # the walk (_walk: the body; _walk_tile: its former scalar entry point, no caller left,
+        # its mutants listed as dead code in equivalent.json), the scalar partition
         # and the scalar kernel (_predict_tile: a tile's body, _load_tile / _tile_setup: its
         # state, shared with the predictive kernels); the AVX-512 partition
         # (srgpu/forest/vector_split.py) and its kernel _predict_kernel_avx512 cannot run as
