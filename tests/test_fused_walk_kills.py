@@ -16,9 +16,17 @@ import numpy as np
 import pytest
 
 from srgpu.errors import InputError
+from srgpu.forest import predictive_kernels as K
 from srgpu.forest.fused import FusedForests, fuse
 from srgpu.forest.numba_engine import MIN_TILE, ORDER_MIN_ROWS, ORDER_MIN_TREES, NumbaEngine
-from tests.test_leaf_sum import _forest, _rows_at_thresholds, _sklearn_forest_means
+from srgpu.forest.predictive import _tree_args
+from tests.test_leaf_sum import (
+    _forest,
+    _partition_checking_scratch,
+    _partition_refusing,
+    _rows_at_thresholds,
+    _sklearn_forest_means,
+)
 
 MOMENTS_RTOL = 1e-15
 """The kernel and the brute force below add the same float64 table entries in the same tree
@@ -121,6 +129,30 @@ def test_fused_walk_one_row_short_of_a_tile_and_two_threads(forests):
     b = fused.predict_moments(X[:300])
     for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+def test_fused_tile_hands_the_partition_a_scratch_list_it_can_use(forests):
+    """``_fused_tile`` called tile by tile (tiles of 64 rows: two full ones and a partial one)
+    with a partition that checks its scratch list (``tests/test_leaf_sum.py``'s
+    ``_partition_checking_scratch``)
+    and then partitions as the scalar one: the three outputs of ``fused_kernel``, bit for
+    bit. A partition that refuses every call shows that these rows reach it."""
+    rng = np.random.default_rng(13)
+    X = rng.uniform(-1.2, 1.2, (2 * 64 + 5, 4)).astype(np.float32)
+    fused = fuse(NumbaEngine(threads=1).compile(forests), _tables(forests, 0))
+    a = fused.arrays
+    order = np.arange(X.shape[0], dtype=np.int64)
+    args = (X, order, *_tree_args(a)[:4], a.value, fused.moments, a.tree_offsets,
+            a.forest_offsets, int(a.tree_depth.max(initial=0)), 64)  # fmt: skip
+    want = K.fused_kernel(*args)
+    outs = [np.full((a.n_forests, X.shape[0]), np.nan) for _ in range(3)]
+    for tile in range(3):
+        K._fused_tile(*args, tile, *outs, _partition_checking_scratch)
+    for got, w in zip(outs, want, strict=True):
+        np.testing.assert_array_equal(got, w)
+    np.testing.assert_array_equal(want[0], _sklearn_forest_means(forests, X))
+    with pytest.raises(ValueError, match="partitioned"):
+        K._fused_tile(*args, 0, *outs, _partition_refusing)
 
 
 def test_fused_walk_distinct_rows_in_morton_order():

@@ -1,5 +1,5 @@
 """The numba kernel's leaf sum against scikit-learn's own ``predict`` (an independent
-implementation), on small forests that exercise every branch of ``_walk_tile``: leaves reached
+implementation), on small forests that exercise every branch of ``_walk``: leaves reached
 by partitioning, both-children-leaves nodes, the bounding-box skips to the left and the right,
 missing values (sent left or right per node), several tiles with a partial last one, forests of
 different sizes, and the distinct-row / Morton-order path.
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 from sklearn.ensemble import RandomForestRegressor
 
+from srgpu.forest import numba_engine as E
 from srgpu.forest.numba_engine import ORDER_MIN_ROWS, ORDER_MIN_TREES, NumbaEngine
 
 
@@ -48,6 +50,47 @@ def forests():
         _forest(2, trees=5, depth=1),  # stumps: the both-children-leaves branch at the root
         _forest(3, trees=4, depth=3, nan=True),  # missing values left and right
     ]
+
+
+@njit(cache=False)
+def _partition_checking_scratch(xt, col, t, nan_right, rows, s, e, d, tmp):
+    """The scalar partition, after checking what a tile hands to every partition against the
+    vector partition's contract (``partition_rows16``, which cannot run interpreted and reads
+    the words as they are): float32 values, uint32 row numbers, and a scratch list of uint32
+    with room for ``e - s + 16`` rows."""
+    if xt.itemsize != 4 or rows.itemsize != 4 or tmp.itemsize != 4:
+        raise ValueError("tile values, row list or scratch list not 4-byte words")
+    if tmp.shape[0] < e - s + np.uint64(16):
+        raise ValueError("scratch list too small")
+    return E.partition_rows(xt, col, t, nan_right, rows, s, e, d, tmp)
+
+
+@njit(cache=False)
+def _partition_refusing(xt, col, t, nan_right, rows, s, e, d, tmp):
+    """A partition that refuses every call: shows that a test's rows reach the partition."""
+    if e >= s:  # always (a return of d's type for numba's typing)
+        raise ValueError("partitioned")
+    return d
+
+
+def test_predict_tile_hands_the_partition_what_the_vector_one_needs(forests):
+    """``_predict_tile`` called tile by tile (tiles of 64 rows: two full ones and a partial one)
+    with :func:`_partition_checking_scratch`: the same bits as ``_predict_kernel`` and as
+    scikit-learn; :func:`_partition_refusing` shows that these rows reach the partition."""
+    rng = np.random.default_rng(13)
+    X = rng.uniform(-1.2, 1.2, (2 * 64 + 5, 4)).astype(np.float32)
+    a = NumbaEngine(threads=1).compile(forests).arrays
+    args = (X, np.arange(X.shape[0], dtype=np.int64), a.feature.view(np.uint32), a.threshold,
+            a.children.view(np.uint32), a.nan_left, a.value, a.tree_offsets, a.forest_offsets,
+            int(a.tree_depth.max(initial=0)), 64)  # fmt: skip
+    want = E._predict_kernel(*args)
+    np.testing.assert_array_equal(want, _sklearn_forest_means(forests, X))
+    out = np.full_like(want, np.nan)
+    for tile in range(3):
+        E._predict_tile(*args, tile, out, _partition_checking_scratch)
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="partitioned"):
+        E._predict_tile(*args, 0, out, _partition_refusing)
 
 
 def test_leaf_sum_equals_sklearn_on_mixed_forests(forests):

@@ -102,6 +102,54 @@ def test_build_tables_of_no_member():
     assert size.tolist() == [0, 0] and m1.tolist() == [0, 0] and offset.tolist() == [0, 2]
 
 
+def _many_chunk_leaves():
+    """Entries of six leaves of 1, 6, 7, 12, 13 and 20 members (1, 1, 2, 2, 3 and 4 chunks of
+    6) over 24 records: member ``j`` of leaf ``k`` is rank ``(5 j + k) mod 24`` (distinct within
+    a leaf, shared across leaves) with multiplicity ``1 + (7 j + k) mod 4``."""
+    sizes = (1, 6, 7, 12, 13, 20)
+    leaf = np.concatenate([np.full(n, k) for k, n in enumerate(sizes)]).astype(np.int64)
+    j = np.concatenate([np.arange(n) for n in sizes])
+    rank = ((5 * j + leaf) % 24).astype(np.int64)
+    count = (1 + (7 * j + leaf) % 4).astype(np.int32)
+    return sizes, leaf, rank, count
+
+
+def test_add_leaf_and_scatter_over_many_chunks_by_hand():
+    """``_add_leaf`` on each leaf of :func:`_many_chunk_leaves` as ``build_tables`` packs it
+    (chunk count in the first word, offsets tagged from two chunks on), onto a ``w`` that
+    already holds weights: every member adds ``c * (sc / n)`` once, bit for bit, the padding
+    adds nothing, the other entries keep their values, and the leaf size ``n`` is returned;
+    then ``_scatter`` over a row that reaches the six leaves in six trees. Leaves of three and
+    four chunks: a loop that stopped after the second chunk would drop members 13 to 20."""
+    sizes, leaf, rank, count = _many_chunk_leaves()
+    y = np.arange(leaf.size, dtype=np.float64)
+    packed, offset = K.build_tables(leaf, rank, count, y, 6, 24)[6:]
+    chunks = [-(-n // K.CHUNK) for n in sizes]
+    assert chunks == [1, 1, 2, 2, 3, 4]
+    base = np.arange(24, dtype=np.float64) / 8  # weights left by earlier leaves
+    sc = 0.375
+    scattered = base.copy()
+    for k in range(len(sizes)):
+        o = int(offset[k])
+        assert o % 2 == (chunks[k] > 1) and packed[o - o % 2] == chunks[k]
+        mine = leaf == k
+        size = count[mine].sum()
+        want = base.copy()
+        for r, c in zip(rank[mine], count[mine], strict=True):
+            want[r] += c * (sc / size)
+            scattered[r] += c * (sc / size)
+        w = base.copy()
+        got = K._add_leaf(packed, np.uint64(o), w, sc)
+        assert got == size
+        np.testing.assert_array_equal(w, want)
+    leaves = offset.astype(np.int64)[None, :]
+    w = base.copy()
+    total, cnt = K._scatter(leaves, 0, np.zeros(6, dtype=np.int64), np.array([sc]),
+                            np.array([0.5]), packed, w)  # fmt: skip
+    np.testing.assert_array_equal(w, scattered)
+    assert total == 6 * sc and cnt == 0.5 * count.sum()
+
+
 # ----------------------------------------------------------------------------- apply_rows
 def _nan_forest():
     """Four scikit-learn trees on 60 records of 3 features, a fifth of them NaN in feature 0 or

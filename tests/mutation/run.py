@@ -12,8 +12,8 @@ tests about them, then writes the module's counts into ``tests/mutation/results.
 Equivalent mutants (a mutation that cannot change any result) are listed with the reason in
 ``tests/mutation/equivalent.json``; they are counted as ``equivalent``, not as survivors.
 
-The numba kernel (``forest_leaf_sum``) is mutated as plain Python: the scratch copy drops the
-``@njit`` decorators of the two kernel functions (mutmut does not mutate decorated functions)
+The numba kernels are mutated as plain Python: the scratch copy drops the ``@njit`` decorators
+of the functions named in ``strip_njit`` (mutmut does not mutate decorated functions)
 and the run sets ``NUMBA_DISABLE_JIT=1``; the tests about the leaf sum use small forests so the
 interpreted kernel finishes quickly.
 """
@@ -48,6 +48,7 @@ _WEIGHT_KERNELS = (
     "apply_rows",
     "_scatter",
     "_scatter_oob",
+    "_add_leaf",
     "_row_weights",
     "quantiles_of_weights",
     "mad_of_weights",
@@ -55,7 +56,11 @@ _WEIGHT_KERNELS = (
 )
 """The kernels of ``predictive_kernels.py`` that make the numbers of the pooled weights,
 quantiles and MAD: the leaf tables, the records' leaves, the weight scatters (all or in-bag
-members; out-of-bag members) and the choice between them, the weighted quantiles and MAD.
+members; out-of-bag members), the leaf's adds they share (``_add_leaf``: its chunks of members,
+the tagged offset) and the choice between them, the weighted quantiles and MAD, the scalar
+compaction. Not mutated: the AVX-512 compaction (``srgpu/forest/vector_compact.py``), an LLVM
+intrinsic that cannot run as Python (``tests/test_vector_compact.py`` compares it with the
+scalar one where it compiles).
 Left out (the 2-core machine's time): the tile walks and the parallel drivers (``_tile_leaf``,
 ``_tile_all_leaves``, ``summary_kernel``, ``accumulate_kernel``,
 ``leaf_values_kernel``, ``moments_kernel``, ``_walk_tile2``), which reuse the engine's
@@ -182,7 +187,8 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/forest/numba_engine.py": {
         "key": "forest_leaf_sum",
-        # the walk (_walk: the body; _walk_tile: its scalar entry point), the scalar partition
+        # the walk (_walk: the body; _walk_tile: its former scalar entry point, no caller left,
+        # its mutants listed as dead code in equivalent.json), the scalar partition
         # and the scalar kernel (_predict_tile: a tile's body, _load_tile / _tile_setup: its
         # state, shared with the predictive kernels); the AVX-512 partition
         # (srgpu/forest/vector_split.py) and its kernel _predict_kernel_avx512 cannot run as
