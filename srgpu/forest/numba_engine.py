@@ -112,9 +112,19 @@ def _walk(
     xt, tile, m, feature, threshold, children, nan_left, value, root, acc, rows, stack, lo, hi,
     nan_in, leaf_value, tmp, partition,
 ):  # fmt: skip
-    """:func:`_walk_tile` with the partition of a node's rows as an argument: ``partition``
-    (:func:`partition_rows`, or :func:`~srgpu.forest.vector_split.partition_rows16` with its
-    scratch list ``tmp`` of ``tile + 16`` rows)."""
+    """Push rows ``0 .. m`` of the tile ``xt`` (feature-major, ``tile`` rows a feature) down the
+    tree rooted at ``root`` and add each row's leaf value to ``acc``, partitioning a node's rows
+    with ``partition`` (:func:`partition_rows`, or
+    :func:`~srgpu.forest.vector_split.partition_rows16` with its scratch list ``tmp`` of
+    ``tile + 16`` rows; the scalar one ignores ``tmp``).
+
+    ``rows`` (3 x ``tile``) holds row numbers: the first third is ``0 .. tile`` and is only read
+    (the root's list); a partition reads the first or the last third and writes the middle one,
+    or reads the middle one and writes the last, so a node's list is never overwritten before its
+    children have read it. ``stack`` (depth x 3) holds the right children still to visit: node,
+    start, end. ``lo``/``hi``: the tile's per-feature bounding box; ``nan_in``: features with a
+    NaN in the tile (their box is NaN: never skipped). ``leaf_value``: two float64 of scratch.
+    Unsigned index arithmetic: numba then emits no negative-index wraparound code."""
     one = _U(1)
     stack[0, 0] = root
     stack[0, 1] = _U(0)
@@ -170,28 +180,6 @@ def _walk(
             n = left
             s = d
             e = nl
-
-
-@njit(cache=True, fastmath=False, boundscheck=False, inline="always")
-def _walk_tile(
-    xt, tile, m, feature, threshold, children, nan_left, value, root, acc, rows, stack, lo, hi,
-    nan_in, leaf_value,
-):  # fmt: skip
-    """Push rows ``0 .. m`` of the tile ``xt`` (feature-major, ``tile`` rows a feature) down the
-    tree rooted at ``root`` and add each row's leaf value to ``acc``.
-
-    ``rows`` (3 x ``tile``) holds row numbers: the first third is ``0 .. tile`` and is only read
-    (the root's list); a partition reads the first or the last third and writes the middle one,
-    or reads the middle one and writes the last, so a node's list is never overwritten before its
-    children have read it. ``stack`` (depth x 3) holds the right children still to visit: node,
-    start, end. ``lo``/``hi``: the tile's per-feature bounding box; ``nan_in``: features with a
-    NaN in the tile (their box is NaN: never skipped). ``leaf_value``: two float64 of scratch.
-    Unsigned index arithmetic: numba then emits no negative-index wraparound code. The scalar
-    partition (:func:`partition_rows`); :func:`_walk` takes another."""
-    _walk(
-        xt, tile, m, feature, threshold, children, nan_left, value, root, acc, rows, stack, lo,
-        hi, nan_in, leaf_value, rows, partition_rows,
-    )  # fmt: skip
 
 
 ORDER_MIN_ROWS = 1024

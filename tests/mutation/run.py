@@ -187,8 +187,7 @@ MODULES: dict[str, dict] = {
     },
     "srgpu/forest/numba_engine.py": {
         "key": "forest_leaf_sum",
-        # the walk (_walk: the body; _walk_tile: its former scalar entry point, no caller left,
-        # its mutants listed as dead code in equivalent.json), the scalar partition
+        # the walk (_walk), the scalar partition
         # and the scalar kernel (_predict_tile: a tile's body, _load_tile / _tile_setup: its
         # state, shared with the predictive kernels); the AVX-512 partition
         # (srgpu/forest/vector_split.py) and its kernel _predict_kernel_avx512 cannot run as
@@ -203,7 +202,7 @@ MODULES: dict[str, dict] = {
         ],
         "tests": ["tests/test_leaf_sum.py"],
         "strip_njit": [
-            *("partition_rows", "_walk", "_walk_tile", "_load_tile", "_tile_setup"),
+            *("partition_rows", "_walk", "_load_tile", "_tile_setup"),
             *("_predict_tile", "_predict_kernel"),
         ],
         "env": {"NUMBA_DISABLE_JIT": "1"},
