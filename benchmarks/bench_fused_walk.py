@@ -16,15 +16,13 @@ for bit, and the fused mean to scikit-learn's ``predict``::
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import interleaved_cpu_s, load_average, machine_info, write_result
+from benchmarks.common import interleaved_cpu_s, load_average, machine_info
+from benchmarks.pinned_walk import main as pinned_main
+from benchmarks.pinned_walk import median_ratio, pin, result, timing_figures, walk_inputs
 
 
 def _forests() -> dict:
@@ -44,27 +42,15 @@ def _forests() -> dict:
 def run(*, repeats: int, cpu: int | None) -> dict:
     from srgpu.forest import numba_engine as ne
     from srgpu.forest import predictive_kernels as K
-    from srgpu.forest import vector_split
-    from srgpu.forest.arrays import forest_arrays
-    from srgpu.forest.row_plans import plan_rows
 
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    pin(cpu)
     machine = machine_info()
     load_start = load_average()
-    forests = _forests()
     figures = {}
-    for name, (rf, moments, G) in forests.items():
-        a = forest_arrays([rf])
-        plan = plan_rows(np.ascontiguousarray(G))
-        head = (
-            plan.rows, plan.order, a.feature.view(np.uint32), a.threshold,
-            a.children.view(np.uint32), a.nan_left, a.value,
-        )  # fmt: skip
-        tail = (a.tree_offsets, a.forest_offsets, int(a.tree_depth.max()))
-        tile = ne.tile_rows(plan.rows.shape[0], 1)
-        fused_args = (*head, moments, *tail, tile)
-        mean_args = (*head, *tail, tile)
+    for name, (rf, moments, G) in _forests().items():
+        w = walk_inputs(rf, G)
+        fused_args = (*w.head, moments, *w.tail)
+        mean_args = (*w.head, *w.tail)
         fns = {
             "fused_scalar": partial(K.fused_kernel, *fused_args),
             "fused_avx512": partial(K.fused_kernel_avx512, *fused_args),
@@ -72,7 +58,7 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             "mean_avx512": partial(ne._predict_kernel_avx512, *mean_args),
         }
         scalar, vector = fns["fused_scalar"](), fns["fused_avx512"]()
-        mean = vector[0][0] if plan.inverse is None else vector[0][0][plan.inverse]
+        mean = vector[0][0] if w.plan.inverse is None else vector[0][0][w.plan.inverse]
         checks = {
             "fused_avx512_equals_scalar": all(
                 np.array_equal(u, v) for u, v in zip(scalar, vector, strict=True)
@@ -80,54 +66,29 @@ def run(*, repeats: int, cpu: int | None) -> dict:
             "fused_mean_equals_sklearn": bool(np.array_equal(mean, rf.predict(G))),
         }
         times = interleaved_cpu_s(fns, repeats=repeats)
-        t = {k: np.asarray(v) for k, v in times.items()}
         figures[name] = {
-            "grid_rows": int(G.shape[0]),
-            "distinct_rows": int(plan.rows.shape[0]),
-            "trees": int(a.n_trees),
-            "cpu_s": times,
-            "median_cpu_s": {k: float(np.median(v)) for k, v in t.items()},
-            "fused_avx512_vs_scalar_median_of_ratios": float(
-                np.median(t["fused_scalar"] / t["fused_avx512"])
+            **timing_figures(w, times),
+            "fused_avx512_vs_scalar_median_of_ratios": median_ratio(
+                times, "fused_scalar", "fused_avx512"
             ),
-            "mean_avx512_vs_scalar_median_of_ratios": float(
-                np.median(t["mean_scalar"] / t["mean_avx512"])
+            "mean_avx512_vs_scalar_median_of_ratios": median_ratio(
+                times, "mean_scalar", "mean_avx512"
             ),
-            "fused_vs_mean_only_avx512_median_of_ratios": float(
-                np.median(t["fused_avx512"] / t["mean_avx512"])
+            "fused_vs_mean_only_avx512_median_of_ratios": median_ratio(
+                times, "fused_avx512", "mean_avx512"
             ),
             "checks": checks,
         }
         print(name, {k: v for k, v in figures[name].items() if "ratios" in k or k == "checks"})
-    load_end = load_average()
-    return {
-        "benchmark": "fused-walk",
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": machine,
-        "load_average_1_5_15min_at_start": load_start,
-        "load_average_1_5_15min_at_end": load_end,
-        "setup": {
-            "threads": "one process pinned to one CPU, NUMBA_NUM_THREADS=1",
-            "timing": f"alternating, {repeats} rounds, CPU seconds (time.process_time); "
-            "figures are medians of the per-round ratios",
-            "rows": "the engine's plan: distinct rows in Morton order, tile of tile_rows(n, 1)",
-            "moments": "leaf_tables of the one forest, all-rows membership",
-            "vector_partition_usable_here": vector_split.usable(),
-        },
-        "figures": figures,
-    }
+    return result(
+        "fused-walk", machine=machine, repeats=repeats, figures=figures, load_start=load_start,
+        threads="one process pinned to one CPU, NUMBA_NUM_THREADS=1",
+        moments="leaf_tables of the one forest, all-rows membership",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to (-1: none)")
-    parser.add_argument("--out", type=Path, default=None, help="folder (default: results/)")
-    args = parser.parse_args(argv)
-    result = run(repeats=args.repeats, cpu=None if args.cpu < 0 else args.cpu)
-    path = write_result(result, "partition-fused", args.out)
-    print(f"written {path}")
-    return result
+    return pinned_main(__doc__, run, "partition-fused", cpu=0, argv=argv)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,11 @@ with other work moves whole rounds) and every result is checked equal to scikit-
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-from pathlib import Path
-
 import numpy as np
 
-from benchmarks.common import interleaved_cpu_s, load_average, machine_info, write_result
+from benchmarks.common import interleaved_cpu_s, machine_info
+from benchmarks.pinned_walk import main as pinned_main
+from benchmarks.pinned_walk import median_ratio, pin, result, timing_figures, walk_inputs
 
 
 def _forests() -> dict:
@@ -50,23 +47,13 @@ def _forests() -> dict:
 
 def run(*, repeats: int, cpu: int | None) -> dict:
     from srgpu.forest import numba_engine as ne
-    from srgpu.forest import vector_split
-    from srgpu.forest.arrays import forest_arrays
-    from srgpu.forest.row_plans import plan_rows
 
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    pin(cpu)
     machine = machine_info()
-    forests = _forests()
     figures = {}
-    for name, (rf, G) in forests.items():
-        a = forest_arrays([rf])
-        plan = plan_rows(np.ascontiguousarray(G))
-        args = (
-            plan.rows, plan.order, a.feature.view(np.uint32), a.threshold,
-            a.children.view(np.uint32), a.nan_left, a.value, a.tree_offsets, a.forest_offsets,
-            int(a.tree_depth.max()), ne.tile_rows(plan.rows.shape[0], 1),
-        )  # fmt: skip
+    for name, (rf, G) in _forests().items():
+        w = walk_inputs(rf, G)
+        args = (*w.head, *w.tail)
         fns = {
             "sklearn_predict": lambda rf=rf, G=G: rf.predict(G),
             "scalar_partition": lambda args=args: ne._predict_kernel(*args),
@@ -76,60 +63,36 @@ def run(*, repeats: int, cpu: int | None) -> dict:
         identical = {}
         for k in ("scalar_partition", "avx512_partition"):
             out = fns[k]()[0]
-            out = out if plan.inverse is None else out[plan.inverse]
+            out = out if w.plan.inverse is None else out[w.plan.inverse]
             identical[k] = bool(np.array_equal(out, ref))
         times = interleaved_cpu_s(fns, repeats=repeats)
-        t = {k: np.asarray(v) for k, v in times.items()}
         figures[name] = {
-            "grid_rows": int(G.shape[0]),
-            "distinct_rows": int(plan.rows.shape[0]),
-            "trees": int(a.n_trees),
+            **timing_figures(w, times),
             "mean_nodes": float(np.mean([e.tree_.node_count for e in rf.estimators_])),
             "mean_max_depth": float(np.mean([e.tree_.max_depth for e in rf.estimators_])),
-            "cpu_s": times,
-            "median_cpu_s": {k: float(np.median(v)) for k, v in t.items()},
             "ns_per_row_and_tree": {
-                k: float(np.median(v)) * 1e9 / (G.shape[0] * a.n_trees) for k, v in t.items()
+                k: float(np.median(v)) * 1e9 / (G.shape[0] * w.a.n_trees) for k, v in times.items()
             },
-            "avx512_vs_scalar_median_of_ratios": float(
-                np.median(t["scalar_partition"] / t["avx512_partition"])
+            "avx512_vs_scalar_median_of_ratios": median_ratio(
+                times, "scalar_partition", "avx512_partition"
             ),
-            "scalar_vs_sklearn_median_of_ratios": float(
-                np.median(t["sklearn_predict"] / t["scalar_partition"])
+            "scalar_vs_sklearn_median_of_ratios": median_ratio(
+                times, "sklearn_predict", "scalar_partition"
             ),
-            "avx512_vs_sklearn_median_of_ratios": float(
-                np.median(t["sklearn_predict"] / t["avx512_partition"])
+            "avx512_vs_sklearn_median_of_ratios": median_ratio(
+                times, "sklearn_predict", "avx512_partition"
             ),
             "bit_identical_to_sklearn": identical,
         }
         print(name, {k: round(v, 3) for k, v in figures[name].items() if "ratios" in k})
-    load_end = load_average()
-    return {
-        "benchmark": "walk",
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": machine,
-        "load_average_1_5_15min_at_end": load_end,
-        "setup": {
-            "threads": "one process pinned to one CPU, NUMBA_NUM_THREADS=1, sklearn n_jobs=1",
-            "timing": f"alternating, {repeats} rounds, CPU seconds (time.process_time); "
-            "figures are medians of the per-round ratios",
-            "rows": "the engine's plan: distinct rows in Morton order, tile of tile_rows(n, 1)",
-            "vector_partition_usable_here": vector_split.usable(),
-        },
-        "figures": figures,
-    }
+    return result(
+        "walk", machine=machine, repeats=repeats, figures=figures,
+        threads="one process pinned to one CPU, NUMBA_NUM_THREADS=1, sklearn n_jobs=1",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--cpu", type=int, default=1, help="CPU to pin to (-1: none)")
-    parser.add_argument("--out", type=Path, default=None, help="folder (default: results/)")
-    args = parser.parse_args(argv)
-    result = run(repeats=args.repeats, cpu=None if args.cpu < 0 else args.cpu)
-    path = write_result(result, "walk", args.out)
-    print(f"written {path}")
-    return result
+    return pinned_main(__doc__, run, "walk", cpu=1, argv=argv)
 
 
 if __name__ == "__main__":
