@@ -22,10 +22,9 @@ The tile's **bounding box** (per-feature minimum and maximum, computed once per 
 whole levels: at a node whose threshold lies outside the box on its feature, every row of the
 tile goes the same way, so the kernel moves to that child without touching the rows. Rows are
 visited in a locality-preserving order (:func:`~srgpu.forest.row_plans.row_order`: a Morton /
-Z-order curve over
-per-feature rank quantiles), so a tile covers a compact region of predictor space: it skips
-more levels and reaches fewer leaves. Each row's result is written back to its own position;
-only the order of work changes.
+Z-order curve over per-feature rank quantiles), so a tile covers a compact region of predictor
+space: it skips more levels and reaches fewer leaves. Each row's result is written back to its
+own position; only the order of work changes.
 
 Bit-identity with ``RandomForestRegressor.predict`` (``n_jobs=1``): thresholds are the largest
 float32 not above scikit-learn's float64 thresholds (exact comparison, see
@@ -385,7 +384,7 @@ class NumbaCompiledForests:
         )
         n = _check_threads(threads if threads is not None else self.threads)
         tile = tile_rows(X.shape[0], n if n is not None else numba.get_num_threads())
-        kernel = _predict_kernel_avx512 if vector_split.usable() else _predict_kernel
+        kernel = vector_split.choose(_predict_kernel, _predict_kernel_avx512)
         if n is None:
             out = kernel(*args, tile)
         else:

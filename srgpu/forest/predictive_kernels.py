@@ -993,8 +993,6 @@ KERNELS = {
 
 
 def walk_kernel(name: str):
-    """The form of kernel ``name`` (a key of :data:`KERNELS`) this CPU runs: the AVX-512 one
-    where :func:`srgpu.forest.vector_split.usable`, else the scalar one (the engine's choice of
-    partition)."""
-    scalar, avx512 = KERNELS[name]
-    return avx512 if vector_split.usable() else scalar
+    """The form of kernel ``name`` (a key of :data:`KERNELS`) this CPU runs
+    (:func:`srgpu.forest.vector_split.choose`, as the engine chooses)."""
+    return vector_split.choose(*KERNELS[name])

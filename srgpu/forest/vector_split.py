@@ -145,3 +145,9 @@ def usable() -> bool:
     if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
         return "+avx512f" in (numba.config.CPU_FEATURES or "")
     return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+def choose(scalar, avx512):
+    """The form of a kernel this CPU runs: ``avx512`` (its twin compiled with the vector steps)
+    where :func:`usable`, else ``scalar``; the two give the same results bit for bit."""
+    return avx512 if usable() else scalar
