@@ -165,7 +165,7 @@ def run_demo(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from srgpu.bench.common import JOB_ROWS, TREES, machine_info, write_result
+    from srgpu.bench.common import JOB_ROWS, TREES, load_average, machine_info, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="source tree before")
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "fused",
         "machine": machine_info(),
-        "load_average_1_5_15min_after": list(os.getloadavg()),
+        "load_average_1_5_15min_after": load_average(),
         "timing": "process CPU time, one thread, best of N, interleaved; shared machine",
         "kernel": kern,
         "run": demo,

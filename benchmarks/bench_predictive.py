@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import time
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from benchmarks.common import (
     TREES,
     _response,
     interleaved_cpu_s,
+    load_average,
     machine_info,
 )
 from srgpu.config import ForestConfig
@@ -358,7 +358,7 @@ def run(*, fraction: float, qf_rows: int, pooled: int, repeats: int, trees: int,
         "benchmark": "predictive",
         "date": dt.date.today().isoformat(),
         "machine": info,
-        "load_average_1_5_15min_after": list(os.getloadavg()),
+        "load_average_1_5_15min_after": load_average(),
         "timing": "process CPU time, one thread, best of N, interleaved; shared machine",
         "setup": {
             "trees": trees,

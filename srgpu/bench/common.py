@@ -75,10 +75,7 @@ def _version(module: str) -> str | None:
 
 def machine_info() -> dict:
     """CPU model, core count, load and versions: no host name and no path."""
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
+    load = load_average()
     return {
         "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),

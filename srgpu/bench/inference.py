@@ -23,7 +23,7 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
-from srgpu.bench.common import RESULTS, cpu_model, git_commit
+from srgpu.bench.common import RESULTS, cpu_model, git_commit, load_average
 from srgpu.forest.numba_engine import TILE, NumbaEngine
 
 JOB_ROWS = 1_900_000
@@ -110,7 +110,7 @@ def run(*, fraction: float, repeats: int, trees: int, seed: int) -> dict:
             "sklearn": sklearn.__version__,
             "platform": platform.platform(),
             "git_commit": git_commit(),
-            "load_average_1_5_15min_after": list(os.getloadavg()),
+            "load_average_1_5_15min_after": load_average(),
         },
         "setup": {
             "train_rows": N_TRAIN,
