@@ -14,6 +14,7 @@ from srgpu.forest.fused import fuse
 from srgpu.forest.numba_engine import NumbaEngine
 from srgpu.forest.train import fit_forest
 from tests.test_leaf_sum import _rows_at_thresholds
+from tests.test_vector_split import needs_avx512
 
 MOMENTS_RTOL = 1e-13
 """Tolerance of the fused moments against :func:`predictive_moments`. Both add the same leaf
@@ -77,9 +78,7 @@ def test_fused_mean_is_the_engine_and_moments_are_predictive_moments(case):
         np.testing.assert_allclose(m2[r], alone.second[0], rtol=MOMENTS_RTOL, atol=0)
 
 
-@pytest.mark.skipif(
-    not vector_split.usable(), reason="no AVX-512 (or NUMBA_DISABLE_JIT, or LLVM < 19)"
-)
+@needs_avx512
 @pytest.mark.parametrize("membership", ["all", "oob"])
 def test_vector_partition_walks_equal_the_scalar_ones(monkeypatch, membership):
     """The fused walk, the moments walk and the out-of-bag walk (fused kernel with the

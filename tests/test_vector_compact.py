@@ -14,10 +14,7 @@ from srgpu.forest.predictive_kernels import COMPACT_ROOM, _compact_and_clear
 from srgpu.forest.vector_compact import compact_and_clear16
 from tests.test_fused import _case
 from tests.test_leaf_sum import _rows_at_thresholds
-
-needs_avx512 = pytest.mark.skipif(
-    not vector_split.usable(), reason="no AVX-512 (or NUMBA_DISABLE_JIT, or LLVM < 19)"
-)
+from tests.test_vector_split import needs_avx512
 
 
 @njit(cache=False)
